@@ -1,0 +1,33 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// tfc: an ahead-of-time compiler for Pre-LN Transformers.
+// Dependencies point one way: TIR <- TIRInterpreter, TIR + LLVMBridge <- TIRCodegen <- TFC <- tfc.
+// LLVM comes from Debian's llvm-19-dev through the header-only C target CLLVM (see its shim.h):
+// libLLVM-19.so lives in the default library path, so no unsafeFlags, -L or rpath are needed.
+let package = Package(
+    name: "tfc",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tfc", targets: ["tfc"]),
+        .library(name: "TFC", targets: ["TFC"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CLLVM"),
+        .target(name: "LLVMBridge", dependencies: ["CLLVM"]),
+        .target(name: "TIR"),
+        .target(name: "TIRInterpreter", dependencies: ["TIR"]),
+        .target(name: "TIRCodegen", dependencies: ["TIR", "LLVMBridge"]),
+        .target(name: "TFC", dependencies: ["TIR", "TIRInterpreter", "TIRCodegen"]),
+        .executableTarget(name: "tfc", dependencies: [
+            "TFC", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TIRTests", dependencies: ["TIR"], resources: [.copy("Golden")]),
+        .testTarget(name: "InterpreterTests", dependencies: ["TIR", "TIRInterpreter"]),
+        .testTarget(name: "CodegenTests", dependencies: ["TIR", "TIRInterpreter", "TIRCodegen", "LLVMBridge"]),
+        .testTarget(name: "TFCTests", dependencies: ["TFC"]),
+    ]
+)

@@ -1,0 +1,72 @@
+// Errors as values with a source location, rendered the way swiftc prints them:
+//   model.tir:12:5: error: unknown op 'lnorm'
+//       %x = lnorm(%a) : f32[T, 64]
+//            ^
+
+public enum Severity: String, Sendable {
+    case error, warning, note, remark
+}
+
+public struct Diagnostic: Error, Sendable, CustomStringConvertible {
+    public var severity: Severity
+    /// The file the location refers to (a `.tir`, a weights file, ...), as given by the user.
+    public var file: String
+    /// nil when the problem has no place inside the file (e.g. the file does not exist).
+    public var loc: SourceLoc?
+    public var message: String
+    /// Follow-up notes, e.g. where a value was declared.
+    public var notes: [Diagnostic]
+
+    public init(_ severity: Severity = .error, file: String, loc: SourceLoc?, _ message: String,
+                notes: [Diagnostic] = []) {
+        self.severity = severity
+        self.file = file
+        self.loc = loc
+        self.message = message
+        self.notes = notes
+    }
+
+    /// `file:line:col: error: message` (no source excerpt).
+    public var description: String {
+        var head = file
+        if let loc, loc.line > 0 { head += ":\(loc.line):\(loc.column)" }
+        return "\(head): \(severity.rawValue): \(message)"
+    }
+
+    /// The full rendering: the headline, the source line and a caret under the column, then
+    /// each note the same way. `source` is the text of `file` when it is available.
+    public func rendered(source: String?) -> String {
+        var out = description
+        if let loc, loc.line > 0, let source, let line = Diagnostic.line(loc.line, of: source) {
+            out += "\n" + line
+            let prefix = line.prefix(max(0, loc.column - 1)).map { $0 == "\t" ? "\t" : " " }
+            out += "\n" + String(prefix) + "^"
+        }
+        for note in notes {
+            out += "\n" + note.rendered(source: note.file == file ? source : nil)
+        }
+        return out
+    }
+
+    static func line(_ n: Int, of source: String) -> String? {
+        var current = 1
+        for line in source.split(separator: "\n", omittingEmptySubsequences: false) {
+            if current == n { return String(line.hasSuffix("\r") ? line.dropLast() : line) }
+            current += 1
+        }
+        return nil
+    }
+}
+
+/// Several diagnostics at once (the verifier reports every problem it finds).
+public struct DiagnosticList: Error, Sendable, CustomStringConvertible {
+    public var diagnostics: [Diagnostic]
+
+    public init(_ diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
+
+    public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
+
+    public func rendered(source: String?) -> String {
+        diagnostics.map { $0.rendered(source: source) }.joined(separator: "\n")
+    }
+}

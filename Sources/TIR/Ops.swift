@@ -1,0 +1,57 @@
+// The op table: for each op, its operand count and its attributes. The parser, printer and
+// verifier read it; adding an op starts here (see Docs/architecture.md).
+
+public enum AttrKind: Sendable, Hashable {
+    case int, float, bool
+    /// One of a fixed set of words.
+    case word([String])
+}
+
+public struct AttrSpec: Sendable, Hashable {
+    public var key: String
+    public var kind: AttrKind
+    /// Used when the attribute is omitted; nil means it is required.
+    public var defaultValue: AttrValue?
+}
+
+public struct OpInfo: Sendable {
+    public var operandNames: [String]
+    /// How many leading operands are required; the rest are optional and trailing.
+    public var requiredOperands: Int
+    public var attrs: [AttrSpec]
+
+    /// Attribute specs in canonical (printing) order.
+    public static func of(_ op: OpKind) -> OpInfo {
+        switch op {
+        case .embedding: return OpInfo(operandNames: ["ids", "table"], requiredOperands: 2, attrs: [])
+        case .positions: return OpInfo(operandNames: ["table"], requiredOperands: 1, attrs: [])
+        case .patchEmbed:
+            return OpInfo(operandNames: ["image", "weight", "bias"], requiredOperands: 2,
+                          attrs: [AttrSpec(key: "patch", kind: .int, defaultValue: nil)])
+        case .clsToken: return OpInfo(operandNames: ["x", "cls"], requiredOperands: 2, attrs: [])
+        case .add: return OpInfo(operandNames: ["lhs", "rhs"], requiredOperands: 2, attrs: [])
+        case .linear:
+            // transposed: the weight is stored [out, in] (PyTorch nn.Linear, or a tied LM head
+            // reading the embedding table) instead of [in, out].
+            return OpInfo(operandNames: ["x", "weight", "bias"], requiredOperands: 2,
+                          attrs: [AttrSpec(key: "transposed", kind: .bool, defaultValue: .bool(false))])
+        case .layernorm, .rmsnorm, .crmsnorm:
+            return OpInfo(operandNames: ["x", "gain", "bias"], requiredOperands: 1,
+                          attrs: [AttrSpec(key: "eps", kind: .float, defaultValue: nil)])
+        case .attention:
+            // One fused [R, 3*inner] operand (q | k | v along columns), or three [R, inner] ones.
+            return OpInfo(operandNames: ["q", "k", "v"], requiredOperands: 1,
+                          attrs: [AttrSpec(key: "heads", kind: .int, defaultValue: nil),
+                                  AttrSpec(key: "causal", kind: .bool, defaultValue: .bool(false))])
+        case .gelu:
+            return OpInfo(operandNames: ["x"], requiredOperands: 1,
+                          attrs: [AttrSpec(key: "approximation", kind: .word(["none", "tanh"]),
+                                           defaultValue: .word("none"))])
+        case .selectRow:
+            return OpInfo(operandNames: ["x"], requiredOperands: 1,
+                          attrs: [AttrSpec(key: "index", kind: .int, defaultValue: .int(0))])
+        }
+    }
+
+    public var maxOperands: Int { operandNames.count }
+}
