@@ -20,7 +20,8 @@ let package = Package(
         .target(name: "LLVMBridge", dependencies: ["CLLVM"]),
         .target(name: "TIR"),
         .target(name: "TIRInterpreter", dependencies: ["TIR"]),
-        .target(name: "TIRCodegen", dependencies: ["TIR", "LLVMBridge"]),
+        // libm: the JIT resolves expf/tanhf/erff, which generated code calls, in this process.
+        .target(name: "TIRCodegen", dependencies: ["TIR", "LLVMBridge"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "TFC", dependencies: ["TIR", "TIRInterpreter", "TIRCodegen"]),
         .executableTarget(name: "tfc", dependencies: [
             "TFC", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -39,8 +39,8 @@ public struct Diagnostic: Error, Sendable, CustomStringConvertible {
         var out = description
         if let loc, loc.line > 0, let source, let line = Diagnostic.line(loc.line, of: source) {
             out += "\n" + line
-            let prefix = line.prefix(max(0, loc.column - 1)).map { $0 == "\t" ? "\t" : " " }
-            out += "\n" + String(prefix) + "^"
+            let prefix = line.prefix(max(0, loc.column - 1)).map { $0 == "\t" ? "\t" : " " }.joined()
+            out += "\n" + prefix + "^"
         }
         for note in notes {
             out += "\n" + note.rendered(source: note.file == file ? source : nil)
@@ -50,7 +50,8 @@ public struct Diagnostic: Error, Sendable, CustomStringConvertible {
 
     static func line(_ n: Int, of source: String) -> String? {
         var current = 1
-        for line in source.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is a single Character in Swift, so it must be named as a separator too.
+        for line in source.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             if current == n { return String(line.hasSuffix("\r") ? line.dropLast() : line) }
             current += 1
         }

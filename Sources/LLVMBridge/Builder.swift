@@ -1,0 +1,173 @@
+// An instruction builder over one function: arithmetic, memory, control flow and counted loops.
+import CLLVM
+
+public final class Builder {
+    let ref: LLVMBuilderRef
+    public let module: IRModule
+    public let function: Function
+    private let entry: Block
+
+    /// Starts building `function` at a fresh entry block.
+    public init(_ module: IRModule, _ function: Function) {
+        self.module = module
+        self.function = function
+        self.ref = LLVMCreateBuilderInContext(module.context)
+        self.entry = module.appendBlock(function, "entry")
+        LLVMPositionBuilderAtEnd(ref, entry.ref)
+    }
+
+    deinit { LLVMDisposeBuilder(ref) }
+
+    public var currentBlock: Block { Block(ref: LLVMGetInsertBlock(ref)) }
+    public func position(at block: Block) { LLVMPositionBuilderAtEnd(ref, block.ref) }
+    public func newBlock(_ name: String) -> Block { module.appendBlock(function, name) }
+
+    // MARK: Floating point. `fast` adds reassoc+contract: the order of a reduction may change
+    // (so it can be vectorized) and a*b+c may fuse; NaN and infinity stay well defined.
+
+    private func fastMath(_ v: LLVMValueRef, _ fast: Bool) -> Value {
+        if fast { LLVMSetFastMathFlags(v, LLVMFastMathFlags(LLVMFastMathAllowReassoc | LLVMFastMathAllowContract)) }
+        return Value(ref: v)
+    }
+
+    public func fadd(_ a: Value, _ b: Value, fast: Bool = false) -> Value { fastMath(LLVMBuildFAdd(ref, a.ref, b.ref, ""), fast) }
+    public func fsub(_ a: Value, _ b: Value, fast: Bool = false) -> Value { fastMath(LLVMBuildFSub(ref, a.ref, b.ref, ""), fast) }
+    public func fmul(_ a: Value, _ b: Value, fast: Bool = false) -> Value { fastMath(LLVMBuildFMul(ref, a.ref, b.ref, ""), fast) }
+    public func fdiv(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildFDiv(ref, a.ref, b.ref, "")) }
+
+    public enum FloatPredicate { case olt, ogt, oge, ole, oeq, une }
+    public func fcmp(_ p: FloatPredicate, _ a: Value, _ b: Value) -> Value {
+        let pred: LLVMRealPredicate
+        switch p {
+        case .olt: pred = LLVMRealOLT
+        case .ogt: pred = LLVMRealOGT
+        case .oge: pred = LLVMRealOGE
+        case .ole: pred = LLVMRealOLE
+        case .oeq: pred = LLVMRealOEQ
+        case .une: pred = LLVMRealUNE
+        }
+        return Value(ref: LLVMBuildFCmp(ref, pred, a.ref, b.ref, ""))
+    }
+
+    // MARK: Integers (i64 index arithmetic is marked nsw: indices never overflow by construction).
+
+    public func add(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildNSWAdd(ref, a.ref, b.ref, "")) }
+    public func sub(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildNSWSub(ref, a.ref, b.ref, "")) }
+    public func mul(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildNSWMul(ref, a.ref, b.ref, "")) }
+    public func add(_ a: Value, _ b: Int) -> Value { b == 0 ? a : add(a, module.i64(b)) }
+    public func mul(_ a: Value, _ b: Int) -> Value { b == 1 ? a : mul(a, module.i64(b)) }
+
+    public enum IntPredicate { case eq, ne, slt, sle, sgt, sge, ult, uge }
+    public func icmp(_ p: IntPredicate, _ a: Value, _ b: Value) -> Value {
+        let pred: LLVMIntPredicate
+        switch p {
+        case .eq: pred = LLVMIntEQ
+        case .ne: pred = LLVMIntNE
+        case .slt: pred = LLVMIntSLT
+        case .sle: pred = LLVMIntSLE
+        case .sgt: pred = LLVMIntSGT
+        case .sge: pred = LLVMIntSGE
+        case .ult: pred = LLVMIntULT
+        case .uge: pred = LLVMIntUGE
+        }
+        return Value(ref: LLVMBuildICmp(ref, pred, a.ref, b.ref, ""))
+    }
+
+    public func or(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildOr(ref, a.ref, b.ref, "")) }
+    public func select(_ c: Value, _ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildSelect(ref, c.ref, a.ref, b.ref, "")) }
+    public func sext(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildSExt(ref, v.ref, t.ref, "")) }
+    public func trunc(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildTrunc(ref, v.ref, t.ref, "")) }
+    public func sitofp(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildSIToFP(ref, v.ref, t.ref, "")) }
+
+    // MARK: Memory
+
+    /// `&base[index]` for elements of `element` type.
+    public func gep(_ element: IRType, _ base: Value, _ index: Value) -> Value {
+        var idx: [LLVMValueRef?] = [index.ref]
+        return Value(ref: LLVMBuildInBoundsGEP2(ref, element.ref, base.ref, &idx, 1, ""))
+    }
+
+    public func load(_ type: IRType, _ pointer: Value, align: Int = 4) -> Value {
+        let v = LLVMBuildLoad2(ref, type.ref, pointer.ref, "")!
+        LLVMSetAlignment(v, UInt32(align))
+        return Value(ref: v)
+    }
+
+    public func store(_ value: Value, _ pointer: Value, align: Int = 4) {
+        let s = LLVMBuildStore(ref, value.ref, pointer.ref)!
+        LLVMSetAlignment(s, UInt32(align))
+    }
+
+    /// A stack slot, placed in the entry block so that mem2reg turns it into SSA values.
+    public func alloca(_ type: IRType) -> Value {
+        let here = LLVMGetInsertBlock(ref)
+        if let first = LLVMGetFirstInstruction(entry.ref) {
+            LLVMPositionBuilderBefore(ref, first)
+        } else {
+            LLVMPositionBuilderAtEnd(ref, entry.ref)
+        }
+        let slot = LLVMBuildAlloca(ref, type.ref, "")!
+        LLVMPositionBuilderAtEnd(ref, here)
+        return Value(ref: slot)
+    }
+
+    // MARK: Calls and control flow
+
+    @discardableResult
+    public func call(_ fn: Function, _ args: [Value]) -> Value {
+        var refs: [LLVMValueRef?] = args.map(\.ref)
+        return Value(ref: LLVMBuildCall2(ref, fn.type.ref, fn.ref, &refs, UInt32(refs.count), ""))
+    }
+
+    public func br(_ to: Block) { LLVMBuildBr(ref, to.ref) }
+    public func condBr(_ cond: Value, _ then: Block, _ otherwise: Block) { LLVMBuildCondBr(ref, cond.ref, then.ref, otherwise.ref) }
+    public func ret(_ v: Value) { LLVMBuildRet(ref, v.ref) }
+    public func retVoid() { LLVMBuildRetVoid(ref) }
+
+    /// `for i in from..<to { body(i) }` over i64, as a guarded loop with a phi. Afterwards the
+    /// builder is positioned after the loop.
+    public func forLoop(_ from: Value, _ to: Value, _ body: (Value) throws -> Void) rethrows {
+        let pre = currentBlock
+        let header = newBlock("loop"), bodyBlock = newBlock("body"), exit = newBlock("loop.end")
+        br(header)
+        position(at: header)
+        let i = LLVMBuildPhi(ref, module.i64.ref, "i")!
+        condBr(icmp(.slt, Value(ref: i), to), bodyBlock, exit)
+        position(at: bodyBlock)
+        try body(Value(ref: i))
+        let next = add(Value(ref: i), 1)
+        let latch = currentBlock
+        br(header)
+        var values: [LLVMValueRef?] = [from.ref, next.ref]
+        var blocks: [LLVMBasicBlockRef?] = [pre.ref, latch.ref]
+        LLVMAddIncoming(i, &values, &blocks, 2)
+        position(at: exit)
+    }
+
+    public func forLoop(_ count: Int, _ body: (Value) throws -> Void) rethrows {
+        try forLoop(module.i64(0), module.i64(count), body)
+    }
+
+    public func forLoop(_ count: Value, _ body: (Value) throws -> Void) rethrows {
+        try forLoop(module.i64(0), count, body)
+    }
+
+    /// `if cond { then() }`; afterwards the builder is positioned after the branch.
+    public func ifThen(_ cond: Value, _ then: () throws -> Void) rethrows {
+        let thenBlock = newBlock("then"), done = newBlock("endif")
+        condBr(cond, thenBlock, done)
+        position(at: thenBlock)
+        try then()
+        br(done)
+        position(at: done)
+    }
+
+    /// `if cond { return status }`; afterwards the builder continues on the fall-through path.
+    public func returnIf(_ cond: Value, _ status: Value) {
+        let fail = newBlock("fail"), ok = newBlock("ok")
+        condBr(cond, fail, ok)
+        position(at: fail)
+        ret(status)
+        position(at: ok)
+    }
+}

@@ -1,0 +1,160 @@
+// An LLVM module with the context that owns it, plus typed handles for types, values,
+// functions and blocks.
+import CLLVM
+
+public struct IRType: Hashable, @unchecked Sendable {
+    let ref: LLVMTypeRef
+}
+
+public struct Value: Hashable, @unchecked Sendable {
+    let ref: LLVMValueRef
+}
+
+public struct Block: Hashable, @unchecked Sendable {
+    let ref: LLVMBasicBlockRef
+}
+
+public struct Function: Hashable, @unchecked Sendable {
+    let ref: LLVMValueRef
+    public let type: IRType
+
+    public func param(_ i: Int) -> Value { Value(ref: LLVMGetParam(ref, UInt32(i))) }
+    public var value: Value { Value(ref: ref) }
+}
+
+/// A module and its context. A module made for the JIT lives in a ThreadSafeContext and is
+/// handed over (consumed) with `takeThreadSafeModule()`; otherwise both die with this object.
+public final class IRModule: @unchecked Sendable {
+    let ref: LLVMModuleRef
+    let context: LLVMContextRef
+    private let threadSafeContext: LLVMOrcThreadSafeContextRef?
+    private var consumed = false
+
+    public init(name: String, forJIT: Bool = false) {
+        if forJIT {
+            let tsc = LLVMOrcCreateNewThreadSafeContext()!
+            threadSafeContext = tsc
+            context = LLVMOrcThreadSafeContextGetContext(tsc)
+        } else {
+            threadSafeContext = nil
+            context = LLVMContextCreate()
+        }
+        ref = LLVMModuleCreateWithNameInContext(name, context)
+    }
+
+    deinit {
+        if !consumed { LLVMDisposeModule(ref) }
+        if let threadSafeContext {
+            LLVMOrcDisposeThreadSafeContext(threadSafeContext)  // a ThreadSafeModule keeps its own reference
+        } else {
+            LLVMContextDispose(context)
+        }
+    }
+
+    /// Wraps the module for the JIT, which takes ownership: the module must not be used after.
+    func takeThreadSafeModule() -> LLVMOrcThreadSafeModuleRef {
+        precondition(!consumed && threadSafeContext != nil, "module already consumed or not made for the JIT")
+        consumed = true
+        return LLVMOrcCreateNewThreadSafeModule(ref, threadSafeContext)
+    }
+
+    // MARK: Types
+
+    public var f32: IRType { IRType(ref: LLVMFloatTypeInContext(context)) }
+    public var f64: IRType { IRType(ref: LLVMDoubleTypeInContext(context)) }
+    public var i1: IRType { IRType(ref: LLVMInt1TypeInContext(context)) }
+    public var i8: IRType { IRType(ref: LLVMInt8TypeInContext(context)) }
+    public var i32: IRType { IRType(ref: LLVMInt32TypeInContext(context)) }
+    public var i64: IRType { IRType(ref: LLVMInt64TypeInContext(context)) }
+    public var ptr: IRType { IRType(ref: LLVMPointerTypeInContext(context, 0)) }
+    public var void: IRType { IRType(ref: LLVMVoidTypeInContext(context)) }
+    public func vector(_ element: IRType, _ lanes: Int) -> IRType { IRType(ref: LLVMVectorType(element.ref, UInt32(lanes))) }
+
+    public func functionType(_ result: IRType, _ params: [IRType]) -> IRType {
+        var refs: [LLVMTypeRef?] = params.map(\.ref)
+        return IRType(ref: LLVMFunctionType(result.ref, &refs, UInt32(refs.count), 0))
+    }
+
+    // MARK: Constants
+
+    public func f32(_ v: Double) -> Value { Value(ref: LLVMConstReal(f32.ref, v)) }
+    public func i64(_ v: Int) -> Value { Value(ref: LLVMConstInt(i64.ref, UInt64(bitPattern: Int64(v)), 1)) }
+    public func i1(_ v: Bool) -> Value { Value(ref: LLVMConstInt(i1.ref, v ? 1 : 0, 0)) }
+    public var nullPointer: Value { Value(ref: LLVMConstPointerNull(ptr.ref)) }
+    public func i32(_ v: Int) -> Value { Value(ref: LLVMConstInt(i32.ref, UInt64(bitPattern: Int64(v)), 1)) }
+
+    // MARK: Functions and globals
+
+    public enum Linkage { case external, `internal`, `private` }
+
+    public func addFunction(_ name: String, _ type: IRType, linkage: Linkage = .external) -> Function {
+        let fn = LLVMAddFunction(ref, name, type.ref)!
+        switch linkage {
+        case .external: break
+        case .internal: LLVMSetLinkage(fn, LLVMInternalLinkage)
+        case .private: LLVMSetLinkage(fn, LLVMPrivateLinkage)
+        }
+        return Function(ref: fn, type: type)
+    }
+
+    /// A declaration of an external function (e.g. libm's `tanhf`), reused if already declared.
+    public func declare(_ name: String, _ type: IRType) -> Function {
+        if let existing = LLVMGetNamedFunction(ref, name) { return Function(ref: existing, type: type) }
+        return addFunction(name, type)
+    }
+
+    /// An (overloaded) intrinsic such as `llvm.exp` with overload types [f32].
+    public func intrinsic(_ name: String, _ overloads: [IRType]) -> Function {
+        let id = LLVMLookupIntrinsicID(name, name.utf8.count)
+        precondition(id != 0, "unknown intrinsic \(name)")
+        var types: [LLVMTypeRef?] = overloads.map(\.ref)
+        return Function(ref: LLVMGetIntrinsicDeclaration(ref, id, &types, types.count),
+                        type: IRType(ref: LLVMIntrinsicGetType(context, id, &types, types.count)))
+    }
+
+    /// Adds an enum attribute (`nounwind`, `noalias`, `nocapture`, `readonly`, `noundef`) to
+    /// the function (index nil) or to parameter `index` (0-based).
+    public func addAttribute(_ name: String, to fn: Function, param index: Int? = nil) {
+        let kind = LLVMGetEnumAttributeKindForName(name, name.utf8.count)
+        precondition(kind != 0, "unknown attribute \(name)")
+        let attr = LLVMCreateEnumAttribute(context, kind, 0)
+        let at = index.map { LLVMAttributeIndex($0 + 1) } ?? LLVMAttributeIndex(bitPattern: Int32(LLVMAttributeFunctionIndex))
+        LLVMAddAttributeAtIndex(fn.ref, at, attr)
+    }
+
+    /// A string attribute on the function, e.g. "prefer-vector-width"="512".
+    public func addAttribute(_ key: String, _ value: String, to fn: Function) {
+        let attr = LLVMCreateStringAttribute(context, key, UInt32(key.utf8.count), value, UInt32(value.utf8.count))
+        LLVMAddAttributeAtIndex(fn.ref, LLVMAttributeIndex(bitPattern: Int32(LLVMAttributeFunctionIndex)), attr)
+    }
+
+    /// A private constant holding raw bytes (weights), built as one ConstantDataArray: one
+    /// LLVMValueRef per element would be hundreds of times slower for large tensors.
+    public func addConstantBytes(_ name: String, _ bytes: UnsafeRawBufferPointer, alignment: Int = 64) -> Value {
+        let data = LLVMConstStringInContext2(context, bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                             bytes.count, 1)  // 1: no NUL terminator
+        let global = LLVMAddGlobal(ref, LLVMTypeOf(data), name)!
+        LLVMSetInitializer(global, data)
+        LLVMSetGlobalConstant(global, 1)
+        LLVMSetLinkage(global, LLVMPrivateLinkage)
+        LLVMSetUnnamedAddress(global, LLVMGlobalUnnamedAddr)
+        LLVMSetAlignment(global, UInt32(alignment))
+        return Value(ref: global)
+    }
+
+    public func appendBlock(_ fn: Function, _ name: String) -> Block {
+        Block(ref: LLVMAppendBasicBlockInContext(context, fn.ref, name))
+    }
+
+    // MARK: Whole-module operations
+
+    public func verify() throws {
+        var msg: UnsafeMutablePointer<CChar>?
+        let broken = LLVMVerifyModule(ref, LLVMReturnStatusAction, &msg) != 0
+        let text = take(msg)
+        if broken { throw LLVMError("invalid LLVM IR: \(text)") }
+    }
+
+    /// The textual LLVM IR.
+    public var text: String { take(LLVMPrintModuleToString(ref)) }
+}

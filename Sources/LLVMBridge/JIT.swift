@@ -1,0 +1,60 @@
+// In-process compilation with ORC LLJIT: add optimized modules, look up their symbols.
+import CLLVM
+
+/// One LLJIT instance. Disposing it frees the code it generated: keep it alive while calling
+/// any function looked up from it. These C calls consume their argument, even on failure:
+/// LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine, LLVMOrcLLJITBuilderSetJITTargetMachineBuilder,
+/// LLVMOrcCreateLLJIT, LLVMOrcCreateNewThreadSafeModule, LLVMOrcLLJITAddLLVMIRModule.
+public final class JIT: @unchecked Sendable {
+    let ref: LLVMOrcLLJITRef
+    /// The target the JIT compiles for: this process's CPU, with all its features.
+    public let target: TargetSpec
+
+    public init() throws {
+        _ = LLVMTargets.initialized
+        target = TargetSpec.host
+        // A TargetMachine made here is consumed by the JIT target machine builder.
+        var llvmTarget: LLVMTargetRef?
+        var err: UnsafeMutablePointer<CChar>?
+        guard LLVMGetTargetFromTriple(target.triple, &llvmTarget, &err) == 0 else {
+            throw LLVMError("unknown host target: \(take(err))")
+        }
+        let options = LLVMCreateTargetMachineOptions()
+        defer { LLVMDisposeTargetMachineOptions(options) }
+        LLVMTargetMachineOptionsSetCPU(options, target.cpu)
+        LLVMTargetMachineOptionsSetFeatures(options, target.features)
+        LLVMTargetMachineOptionsSetCodeGenOptLevel(options, LLVMCodeGenLevelAggressive)
+        guard let tm = LLVMCreateTargetMachineWithOptions(llvmTarget, target.triple, options) else {
+            throw LLVMError("cannot create the host target machine")
+        }
+        let builder = LLVMOrcCreateLLJITBuilder()
+        LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm))
+        var jit: LLVMOrcLLJITRef?
+        try check(LLVMOrcCreateLLJIT(&jit, builder), "creating the JIT")
+        guard let jit else { throw LLVMError("creating the JIT returned no instance") }
+        ref = jit
+        // Generated code calls libm (expf, tanhf, erff): resolve such symbols in this process.
+        var generator: LLVMOrcDefinitionGeneratorRef?
+        let prefix = LLVMOrcLLJITGetGlobalPrefix(jit)
+        try check(LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&generator, prefix, nil, nil),
+                  "creating the process symbol generator")
+        LLVMOrcJITDylibAddGenerator(LLVMOrcLLJITGetMainJITDylib(jit), generator)
+    }
+
+    deinit { _ = try? check(LLVMOrcDisposeLLJIT(ref), "disposing the JIT") }
+
+    /// Hands a module (made with `forJIT: true`, already optimized) to the JIT. Code is
+    /// generated on the first lookup of one of its symbols.
+    public func add(_ module: IRModule) throws {
+        try check(LLVMOrcLLJITAddLLVMIRModule(ref, LLVMOrcLLJITGetMainJITDylib(ref), module.takeThreadSafeModule()),
+                  "adding a module to the JIT")
+    }
+
+    /// The address of a JIT'd symbol, valid while this JIT lives.
+    public func lookup(_ name: String) throws -> UnsafeRawPointer {
+        var address: LLVMOrcExecutorAddress = 0
+        try check(LLVMOrcLLJITLookup(ref, &address, name), "looking up \(name)")
+        guard let p = UnsafeRawPointer(bitPattern: UInt(address)) else { throw LLVMError("symbol \(name) has address 0") }
+        return p
+    }
+}

@@ -1,0 +1,136 @@
+// Target initialization and TargetMachine: which CPU code is generated for, and emission of
+// objects and assembly.
+import CLLVM
+
+public struct LLVMError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Turns an LLVMErrorRef (nil = success) into a Swift error. LLVMGetErrorMessage consumes it.
+func check(_ err: LLVMErrorRef?, _ what: String) throws {
+    guard let err else { return }
+    let msg = LLVMGetErrorMessage(err)
+    defer { LLVMDisposeErrorMessage(msg) }
+    throw LLVMError("\(what): \(msg.map { String(cString: $0) } ?? "unknown error")")
+}
+
+/// Copies a `char *` that LLVM allocated, then frees it with LLVMDisposeMessage.
+func take(_ p: UnsafeMutablePointer<CChar>?) -> String {
+    guard let p else { return "" }
+    defer { LLVMDisposeMessage(p) }
+    return String(cString: p)
+}
+
+enum LLVMTargets {
+    /// Runs once per process, thread-safely (swift_once): the host target plus the cross
+    /// targets tfc can emit objects for.
+    static let initialized: Bool = {
+        let native = LLVMInitializeNativeTarget() == 0 && LLVMInitializeNativeAsmPrinter() == 0
+        LLVMInitializeX86TargetInfo()
+        LLVMInitializeX86Target()
+        LLVMInitializeX86TargetMC()
+        LLVMInitializeX86AsmPrinter()
+        LLVMInitializeAArch64TargetInfo()
+        LLVMInitializeAArch64Target()
+        LLVMInitializeAArch64TargetMC()
+        LLVMInitializeAArch64AsmPrinter()
+        return native
+    }()
+}
+
+/// What code is generated for: a triple, a CPU name (tuning) and a feature string (ISA).
+public struct TargetSpec: Sendable, Hashable, CustomStringConvertible {
+    public var triple: String
+    public var cpu: String
+    public var features: String
+
+    public init(triple: String, cpu: String, features: String) {
+        self.triple = triple
+        self.cpu = cpu
+        self.features = features
+    }
+
+    /// This machine: without both the CPU name and its features LLVM targets plain SSE2.
+    public static var host: TargetSpec {
+        _ = LLVMTargets.initialized
+        return TargetSpec(triple: take(LLVMGetDefaultTargetTriple()), cpu: take(LLVMGetHostCPUName()),
+                          features: take(LLVMGetHostCPUFeatures()))
+    }
+
+    public var isX86: Bool { triple.hasPrefix("x86_64") || triple.hasPrefix("i686") }
+    public var isAArch64: Bool { triple.hasPrefix("aarch64") || triple.hasPrefix("arm64") }
+
+    /// The widest SIMD vector the target has, in float lanes (for the vector width attribute).
+    public var vectorBits: Int {
+        if isX86 {
+            let on = Set(features.split(separator: ",").filter { $0.hasPrefix("+") }.map { $0.dropFirst() })
+            if on.contains("avx512f") { return 512 }
+            if on.contains("avx2") || on.contains("avx") { return 256 }
+            return 128
+        }
+        return 128
+    }
+
+    public var description: String { "\(triple) cpu=\(cpu)" }
+}
+
+/// One LLVM TargetMachine; disposed with this object.
+public final class TargetMachine: @unchecked Sendable {
+    let ref: LLVMTargetMachineRef
+    public let spec: TargetSpec
+
+    public init(_ spec: TargetSpec) throws {
+        precondition(LLVMTargets.initialized, "the native LLVM target failed to initialize")
+        var target: LLVMTargetRef?
+        var err: UnsafeMutablePointer<CChar>?
+        guard LLVMGetTargetFromTriple(spec.triple, &target, &err) == 0 else {
+            throw LLVMError("unknown target '\(spec.triple)': \(take(err))")
+        }
+        let options = LLVMCreateTargetMachineOptions()
+        defer { LLVMDisposeTargetMachineOptions(options) }
+        LLVMTargetMachineOptionsSetCPU(options, spec.cpu)
+        LLVMTargetMachineOptionsSetFeatures(options, spec.features)
+        LLVMTargetMachineOptionsSetCodeGenOptLevel(options, LLVMCodeGenLevelAggressive)
+        LLVMTargetMachineOptionsSetRelocMode(options, LLVMRelocPIC)
+        guard let tm = LLVMCreateTargetMachineWithOptions(target, spec.triple, options) else {
+            throw LLVMError("cannot create a target machine for \(spec)")
+        }
+        self.ref = tm
+        self.spec = spec
+    }
+
+    deinit { LLVMDisposeTargetMachine(ref) }
+
+    /// Sets the module's triple and data layout to this machine's (before building IR).
+    public func configure(_ module: IRModule) {
+        LLVMSetTarget(module.ref, spec.triple)
+        let layout = LLVMCreateTargetDataLayout(ref)
+        LLVMSetModuleDataLayout(module.ref, layout)
+        LLVMDisposeTargetData(layout)
+    }
+
+    /// The new pass manager's pipeline (e.g. "default<O3>"); this machine supplies the cost model.
+    public func optimize(_ module: IRModule, pipeline: String = "default<O3>") throws {
+        let options = LLVMCreatePassBuilderOptions()
+        defer { LLVMDisposePassBuilderOptions(options) }
+        try check(LLVMRunPasses(module.ref, pipeline, ref, options), "LLVMRunPasses(\(pipeline))")
+    }
+
+    public enum FileKind { case object, assembly }
+
+    /// Code generation rewrites the module it runs on, so each emission works on a clone.
+    public func emit(_ module: IRModule, _ kind: FileKind) throws -> [UInt8] {
+        guard let clone = LLVMCloneModule(module.ref) else { throw LLVMError("cannot clone module") }
+        defer { LLVMDisposeModule(clone) }
+        var err: UnsafeMutablePointer<CChar>?
+        var buffer: LLVMMemoryBufferRef?
+        let fileType = kind == .object ? LLVMObjectFile : LLVMAssemblyFile
+        guard LLVMTargetMachineEmitToMemoryBuffer(ref, clone, fileType, &err, &buffer) == 0, let buffer else {
+            throw LLVMError("code generation for \(spec) failed: \(take(err))")
+        }
+        defer { LLVMDisposeMemoryBuffer(buffer) }
+        guard let start = LLVMGetBufferStart(buffer) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: start, count: LLVMGetBufferSize(buffer)))
+    }
+}

@@ -1,0 +1,67 @@
+// Ahead-of-time compilation: a relocatable object (weights embedded), its C header, and on
+// request the optimized LLVM IR and assembly, for the host or another target.
+import LLVMBridge
+import TIR
+
+public struct AOTArtifacts: Sendable {
+    public var entry: EntryPoint
+    public var target: TargetSpec
+    public var object: [UInt8]
+    public var header: String
+    /// Optimized LLVM IR (only when asked for).
+    public var llvmIR: String?
+    /// Assembly (only when asked for).
+    public var assembly: String?
+}
+
+public struct AOTRequest: Sendable {
+    public var target: TargetSpec
+    public var prefix: String?
+    /// The header's file name, used for its include guard.
+    public var headerName: String
+    public var wantIR = false
+    public var wantAssembly = false
+
+    public init(target: TargetSpec, prefix: String? = nil, headerName: String, wantIR: Bool = false,
+                wantAssembly: Bool = false) {
+        self.target = target
+        self.prefix = prefix
+        self.headerName = headerName
+        self.wantIR = wantIR
+        self.wantAssembly = wantAssembly
+    }
+}
+
+/// Named targets for `--target`: a triple, or a short name.
+public func targetSpec(named name: String?, cpu: String?) throws -> TargetSpec {
+    guard let name, name != "host", name != "native" else {
+        var host = TargetSpec.host
+        if let cpu, cpu != "native" {
+            host.cpu = cpu
+            host.features = ""  // the CPU name implies its features; host features would be wrong
+        }
+        return host
+    }
+    let triple: String
+    switch name {
+    case "x86_64", "x86-64": triple = "x86_64-pc-linux-gnu"
+    case "aarch64", "arm64": triple = "aarch64-unknown-linux-gnu"
+    default: triple = name
+    }
+    let defaultCPU = triple.hasPrefix("aarch64") || triple.hasPrefix("arm64") ? "generic" : "x86-64-v2"
+    return TargetSpec(triple: triple, cpu: cpu ?? defaultCPU, features: "")
+}
+
+public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest) throws -> AOTArtifacts {
+    let tm = try TargetMachine(request.target)
+    let ir = IRModule(name: model.name)
+    tm.configure(ir)
+    let entry = try lowerModel(model, weights: weights, into: ir, target: request.target,
+                               options: CodegenOptions(prefix: request.prefix))
+    try ir.verify()
+    try tm.optimize(ir)
+    return AOTArtifacts(entry: entry, target: request.target, object: try tm.emit(ir, .object),
+                        header: cHeader(for: entry, model: model, fileName: request.headerName, target: request.target),
+                        llvmIR: request.wantIR ? ir.text : nil,
+                        assembly: request.wantAssembly ? String(decoding: try tm.emit(ir, .assembly), as: UTF8.self) : nil)
+}

@@ -1,0 +1,87 @@
+// The C header that documents and declares a compiled model's entry point.
+import LLVMBridge
+import TIR
+
+func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: TargetSpec) -> String {
+    let p = entry.prefix
+    let P = p.uppercased()
+    let guardName = cIdentifier(fileName).uppercased() + "_INCLUDED"
+    let hasSeq = entry.seq != nil
+
+    func cType(_ t: TensorType) -> String { t.dtype == .i32 ? "int32_t" : "float" }
+    func dimsText(_ t: TensorType) -> String {
+        t.dims.map { $0 == .seq ? "[seq_len]" : "[\($0)]" }.joined()
+    }
+    func countMacro(_ name: String, _ t: TensorType) -> String {
+        let fixed = t.dims.compactMap(\.fixedValue).reduce(1, *)
+        let macro = "\(P)_\(cIdentifier(name).uppercased())_COUNT"
+        if t.isDynamic { return "#define \(macro)(seq_len) ((size_t)(seq_len) * \(fixed))" }
+        return "#define \(macro) \(fixed)"
+    }
+    func vocabulary(of input: Input) -> Int? {
+        model.body.filter { $0.op == .embedding && $0.operands.first == .value(input.name) }
+            .compactMap { model.type(of: $0.operands[1])?.staticShape?.first }.min()
+    }
+
+    var lines: [String] = []
+    lines.append("/* \(fileName): C interface of the model @\(model.name), compiled by tfc for \(target).")
+    lines.append(" *")
+    lines.append(" * Link the object with the math library: cc app.c \(p).o -lm")
+    lines.append(" * The function keeps no state between calls and allocates nothing: it is safe to call")
+    lines.append(" * from several threads at once, each with its own workspace and output buffers.")
+    lines.append(" * Weights are embedded in the object. All arrays are row-major. */")
+    lines.append("#ifndef \(guardName)")
+    lines.append("#define \(guardName)")
+    lines.append("")
+    lines.append("#include <stddef.h>")
+    lines.append("#include <stdint.h>")
+    lines.append("")
+    lines.append("#ifdef __cplusplus")
+    lines.append("extern \"C\" {")
+    lines.append("#endif")
+    lines.append("")
+    lines.append("/* Status codes returned by \(entry.forwardSymbol). On an error nothing is written. */")
+    for s in Status.allCases {
+        lines.append("#define \(P)_\(s.cName) \(s.rawValue) /* \(s.meaning) */")
+    }
+    lines.append("")
+    if let seq = entry.seq {
+        lines.append("/* Largest sequence length accepted (seq_len must be in 1...\(seq.max)). */")
+        lines.append("#define \(P)_MAX_SEQ_LEN \(seq.max)")
+    }
+    lines.append("/* Bytes of workspace the caller provides (any sequence length), aligned to 64 bytes. */")
+    lines.append("#define \(P)_WORKSPACE_SIZE \(entry.workspaceBytes)")
+    lines.append("#define \(P)_WORKSPACE_ALIGNMENT 64")
+    lines.append("")
+    lines.append("/* Element counts of the inputs and outputs. */")
+    for t in entry.inputs + entry.outputs { lines.append(countMacro(t.name, t.type)) }
+    for input in entry.inputs {
+        if let v = vocabulary(of: input) {
+            lines.append("#define \(P)_\(cIdentifier(input.name).uppercased())_LIMIT \(v) /* ids must be in [0, \(v)) */")
+        }
+    }
+    lines.append("")
+    lines.append("/* Runs the model.")
+    for input in entry.inputs {
+        var note = ""
+        if let v = vocabulary(of: input) { note = ", ids in [0, \(v))" }
+        lines.append(" *   \(input.name): input, \(cType(input.type))\(dimsText(input.type))\(note)")
+    }
+    if hasSeq { lines.append(" *   seq_len: the number of positions, 1...\(P)_MAX_SEQ_LEN") }
+    for output in entry.outputs {
+        lines.append(" *   \(output.name): output, \(cType(output.type))\(dimsText(output.type))")
+    }
+    lines.append(" *   workspace: \(P)_WORKSPACE_SIZE bytes, 64-byte aligned, owned by the caller")
+    lines.append(" * Returns \(P)_OK, or an error status without touching the outputs. */")
+    var params: [String] = entry.inputs.map { "const \(cType($0.type)) *\(cIdentifier($0.name))" }
+    if hasSeq { params.append("int64_t seq_len") }
+    params += entry.outputs.map { "\(cType($0.type)) *\(cIdentifier($0.name))" }
+    params.append("void *workspace")
+    lines.append("int32_t \(entry.forwardSymbol)(\(params.joined(separator: ", ")));")
+    lines.append("")
+    lines.append("#ifdef __cplusplus")
+    lines.append("}")
+    lines.append("#endif")
+    lines.append("#endif /* \(guardName) */")
+    return lines.joined(separator: "\n") + "\n"
+}

@@ -1,0 +1,58 @@
+// The C ABI of a compiled model: symbol names, argument order, status codes, workspace size.
+import TIR
+
+/// Status codes returned by a compiled model's entry point.
+public enum Status: Int32, Sendable, CaseIterable {
+    case ok = 0
+    /// `seq_len` is below 1 or above the model's maximum.
+    case badSequenceLength = 1
+    /// A token id is outside [0, vocabulary).
+    case badTokenId = 2
+    /// An input, output or workspace pointer is NULL.
+    case nullPointer = 3
+
+    public var cName: String {
+        switch self {
+        case .ok: return "OK"
+        case .badSequenceLength: return "ERR_SEQ_LEN"
+        case .badTokenId: return "ERR_TOKEN_ID"
+        case .nullPointer: return "ERR_NULL"
+        }
+    }
+
+    public var meaning: String {
+        switch self {
+        case .ok: return "success"
+        case .badSequenceLength: return "sequence length out of range"
+        case .badTokenId: return "token id out of range"
+        case .nullPointer: return "NULL input, output or workspace pointer"
+        }
+    }
+}
+
+/// How to call a compiled model:
+///
+///     int32_t <prefix>_forward(const in0 *, ..., [int64_t seq_len,] float *out0, ..., void *workspace);
+///
+/// inputs in declaration order, then the sequence length (only for models with a `seq`), then
+/// outputs, then a caller-owned workspace of `workspaceBytes` bytes (64-byte aligned). The
+/// function keeps no state between calls: concurrent calls with distinct workspaces are safe.
+public struct EntryPoint: Sendable {
+    public var prefix: String
+    public var inputs: [Input]
+    public var outputs: [Input]
+    public var seq: SeqDecl?
+    public var workspaceBytes: Int
+
+    public var forwardSymbol: String { prefix + "_forward" }
+    /// `int32_t <prefix>_forward_packed(void *const *args, int64_t seq_len)` with args =
+    /// inputs, outputs, workspace: one signature for every model, used by the JIT runner.
+    public var packedSymbol: String { prefix + "_forward_packed" }
+}
+
+/// A C identifier made from a model name: `gpt-tiny.v2` -> `gpt_tiny_v2`.
+public func cIdentifier(_ name: String) -> String {
+    var s = String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+    if s.isEmpty || s.first!.isNumber { s = "m_" + s }
+    return s
+}

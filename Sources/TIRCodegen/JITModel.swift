@@ -1,0 +1,98 @@
+// Compiles a model in-process with the JIT and runs it from Swift.
+import LLVMBridge
+import TIR
+
+public struct RunError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public let status: Status?
+    public init(_ description: String, status: Status? = nil) {
+        self.description = description
+        self.status = status
+    }
+}
+
+/// A model compiled for this CPU. Calls are reentrant: each `run` uses its own workspace.
+public final class JITModel: @unchecked Sendable {
+    public let entry: EntryPoint
+    public let model: Module
+    private let jit: JIT
+    private let packed: @convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64) -> Int32
+    /// The optimized LLVM IR the JIT compiled (kept for tests and `--emit`).
+    public let optimizedIR: String
+
+    public init(_ model: Module, weights: Weights) throws {
+        self.model = model
+        jit = try JIT()
+        let ir = IRModule(name: model.name, forJIT: true)
+        let tm = try TargetMachine(jit.target)
+        tm.configure(ir)
+        entry = try lowerModel(model, weights: weights, into: ir, target: jit.target,
+                               options: CodegenOptions(packedEntry: true))
+        try ir.verify()
+        try tm.optimize(ir)
+        optimizedIR = ir.text
+        try jit.add(ir)
+        packed = unsafeBitCast(try jit.lookup(entry.packedSymbol),
+                               to: (@convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64) -> Int32).self)
+    }
+
+    /// Runs the model. A status other than OK from the compiled code becomes a `RunError`.
+    public func run(inputs: [String: HostTensor], seqLen: Int? = nil) throws -> [String: HostTensor] {
+        // The sequence length and token ids are checked by the compiled code itself (that is what
+        // a C caller gets, and what the tests exercise); here only what keeps the call in bounds.
+        let seq = try seqLen ?? (model.seq == nil ? 1 : inferSeqLen(inputs))
+        guard seq >= 0 else { throw RunError("negative sequence length \(seq)", status: .badSequenceLength) }
+        var inputBuffers: [HostTensor] = []
+        for input in model.inputs {
+            guard let tensor = inputs[input.name] else { throw RunError("missing input %\(input.name)") }
+            guard tensor.dtype == input.type.dtype else {
+                throw RunError("input %\(input.name) has dtype \(tensor.dtype), expected \(input.type.dtype)")
+            }
+            let expected = input.type.elementCount(seqLen: seq)
+            guard tensor.count == expected else {
+                throw RunError("input %\(input.name) has \(tensor.count) elements, expected \(expected) (shape \(input.type.shape(seqLen: seq)))")
+            }
+            inputBuffers.append(tensor)
+        }
+        let outputCounts = entry.outputs.map { $0.type.elementCount(seqLen: seq) }
+        // Every buffer the compiled code touches is a fresh 64-byte-aligned allocation.
+        var buffers: [UnsafeMutableRawPointer] = []
+        defer { buffers.forEach { $0.deallocate() } }
+        func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+            buffers.append(p)
+            return p
+        }
+        var args: [UnsafeMutableRawPointer?] = []
+        for tensor in inputBuffers {
+            let p = allocate(tensor.count * 4)
+            switch tensor.storage {
+            case .f32(let v): v.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
+            case .i32(let v): v.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
+            }
+            args.append(p)
+        }
+        let outputPointers = outputCounts.map { allocate($0 * 4) }
+        args += outputPointers.map { Optional($0) }
+        args.append(allocate(entry.workspaceBytes))
+
+        let status = withExtendedLifetime(jit) { args.withUnsafeBufferPointer { packed($0.baseAddress, Int64(seq)) } }
+        guard status == 0 else {
+            let s = Status(rawValue: status)
+            throw RunError("compiled model returned status \(status) (\(s?.meaning ?? "unknown"))", status: s)
+        }
+        var result: [String: HostTensor] = [:]
+        for (i, output) in entry.outputs.enumerated() {
+            let data = Array(UnsafeBufferPointer(start: outputPointers[i].assumingMemoryBound(to: Float.self), count: outputCounts[i]))
+            result[output.name] = HostTensor(shape: output.type.shape(seqLen: seq), f32: data)
+        }
+        return result
+    }
+
+    private func inferSeqLen(_ inputs: [String: HostTensor]) throws -> Int {
+        for input in model.inputs where input.type.dims.first == .seq {
+            if let t = inputs[input.name] { return t.shape.first ?? 1 }
+        }
+        throw RunError("cannot infer the sequence length: pass it explicitly")
+    }
+}

@@ -1,0 +1,419 @@
+// Lowers a verified TIR module to one LLVM function: input checks, then one loop nest per op
+// over buffers laid out by the memory plan.
+import LLVMBridge
+import TIR
+
+public struct CodegenError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public struct CodegenOptions: Sendable {
+    /// C symbol prefix; defaults to the model's name.
+    public var prefix: String?
+    /// Also emit `<prefix>_forward_packed` (the JIT runner calls it).
+    public var packedEntry: Bool
+
+    public init(prefix: String? = nil, packedEntry: Bool = false) {
+        self.prefix = prefix
+        self.packedEntry = packedEntry
+    }
+}
+
+/// Builds the model's entry point(s) into `ir` and returns how to call them.
+public func lowerModel(_ model: Module, weights: Weights, into ir: IRModule, target: TargetSpec,
+                       options: CodegenOptions = CodegenOptions()) throws -> EntryPoint {
+    let plan = try MemoryPlan(model)
+    let entry = EntryPoint(prefix: cIdentifier(options.prefix ?? model.name), inputs: model.inputs,
+                           outputs: plan.outputs, seq: model.seq, workspaceBytes: plan.workspaceBytes)
+    let forward = try FunctionLowering(model: model, weights: weights, plan: plan, entry: entry, ir: ir, target: target)
+        .build()
+    if options.packedEntry { buildPackedEntry(entry, calling: forward, in: ir) }
+    return entry
+}
+
+/// `int32_t <prefix>_forward_packed(void *const *args, int64_t seq_len)`: unpacks the pointer
+/// array and calls the forward function.
+private func buildPackedEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
+    let fn = ir.addFunction(entry.packedSymbol, ir.functionType(ir.i32, [ir.ptr, ir.i64]))
+    let b = Builder(ir, fn)
+    let args = fn.param(0)
+    var pointers: [Value] = []
+    for i in 0..<(entry.inputs.count + entry.outputs.count + 1) {
+        pointers.append(b.load(ir.ptr, b.gep(ir.ptr, args, ir.i64(i)), align: 8))
+    }
+    var callArgs = Array(pointers[0..<entry.inputs.count])
+    if entry.seq != nil { callArgs.append(fn.param(1)) }
+    callArgs += pointers[entry.inputs.count...]
+    b.ret(b.call(forward, callArgs))
+}
+
+/// The lowering of one forward function. Every TIR value is a row-major buffer: the
+/// argument pointer for inputs and outputs, a workspace slice otherwise, a constant global for
+/// parameters. Rows may be the runtime sequence length; every other axis is static.
+private final class FunctionLowering {
+    let model: Module
+    let weights: Weights
+    let plan: MemoryPlan
+    let entry: EntryPoint
+    let ir: IRModule
+    let target: TargetSpec
+    let fn: Function
+    let b: Builder
+    var buffers: [String: Value] = [:]
+    var params: [String: Value] = [:]
+    var seqLen: Value?
+    var workspace: Value
+
+    init(model: Module, weights: Weights, plan: MemoryPlan, entry: EntryPoint, ir: IRModule, target: TargetSpec) throws {
+        self.model = model
+        self.weights = weights
+        self.plan = plan
+        self.entry = entry
+        self.ir = ir
+        self.target = target
+        var paramTypes = [IRType](repeating: ir.ptr, count: model.inputs.count)
+        if model.seq != nil { paramTypes.append(ir.i64) }
+        paramTypes += [IRType](repeating: ir.ptr, count: plan.outputs.count + 1)
+        fn = ir.addFunction(entry.forwardSymbol, ir.functionType(ir.i32, paramTypes))
+        b = Builder(ir, fn)
+        var index = 0
+        for input in model.inputs {
+            buffers[input.name] = fn.param(index)
+            index += 1
+        }
+        if model.seq != nil {
+            seqLen = fn.param(index)
+            index += 1
+        }
+        for output in plan.outputs {
+            buffers[output.name] = fn.param(index)
+            index += 1
+        }
+        workspace = fn.param(index)
+        setAttributes(pointerCount: index + 1)
+    }
+
+    private func setAttributes(pointerCount: Int) {
+        ir.addAttribute("nounwind", to: fn)
+        // Explicit and auto-vectorized code may use the target's full vector width (see the
+        // LLVM recipe: without this, Sapphire Rapids code is split into 256-bit halves).
+        if target.isX86 {
+            let bits = "\(target.vectorBits)"
+            ir.addAttribute("prefer-vector-width", bits, to: fn)
+            ir.addAttribute("min-legal-vector-width", bits, to: fn)
+        }
+        for i in 0..<pointerCount where !(model.seq != nil && i == model.inputs.count) {
+            ir.addAttribute("nocapture", to: fn, param: i)
+            ir.addAttribute("noalias", to: fn, param: i)
+        }
+    }
+
+    func build() throws -> Function {
+        try checkArguments()
+        for (name, offset) in plan.offsets {
+            buffers[name] = b.gep(ir.i8, workspace, ir.i64(offset))
+        }
+        for inst in model.body {
+            try lower(inst)
+        }
+        b.ret(ir.i32(Int(Status.ok.rawValue)))
+        return fn
+    }
+
+    // MARK: Argument checks, before any work: a failed call writes nothing.
+
+    private func checkArguments() throws {
+        let null = ir.nullPointer
+        var anyNull: Value?
+        for i in 0..<(model.inputs.count + plan.outputs.count + 1) {
+            let p = i < model.inputs.count ? fn.param(i) : fn.param(i + (model.seq != nil ? 1 : 0))
+            let isNull = b.icmp(.eq, p, null)
+            anyNull = anyNull.map { b.or($0, isNull) } ?? isNull
+        }
+        if let anyNull { b.returnIf(anyNull, status(.nullPointer)) }
+        if let seqLen, let seq = model.seq {
+            b.returnIf(b.or(b.icmp(.slt, seqLen, ir.i64(1)), b.icmp(.sgt, seqLen, ir.i64(seq.max))),
+                       status(.badSequenceLength))
+        }
+        // Every token id read by an embedding must index its table: check them all up front.
+        var vocab: [String: Int] = [:]
+        for inst in model.body where inst.op == .embedding {
+            guard case .value(let ids) = inst.operands[0], let table = model.type(of: inst.operands[1])?.staticShape
+            else { throw CodegenError("embedding %\(inst.result): ids must be an input and the table static") }
+            vocab[ids] = min(vocab[ids] ?? Int.max, table[0])
+        }
+        for (ids, size) in vocab.sorted(by: { $0.key < $1.key }) {
+            guard let input = model.inputs.first(where: { $0.name == ids }), let base = buffers[ids] else {
+                throw CodegenError("token ids %\(ids) must be a model input")
+            }
+            b.forLoop(rows(input.type)) { i in
+                let id = b.load(ir.i32, b.gep(ir.i32, base, i))
+                b.returnIf(b.icmp(.uge, id, ir.i32(size)), status(.badTokenId))  // unsigned: negatives too
+            }
+        }
+    }
+
+    private func status(_ s: Status) -> Value { ir.i32(Int(s.rawValue)) }
+
+    // MARK: Addressing
+
+    /// The number of rows (first axis) of a value at run time.
+    func rows(_ type: TensorType) -> Value {
+        switch type.dims.first {
+        case .seq?: return seqLen ?? ir.i64(1)
+        case .fixed(let n)?: return ir.i64(n)
+        case nil: return ir.i64(1)
+        }
+    }
+
+    /// Elements per row: the product of every axis after the first (all static).
+    func cols(_ type: TensorType) -> Int { type.dims.dropFirst().reduce(1) { $0 * ($1.fixedValue ?? 1) } }
+
+    func pointer(_ operand: Operand) throws -> Value {
+        switch operand {
+        case .value(let name):
+            guard let p = buffers[name] else { throw CodegenError("no buffer for %\(name)") }
+            return p
+        case .param(let name):
+            if let p = params[name] { return p }
+            guard let tensor = weights[name] else { throw CodegenError("no weights for @\(name)") }
+            let data = tensor.floats
+            let global = data.withUnsafeBytes { ir.addConstantBytes("w." + name, $0) }
+            params[name] = global
+            return global
+        }
+    }
+
+    func type(_ operand: Operand) throws -> TensorType {
+        guard let t = model.type(of: operand) else { throw CodegenError("unknown operand \(operand)") }
+        return t
+    }
+
+    var f32: IRType { ir.f32 }
+
+    func loadF(_ base: Value, _ index: Value) -> Value { b.load(f32, b.gep(f32, base, index)) }
+    func storeF(_ v: Value, _ base: Value, _ index: Value) { b.store(v, b.gep(f32, base, index)) }
+
+    /// base[i * stride + offset]
+    func at(_ i: Value, _ stride: Int, _ offset: Value) -> Value { b.add(b.mul(i, stride), offset) }
+
+    func copy(to dst: Value, from src: Value, floats count: Value) {
+        let memcpy = ir.intrinsic("llvm.memcpy", [ir.ptr, ir.ptr, ir.i64])
+        b.call(memcpy, [dst, src, b.mul(count, 4), ir.i1(false)])
+    }
+
+    /// Accumulates `body` over 0..<count into a float starting at `initial`; reassociation is
+    /// allowed so that LLVM may vectorize the reduction.
+    func sum(_ count: Value, from initial: Value, _ term: (Value) -> Value) -> Value {
+        let acc = b.alloca(f32)
+        b.store(initial, acc)
+        b.forLoop(count) { i in
+            b.store(b.fadd(b.load(f32, acc), term(i), fast: true), acc)
+        }
+        return b.load(f32, acc)
+    }
+
+    // MARK: Ops
+
+    private func lower(_ inst: Instruction) throws {
+        guard let out = buffers[inst.result] else { throw CodegenError("no buffer planned for %\(inst.result)") }
+        let ops = try inst.operands.map(pointer)
+        let types = try inst.operands.map(type)
+        let R = rows(inst.type), N = cols(inst.type)
+        switch inst.op {
+        case .embedding:
+            let table = ops[1]
+            b.forLoop(R) { r in
+                let id = b.sext(b.load(ir.i32, b.gep(ir.i32, ops[0], r)), to: ir.i64)
+                copy(to: b.gep(f32, out, b.mul(r, N)), from: b.gep(f32, table, b.mul(id, N)), floats: ir.i64(N))
+            }
+        case .positions, .selectRow:
+            let first = inst.op == .selectRow ? inst.int("index") ?? 0 : 0
+            copy(to: out, from: b.gep(f32, ops[0], ir.i64(first * N)), floats: b.mul(R, N))
+        case .clsToken:
+            copy(to: out, from: ops[1], floats: ir.i64(N))
+            copy(to: b.gep(f32, out, ir.i64(N)), from: ops[0], floats: b.mul(rows(types[0]), N))
+        case .add:
+            b.forLoop(b.mul(R, N)) { i in storeF(b.fadd(loadF(ops[0], i), loadF(ops[1], i)), out, i) }
+        case .linear:
+            let K = cols(types[0])
+            lowerLinear(x: ops[0], rows: R, k: K, n: N, w: ops[1], transposed: inst.bool("transposed") ?? false,
+                        bias: ops.count > 2 ? ops[2] : nil, out: out)
+        case .patchEmbed:
+            try lowerPatchEmbed(inst, image: ops[0], imageType: types[0], w: ops[1],
+                                bias: ops.count > 2 ? ops[2] : nil, out: out, n: N)
+        case .layernorm, .rmsnorm, .crmsnorm:
+            lowerNorm(inst.op, x: ops[0], rows: R, d: N, eps: inst.double("eps") ?? 1e-5,
+                      gain: ops.count > 1 ? ops[1] : nil, bias: ops.count > 2 ? ops[2] : nil, out: out)
+        case .attention:
+            try lowerAttention(inst, ops: ops, types: types, rows: R, out: out)
+        case .gelu:
+            lowerGelu(tanhForm: inst.word("approximation") == "tanh", x: ops[0], count: b.mul(R, N), out: out)
+        }
+    }
+
+    /// y[r, :] = x[r, :] @ W + bias. W is [K, N], or [N, K] when transposed.
+    private func lowerLinear(x: Value, rows R: Value, k K: Int, n N: Int, w: Value, transposed: Bool,
+                             bias: Value?, out: Value) {
+        b.forLoop(R) { r in
+            let xr = b.gep(f32, x, b.mul(r, K)), yr = b.gep(f32, out, b.mul(r, N))
+            if transposed {
+                // y[j] = bias[j] + dot(x_r, W[j, :]): both rows contiguous.
+                b.forLoop(N) { j in
+                    let wj = b.gep(f32, w, b.mul(j, K))
+                    let dot = sum(ir.i64(K), from: ir.f32(0)) { k in b.fmul(loadF(xr, k), loadF(wj, k), fast: true) }
+                    storeF(bias.map { b.fadd(dot, loadF($0, j)) } ?? dot, yr, j)
+                }
+            } else {
+                // y = bias, then y += x[k] * W[k, :] for each k: the inner loop runs along
+                // contiguous rows of W and y.
+                b.forLoop(N) { j in storeF(bias.map { loadF($0, j) } ?? ir.f32(0), yr, j) }
+                b.forLoop(K) { k in
+                    let a = loadF(xr, k), wk = b.gep(f32, w, b.mul(k, N))
+                    b.forLoop(N) { j in
+                        storeF(b.fadd(loadF(yr, j), b.fmul(a, loadF(wk, j), fast: true), fast: true), yr, j)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Patches in row-major grid order; each flattened in (channel, row, column) order, which is
+    /// PyTorch's Conv2d weight [d, C, p, p] reshaped to [d, C*p*p] and transposed.
+    private func lowerPatchEmbed(_ inst: Instruction, image: Value, imageType: TensorType, w: Value, bias: Value?,
+                                 out: Value, n N: Int) throws {
+        guard let shape = imageType.staticShape, shape.count == 3, let p = inst.int("patch"), p > 0 else {
+            throw CodegenError("patch_embed %\(inst.result): needs a static [C, H, W] image and a patch size")
+        }
+        let (C, H, W) = (shape[0], shape[1], shape[2])
+        let gridW = W / p
+        b.forLoop(H / p) { gy in
+            b.forLoop(gridW) { gx in
+                let yr = b.gep(f32, out, b.mul(b.add(b.mul(gy, gridW), gx), N))
+                b.forLoop(N) { j in storeF(bias.map { loadF($0, j) } ?? ir.f32(0), yr, j) }
+                b.forLoop(C) { c in
+                    b.forLoop(p) { ky in
+                        b.forLoop(p) { kx in
+                            let row = b.add(b.mul(gy, p), ky), col = b.add(b.mul(gx, p), kx)
+                            let pixel = loadF(image, b.add(b.mul(b.add(b.mul(c, H), row), W), col))
+                            let k = b.add(b.mul(b.add(b.mul(c, p), ky), p), kx)
+                            let wk = b.gep(f32, w, b.mul(k, N))
+                            b.forLoop(N) { j in
+                                storeF(b.fadd(loadF(yr, j), b.fmul(pixel, loadF(wk, j), fast: true), fast: true), yr, j)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One row at a time: the statistics, then y = (x - mean) * rsqrt(var + eps) * g + b.
+    private func lowerNorm(_ op: OpKind, x: Value, rows R: Value, d: Int, eps: Double, gain: Value?, bias: Value?,
+                           out: Value) {
+        let sqrt = ir.intrinsic("llvm.sqrt", [f32])
+        b.forLoop(R) { r in
+            let xr = b.gep(f32, x, b.mul(r, d)), yr = b.gep(f32, out, b.mul(r, d))
+            var mean = ir.f32(0)
+            let meanSquare: Value
+            switch op {
+            case .layernorm:
+                // Two passes (mean, then centered squares): no cancellation for large means.
+                mean = b.fmul(sum(ir.i64(d), from: ir.f32(0)) { loadF(xr, $0) }, ir.f32(1 / Double(d)))
+                let m = mean
+                meanSquare = b.fmul(sum(ir.i64(d), from: ir.f32(0)) { j in
+                    let c = b.fsub(loadF(xr, j), m)
+                    return b.fmul(c, c, fast: true)
+                }, ir.f32(1 / Double(d)))
+            case .crmsnorm:
+                // The row stands for the zero-mean (d+1)-vector [x, -sum(x)].
+                let total = sum(ir.i64(d), from: ir.f32(0)) { loadF(xr, $0) }
+                let squares = sum(ir.i64(d), from: ir.f32(0)) { j in b.fmul(loadF(xr, j), loadF(xr, j), fast: true) }
+                meanSquare = b.fmul(b.fadd(squares, b.fmul(total, total)), ir.f32(1 / Double(d + 1)))
+            default:
+                meanSquare = b.fmul(sum(ir.i64(d), from: ir.f32(0)) { j in
+                    b.fmul(loadF(xr, j), loadF(xr, j), fast: true)
+                }, ir.f32(1 / Double(d)))
+            }
+            let inv = b.fdiv(ir.f32(1), b.call(sqrt, [b.fadd(meanSquare, ir.f32(eps))]))
+            b.forLoop(d) { j in
+                var y = b.fmul(b.fsub(loadF(xr, j), mean), inv)
+                if let gain { y = b.fmul(y, loadF(gain, j)) }
+                if let bias { y = b.fadd(y, loadF(bias, j)) }
+                storeF(y, yr, j)
+            }
+        }
+    }
+
+    /// Per head and query row: scores against every visible key into a scratch row, a safe
+    /// softmax (subtract the max), then the weighted sum of value rows.
+    private func lowerAttention(_ inst: Instruction, ops: [Value], types: [TensorType], rows R: Value, out: Value) throws {
+        let inner = cols(inst.type)
+        guard let heads = inst.int("heads"), heads > 0, inner % heads == 0 else {
+            throw CodegenError("attention %\(inst.result): heads must divide the width \(inner)")
+        }
+        let dh = inner / heads
+        let causal = inst.bool("causal") ?? false
+        // (base, row stride, column offset) of q, k and v.
+        let qkv: [(Value, Int, Int)] = ops.count == 1
+            ? [(ops[0], 3 * inner, 0), (ops[0], 3 * inner, inner), (ops[0], 3 * inner, 2 * inner)]
+            : [(ops[0], inner, 0), (ops[1], inner, 0), (ops[2], inner, 0)]
+        let (q, k, v) = (qkv[0], qkv[1], qkv[2])
+        let scores = b.gep(ir.i8, workspace, ir.i64(plan.scratchOffset))
+        let scale = ir.f32(1 / Double(dh).squareRoot())
+        let exp = ir.intrinsic("llvm.exp", [f32])
+        b.forLoop(heads) { h in
+            let headCol = b.mul(h, dh)
+            b.forLoop(R) { t in
+                let visible = causal ? b.add(t, 1) : R
+                let qt = b.gep(f32, q.0, b.add(b.mul(t, q.1), b.add(headCol, ir.i64(q.2))))
+                let best = b.alloca(f32)
+                b.store(ir.f32(-.infinity), best)
+                b.forLoop(visible) { s in
+                    let ks = b.gep(f32, k.0, b.add(b.mul(s, k.1), b.add(headCol, ir.i64(k.2))))
+                    let dot = sum(ir.i64(dh), from: ir.f32(0)) { c in b.fmul(loadF(qt, c), loadF(ks, c), fast: true) }
+                    let score = b.fmul(dot, scale)
+                    storeF(score, scores, s)
+                    let m = b.load(f32, best)
+                    b.store(b.select(b.fcmp(.ogt, score, m), score, m), best)
+                }
+                let m = b.load(f32, best)
+                let total = sum(visible, from: ir.f32(0)) { s in
+                    let e = b.call(exp, [b.fsub(loadF(scores, s), m)])
+                    storeF(e, scores, s)
+                    return e
+                }
+                let inv = b.fdiv(ir.f32(1), total)
+                let ot = b.gep(f32, out, b.add(b.mul(t, inner), headCol))
+                b.forLoop(dh) { c in storeF(ir.f32(0), ot, c) }
+                b.forLoop(visible) { s in
+                    let weight = b.fmul(loadF(scores, s), inv)
+                    let vs = b.gep(f32, v.0, b.add(b.mul(s, v.1), b.add(headCol, ir.i64(v.2))))
+                    b.forLoop(dh) { c in
+                        storeF(b.fadd(loadF(ot, c), b.fmul(weight, loadF(vs, c), fast: true), fast: true), ot, c)
+                    }
+                }
+            }
+        }
+    }
+
+    /// GELU, exact (erf) or GPT-2's tanh approximation, through libm's erff / tanhf.
+    private func lowerGelu(tanhForm: Bool, x: Value, count: Value, out: Value) {
+        let unary = ir.functionType(f32, [f32])
+        let fn = ir.declare(tanhForm ? "tanhf" : "erff", unary)
+        ir.addAttribute("nounwind", to: fn)
+        b.forLoop(count) { i in
+            let xv = loadF(x, i)
+            let inner: Value
+            if tanhForm {
+                let cube = b.fmul(b.fmul(xv, xv), xv)
+                inner = b.fmul(ir.f32((2 / Double.pi).squareRoot()), b.fadd(xv, b.fmul(ir.f32(0.044715), cube)))
+            } else {
+                inner = b.fmul(xv, ir.f32(0.5.squareRoot()))
+            }
+            let y = b.fmul(b.fmul(ir.f32(0.5), xv), b.fadd(ir.f32(1), b.call(fn, [inner])))
+            storeF(y, out, i)
+        }
+    }
+}
