@@ -1,0 +1,156 @@
+// The stages of tfc as library calls: load (read, parse, verify, resolve weights), run (JIT or
+// interpreter), compile (object + header + IR/assembly). The command line is a thin layer on top.
+import Foundation
+import LLVMBridge
+import TIR
+import TIRCodegen
+import TIRInterpreter
+
+/// A user-facing failure, already rendered (`file:line:col: error: ...` with source and caret).
+public struct DriverError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A parsed, verified model and its resolved parameters.
+public struct LoadedModel: Sendable {
+    public let path: String
+    public let source: String
+    public let module: Module
+    public let weights: Weights
+}
+
+/// Reads `path` as UTF-8 text, or fails with a diagnostic naming the file.
+func readText(_ path: String) throws -> String {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw DriverError(Diagnostic(file: path, loc: nil, "no such file").description)
+    }
+    guard !isDirectory.boolValue else { throw DriverError(Diagnostic(file: path, loc: nil, "is a directory").description) }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw DriverError(Diagnostic(file: path, loc: nil, "cannot read the file").description)
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+        throw DriverError(Diagnostic(file: path, loc: nil, "the file is not valid UTF-8 text").description)
+    }
+    return text
+}
+
+/// Renders any diagnostic-carrying error against the model's source.
+func rendered(_ error: any Error, source: String?) -> DriverError {
+    switch error {
+    case let d as Diagnostic: return DriverError(d.rendered(source: source))
+    case let list as DiagnosticList: return DriverError(list.rendered(source: source))
+    case let d as DriverError: return d
+    default: return DriverError("error: \(error)")
+    }
+}
+
+/// Parse and verify only: no weights are read.
+public func parseAndVerify(_ path: String) throws -> (module: Module, source: String) {
+    let source = try readText(path)
+    do {
+        return (try parseAndVerifyModule(source, file: path), source)
+    } catch {
+        throw rendered(error, source: source)
+    }
+}
+
+/// Parse, verify and resolve every parameter (from the weights file or the seeded initializer).
+public func loadModel(_ path: String) throws -> LoadedModel {
+    let (module, source) = try parseAndVerify(path)
+    do {
+        let weights = try loadWeights(for: module, tirPath: path)
+        return LoadedModel(path: path, source: source, module: module, weights: weights)
+    } catch {
+        throw rendered(error, source: source)
+    }
+}
+
+/// How a model is executed by `run`-like commands.
+public enum Engine: String, Sendable, CaseIterable {
+    /// Native code compiled in-process by the JIT.
+    case jit
+    /// The Double-precision reference interpreter.
+    case interpreter
+}
+
+/// Runs a loaded model on `inputs` (by input name). Outputs by name, as float32.
+public func runModel(_ model: LoadedModel, inputs: [String: HostTensor], seqLen: Int?,
+                     engine: Engine) throws -> [String: HostTensor] {
+    let seq = seqLen ?? inferSeqLen(model.module, inputs)
+    switch engine {
+    case .jit:
+        do {
+            return try JITModel(model.module, weights: model.weights).run(inputs: inputs, seqLen: seq)
+        } catch {
+            throw DriverError("error: \(error)")
+        }
+    case .interpreter:
+        do {
+            let outs = try Interpreter(module: model.module, weights: model.weights).run(inputs: inputs, seqLen: seq)
+            var result: [String: HostTensor] = [:]
+            for output in model.module.outputs {
+                guard let values = outs[output.name], let type = model.module.type(of: .value(output.name)) else { continue }
+                result[output.name] = HostTensor(shape: type.shape(seqLen: seq), f32: values.map { Float($0) })
+            }
+            return result
+        } catch {
+            throw DriverError("error: \(error)")
+        }
+    }
+}
+
+/// The sequence length implied by the inputs: the first axis of an input whose first axis is `seq`.
+public func inferSeqLen(_ module: Module, _ inputs: [String: HostTensor]) -> Int {
+    for input in module.inputs where input.type.dims.first == .seq {
+        if let t = inputs[input.name] { return t.shape.first ?? 1 }
+    }
+    return 1
+}
+
+/// What `compile` writes besides the object and the header.
+public struct EmitKinds: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public static let object = EmitKinds(rawValue: 1)
+    public static let header = EmitKinds(rawValue: 2)
+    public static let llvmIR = EmitKinds(rawValue: 4)
+    public static let assembly = EmitKinds(rawValue: 8)
+}
+
+/// Compiles a loaded model ahead of time and writes the requested files next to `objectPath`
+/// (`model.o` -> `model.h`, `model.ll`, `model.s`). Every file is written whole or not at all.
+@discardableResult
+public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: String? = nil, emit: EmitKinds,
+                         target: TargetSpec, prefix: String? = nil) throws -> [String] {
+    let base = (objectPath as NSString).deletingPathExtension
+    let header = headerPath ?? base + ".h"
+    let artifacts: AOTArtifacts
+    do {
+        artifacts = try compileAOT(model.module, weights: model.weights,
+                                   AOTRequest(target: target, prefix: prefix,
+                                              headerName: (header as NSString).lastPathComponent,
+                                              wantIR: emit.contains(.llvmIR), wantAssembly: emit.contains(.assembly)))
+    } catch {
+        throw DriverError("error: \(error)")
+    }
+    var files: [(String, Data)] = []
+    if emit.contains(.object) { files.append((objectPath, Data(artifacts.object))) }
+    if emit.contains(.header) { files.append((header, Data(artifacts.header.utf8))) }
+    if let ir = artifacts.llvmIR { files.append((base + ".ll", Data(ir.utf8))) }
+    if let asm = artifacts.assembly { files.append((base + ".s", Data(asm.utf8))) }
+    for (path, data) in files {
+        try writeAtomically(data, to: path)
+    }
+    return files.map(\.0)
+}
+
+/// Writes to a temporary file beside `path`, then renames it into place.
+func writeAtomically(_ data: Data, to path: String) throws {
+    do {
+        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+    } catch {
+        throw DriverError(Diagnostic(file: path, loc: nil, "cannot write the file: \(error.localizedDescription)").description)
+    }
+}

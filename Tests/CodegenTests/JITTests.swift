@@ -1,0 +1,182 @@
+// JIT-compiled native code against the reference interpreter, op by op and on the examples.
+import Foundation
+import Testing
+import TIR
+import TIRCodegen
+import TIRInterpreter
+
+/// Runs `module` both ways on seeded inputs and returns the relative error of each output.
+func compare(_ module: Module, _ weights: Weights, seqLens: [Int], seed: UInt64 = 1) throws -> Double {
+    let jit = try JITModel(module, weights: weights)
+    let interpreter = Interpreter(module: module, weights: weights)
+    var worst = 0.0
+    for seq in seqLens {
+        let inputs = randomInputs(module, seqLen: seq, seed: seed &+ UInt64(seq))
+        let native = try jit.run(inputs: inputs, seqLen: seq)
+        let reference = try interpreter.run(inputs: inputs, seqLen: seq)
+        for out in module.outputs {
+            let a = try #require(native[out.name]), r = try #require(reference[out.name])
+            worst = max(worst, relativeError(a.floats, r))
+        }
+    }
+    return worst
+}
+
+@Test(arguments: [("gpt-tiny.tir", [1, 2, 7, 33, 64]), ("vit-tiny.tir", [1])])
+func exampleMatchesInterpreter(file: String, seqLens: [Int]) throws {
+    let (module, weights) = try load(path: examplePath(file))
+    let error = try compare(module, weights, seqLens: seqLens)
+    #expect(error <= 1e-5, "max relative error \(error)")
+}
+
+/// One small model per op and form; each must match the interpreter.
+let opCases: [(String, String)] = [
+    ("layernorm with gain and bias", """
+        model @m {
+          seq T <= 9
+          weights random(seed = 3, std = 1.0)
+          input %x : f32[T, 13]
+          param @g : f32[13] = normal(1.0, 0.5)
+          param @b : f32[13]
+          %y = layernorm(%x, @g, @b) {eps = 1e-05} : f32[T, 13]
+          output %y
+        }
+        """),
+    ("rmsnorm, crmsnorm, no affine, large eps", """
+        model @m {
+          seq T <= 9
+          input %x : f32[T, 17]
+          %r = rmsnorm(%x) {eps = 0.5} : f32[T, 17]
+          %c = crmsnorm(%r) {eps = 1e-06} : f32[T, 17]
+          output %c
+        }
+        """),
+    ("linear both layouts, with and without bias", """
+        model @m {
+          seq T <= 5
+          weights random(seed = 4, std = 0.3)
+          input %x : f32[T, 19]
+          param @w : f32[19, 23]
+          param @wt : f32[7, 23]
+          param @b : f32[7]
+          %h = linear(%x, @w) : f32[T, 23]
+          %y = linear(%h, @wt, @b) {transposed = true} : f32[T, 7]
+          output %y
+        }
+        """),
+    ("separate q k v, non-causal, 3 heads; gelu erf", """
+        model @m {
+          seq T <= 11
+          weights random(seed = 5, std = 0.4)
+          input %x : f32[T, 12]
+          param @wq : f32[12, 12]
+          param @wk : f32[12, 12]
+          param @wv : f32[12, 12]
+          %q = linear(%x, @wq) : f32[T, 12]
+          %k = linear(%x, @wk) : f32[T, 12]
+          %v = linear(%x, @wv) : f32[T, 12]
+          %a = attention(%q, %k, %v) {heads = 3, causal = false} : f32[T, 12]
+          %g = gelu(%a) {approximation = none} : f32[T, 12]
+          output %g
+        }
+        """),
+    ("fused causal attention, gelu tanh, two outputs", """
+        model @m {
+          seq T <= 16
+          weights random(seed = 6, std = 0.5)
+          input %x : f32[T, 8]
+          param @w : f32[8, 24]
+          %qkv = linear(%x, @w) : f32[T, 24]
+          %a = attention(%qkv) {heads = 2, causal = true} : f32[T, 8]
+          %g = gelu(%a) {approximation = tanh} : f32[T, 8]
+          output %g, %a
+        }
+        """),
+    ("patch embedding, class token, positions, select_row", """
+        model @m {
+          weights random(seed = 8, std = 0.2)
+          input %img : f32[2, 6, 9]
+          param @w : f32[18, 5]
+          param @b : f32[5]
+          param @cls : f32[5]
+          param @pos : f32[7, 5]
+          %p = patch_embed(%img, @w, @b) {patch = 3} : f32[6, 5]
+          %s = cls_token(%p, @cls) : f32[7, 5]
+          %x = add(%s, @pos) : f32[7, 5]
+          %r = select_row(%x) {index = 4} : f32[1, 5]
+          output %r, %x
+        }
+        """),
+    ("embedding with positions", """
+        model @m {
+          seq T <= 12
+          weights random(seed = 9, std = 1.0)
+          input %ids : i32[T]
+          param @e : f32[5, 3]
+          param @p : f32[20, 3]
+          %t = embedding(%ids, @e) : f32[T, 3]
+          %q = positions(@p) : f32[T, 3]
+          %y = add(%t, %q) : f32[T, 3]
+          output %y
+        }
+        """),
+]
+
+@Test(arguments: opCases.map(\.0))
+func opMatchesInterpreter(name: String) throws {
+    let source = try #require(opCases.first { $0.0 == name }?.1)
+    let (module, weights) = try load(source: source)
+    let seqs = module.seq.map { [1, 2, $0.max] } ?? [1]
+    let error = try compare(module, weights, seqLens: seqs)
+    #expect(error <= 1e-5, "\(name): max relative error \(error)")
+}
+
+@Test func compiledCodeRejectsBadTokenIds() throws {
+    let (module, weights) = try load(path: examplePath("gpt-tiny.tir"))
+    let jit = try JITModel(module, weights: weights)
+    for bad: Int32 in [256, -1, Int32.max, Int32.min] {
+        let ids = HostTensor(shape: [3], i32: [5, bad, 7])
+        #expect(throws: RunError.self) { try jit.run(inputs: ["tokens": ids]) }
+        do {
+            _ = try jit.run(inputs: ["tokens": ids])
+        } catch let e as RunError {
+            #expect(e.status == .badTokenId)
+        }
+    }
+    // The largest valid id is accepted.
+    _ = try jit.run(inputs: ["tokens": HostTensor(shape: [2], i32: [0, 255])])
+}
+
+@Test func compiledCodeRejectsBadSequenceLengths() throws {
+    let (module, weights) = try load(path: examplePath("gpt-tiny.tir"))
+    let jit = try JITModel(module, weights: weights)
+    for seq in [0, 65, 1000] {
+        do {
+            _ = try jit.run(inputs: ["tokens": HostTensor(shape: [seq], i32: [Int32](repeating: 1, count: seq))], seqLen: seq)
+            Issue.record("sequence length \(seq) was accepted")
+        } catch let e as RunError {
+            #expect(e.status == .badSequenceLength, "\(e)")
+        }
+    }
+}
+
+@Test func causalOutputsDoNotSeeTheFuture() throws {
+    let (module, weights) = try load(path: examplePath("gpt-tiny.tir"))
+    let jit = try JITModel(module, weights: weights)
+    let a = try jit.run(inputs: ["tokens": HostTensor(shape: [4], i32: [3, 1, 4, 1])])["logits"]!.floats
+    let b = try jit.run(inputs: ["tokens": HostTensor(shape: [4], i32: [3, 1, 4, 9])])["logits"]!.floats
+    #expect(Array(a[0..<(3 * 256)]) == Array(b[0..<(3 * 256)]))
+    #expect(Array(a[(3 * 256)...]) != Array(b[(3 * 256)...]))
+}
+
+@Test func repeatedAndConcurrentCallsAgree() async throws {
+    let (module, weights) = try load(path: examplePath("gpt-tiny.tir"))
+    let jit = try JITModel(module, weights: weights)
+    let inputs = randomInputs(module, seqLen: 20, seed: 42)
+    let first = try jit.run(inputs: inputs)["logits"]!.floats
+    let results = try await withThrowingTaskGroup(of: [Float].self) { group in
+        for _ in 0..<4 { group.addTask { try jit.run(inputs: inputs)["logits"]!.floats } }
+        return try await group.reduce(into: [[Float]]()) { $0.append($1) }
+    }
+    for r in results { #expect(r == first) }
+}
