@@ -29,6 +29,6 @@ let package = Package(
         .testTarget(name: "TIRTests", dependencies: ["TIR"], resources: [.copy("Golden")]),
         .testTarget(name: "InterpreterTests", dependencies: ["TIR", "TIRInterpreter"]),
         .testTarget(name: "CodegenTests", dependencies: ["TIR", "TIRInterpreter", "TIRCodegen", "LLVMBridge"]),
-        .testTarget(name: "TFCTests", dependencies: ["TFC"]),
+        .testTarget(name: "TFCTests", dependencies: ["TFC"], exclude: ["C"]),
     ]
 )

@@ -22,7 +22,7 @@ func objectForTarget(target: String, machine: Int) throws {
     let paramBytes = weights.tensors.values.reduce(0) { $0 + $1.count * 4 }
     #expect(out.object.count > paramBytes)
     #expect(out.assembly?.contains("gpt_tiny_forward") == true)
-    #expect(out.llvmIR?.contains("define i32 @gpt_tiny_forward(ptr") == true)
+    #expect(out.llvmIR?.contains("@gpt_tiny_forward(ptr") == true)
     #expect(out.header.contains("int32_t gpt_tiny_forward(const int32_t *tokens, int64_t seq_len, float *logits, void *workspace);"))
     #expect(out.header.contains("#define GPT_TINY_MAX_SEQ_LEN 64"))
     #expect(out.header.contains("#define GPT_TINY_WORKSPACE_SIZE \(out.entry.workspaceBytes)"))

@@ -1,0 +1,163 @@
+// Resolves every parameter of a module to a host tensor: from its safetensors file or from seeded random values.
+
+import Foundation
+
+/// Parameters larger than this many elements are refused before anything is allocated
+/// (4 GiB of f32), so a typo in a `.tir` shape cannot exhaust memory.
+public let maxParamElements = 1 << 30
+
+/// The value of every parameter of `module`, each shaped as its static type.
+///
+/// - `zeros`, `ones`, `normal`, `uniform`: generated; random ones use the seed of the
+///   module's `weights random(seed = s, ...)`, or seed 0 when its weights come from a file.
+/// - `default`: the weights file's tensor of the same name, or normal(0, std) of `random(...)`.
+/// - `tensor("t")`: the weights file's tensor `t` (an error without a weights file).
+///
+/// The weights file is resolved relative to the folder of `tirPath`. Errors are located in
+/// the `.tir` file (`file` = `tirPath`): at the parameter, or at the `weights` line for
+/// problems with the file as a whole.
+public func loadWeights(for module: Module, tirPath: String) throws(Diagnostic) -> Weights {
+    var loader = WeightLoader(module: module, tirPath: tirPath)
+    return try loader.load()
+}
+
+/// Where `weights "file"` points: `file` itself when absolute, else next to the `.tir` file.
+public func resolveWeightsPath(_ file: String, tirPath: String) -> String {
+    if file.hasPrefix("/") { return file }
+    guard let slash = tirPath.lastIndex(of: "/") else { return file }
+    return String(tirPath[...slash]) + file
+}
+
+private struct WeightLoader {
+    let module: Module
+    let tirPath: String
+    /// The weights file as the `.tir` names it, and its validated contents.
+    var file: (name: String, contents: SafetensorsFile)?
+
+    init(module: Module, tirPath: String) {
+        self.module = module
+        self.tirPath = tirPath
+    }
+
+    /// The seed of `random(...)`, or 0 for a model whose weights come from a file.
+    var seed: UInt64 {
+        if case .random(let seed, _) = module.weights { return seed }
+        return 0
+    }
+
+    mutating func load() throws(Diagnostic) -> Weights {
+        if case .file(let name) = module.weights {
+            file = (name, try openWeightsFile(name))
+        }
+        var weights = Weights()
+        for param in module.params {
+            weights[param.name] = try value(of: param)
+        }
+        return weights
+    }
+
+    private func openWeightsFile(_ name: String) throws(Diagnostic) -> SafetensorsFile {
+        let path = resolveWeightsPath(name, tirPath: tirPath)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw Diagnostic(file: tirPath, loc: module.weightsLoc, "weights file '\(name)' not found")
+        }
+        do {
+            return try SafetensorsFile(path: path)
+        } catch {
+            // Keep the reader's text; point at the line that named the file.
+            throw Diagnostic(file: tirPath, loc: module.weightsLoc, "'\(name)': \(error.message)")
+        }
+    }
+
+    private func fail(_ param: Param, _ message: String) -> Diagnostic {
+        Diagnostic(file: tirPath, loc: param.loc, "parameter @\(param.name): \(message)")
+    }
+
+    private func value(of param: Param) throws(Diagnostic) -> HostTensor {
+        guard let shape = param.type.staticShape else { throw fail(param, "a parameter's shape must be static") }
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard d >= 0, !overflow, product <= maxParamElements else {
+                throw fail(param, "shape \(shape) is too large (at most \(maxParamElements) elements)")
+            }
+            count = product
+        }
+        let isFloat = param.type.dtype == .f32
+
+        switch param.initializer {
+        case .zeros:
+            return isFloat ? HostTensor(shape: shape, f32: Array(repeating: 0, count: count))
+                : HostTensor(shape: shape, i32: Array(repeating: 0, count: count))
+        case .ones:
+            return isFloat ? HostTensor(shape: shape, f32: Array(repeating: 1, count: count))
+                : HostTensor(shape: shape, i32: Array(repeating: 1, count: count))
+        case .normal(let mean, let std):
+            try requireRandomizable(param, mean, std)
+            var random = ParamRandom(seed: seed, name: param.name)
+            return HostTensor(shape: shape, f32: random.normals(count, mean: mean, std: std))
+        case .uniform(let low, let high):
+            try requireRandomizable(param, low, high)
+            var random = ParamRandom(seed: seed, name: param.name)
+            return HostTensor(shape: shape, f32: random.uniforms(count, low: low, high: high))
+        case .default:
+            switch module.weights {
+            case .file: return try fromFile(param, tensor: param.name, shape: shape)
+            case .random(_, let std):
+                try requireRandomizable(param, 0, std)
+                var random = ParamRandom(seed: seed, name: param.name)
+                return HostTensor(shape: shape, f32: random.normals(count, mean: 0, std: std))
+            }
+        case .tensor(let name):
+            return try fromFile(param, tensor: name, shape: shape)
+        }
+    }
+
+    /// Random values are f32 only, and come from finite distribution parameters.
+    private func requireRandomizable(_ param: Param, _ a: Double, _ b: Double) throws(Diagnostic) {
+        guard param.type.dtype == .f32 else {
+            throw fail(param, "random values need an f32 parameter, not \(param.type.dtype.rawValue)")
+        }
+        guard a.isFinite, b.isFinite else { throw fail(param, "random distribution parameters must be finite") }
+    }
+
+    private func fromFile(_ param: Param, tensor name: String, shape: [Int]) throws(Diagnostic) -> HostTensor {
+        guard let file else {
+            throw fail(param, "tensor '\(name)' needs a weights file, but the model's weights are random")
+        }
+        let (fileName, contents) = file
+        guard let entry = contents.entry(named: name) else {
+            throw fail(param, "no tensor '\(name)' in '\(fileName)'")
+        }
+        let wantFloat = param.type.dtype == .f32
+        guard entry.dtype.isFloat == wantFloat else {
+            let expected = wantFloat ? "a float" : "an integer"
+            throw fail(param, "tensor '\(name)' has dtype \(entry.dtype.rawValue), expected \(expected) type")
+        }
+        guard entry.shape == shape else {
+            throw fail(param, "tensor '\(name)' has shape \(entry.shape) in '\(fileName)', expected \(shape)")
+        }
+        let tensor: HostTensor
+        do {
+            tensor = try contents.tensor(entry)
+        } catch {
+            throw fail(param, "'\(fileName)': \(error.message)")
+        }
+        if case .f32(let values) = tensor.storage, let i = values.firstIndex(where: { !$0.isFinite }) {
+            let coordinates = Self.coordinates(of: i, in: shape).map(String.init).joined(separator: ", ")
+            throw fail(param, "tensor '\(name)' in '\(fileName)' has a non-finite value (\(values[i])) at [\(coordinates)]")
+        }
+        return tensor
+    }
+
+    /// The row-major coordinates of flat index `i`.
+    private static func coordinates(of i: Int, in shape: [Int]) -> [Int] {
+        var rest = i
+        var result = Array(repeating: 0, count: shape.count)
+        for axis in shape.indices.reversed() where shape[axis] > 0 {
+            result[axis] = rest % shape[axis]
+            rest /= shape[axis]
+        }
+        return result
+    }
+}

@@ -1,0 +1,138 @@
+// The tfc command line as a user runs it, and compiled objects linked into C programs.
+import Foundation
+import Testing
+import TFC
+import TIR
+
+/// Compiles gpt-tiny with `tfc compile` into `dir` and links `source` against it.
+func buildCProgram(_ source: String, in dir: String, named name: String) throws -> String {
+    let compile = try tfc("compile", examplePath("gpt-tiny.tir"), "-o", "\(dir)/gpt_tiny.o")
+    #expect(compile.status == 0, "\(compile.stderr)")
+    let exe = "\(dir)/\(name)"
+    let cc = try run(cCompiler, ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I", dir, source,
+                                 "\(dir)/gpt_tiny.o", "-lm", "-o", exe])
+    #expect(cc.status == 0, "\(cc.stderr)")
+    return exe
+}
+
+@Test func cExampleMatchesTheJIT() throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    let exe = try buildCProgram(examplePath("c/gpt_demo.c"), in: dir, named: "gpt_demo")
+    let tokens: [Int32] = [15, 27, 3, 99, 0, 255, 128]
+    let c = try run(exe, ["--all"] + tokens.map(String.init))
+    #expect(c.status == 0, "\(c.stderr)")
+    let fromC = c.stdout.split(whereSeparator: \.isWhitespace).compactMap { Float($0) }
+
+    let model = try loadModel(examplePath("gpt-tiny.tir"))
+    let jit = try runModel(model, inputs: ["tokens": HostTensor(shape: [tokens.count], i32: tokens)],
+                           seqLen: nil, engine: .jit)
+    let expected = try #require(jit["logits"]).floats
+    #expect(fromC.count == expected.count)
+    let scale = expected.map(abs).max() ?? 1
+    let worst = zip(fromC, expected).map { abs($0 - $1) }.max() ?? .infinity
+    #expect(worst / scale <= 1e-6, "C vs JIT: max relative difference \(worst / scale)")
+
+    // The summary mode names the argmax of each row.
+    let summary = try run(exe, tokens.map(String.init))
+    #expect(summary.stdout.split(separator: "\n").count == tokens.count)
+}
+
+@Test func compiledCodeChecksItsArgumentsFromC() throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    let harness = repoRoot.appendingPathComponent("Tests/TFCTests/C/status_harness.c").path
+    let exe = try buildCProgram(harness, in: dir, named: "harness")
+    let r = try run(exe, [])
+    #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    #expect(r.stdout == "ok\n")
+
+    // Through the example program too: an id outside the vocabulary is refused.
+    let demo = try buildCProgram(examplePath("c/gpt_demo.c"), in: dir, named: "gpt_demo")
+    let bad = try run(demo, ["1", "256"])
+    #expect(bad.status == 1)
+    #expect(bad.stderr.contains("status 2 (token id out of range)"))
+    let tooLong = try run(demo, (0..<65).map { _ in "1" })
+    #expect(tooLong.stderr.contains("status 1 (sequence length out of range)"))
+}
+
+@Test func runPrintsTheSameWithJITAndInterpreter() throws {
+    let jit = try tfc("run", examplePath("gpt-tiny.tir"), "--tokens", "1,2,3")
+    let interp = try tfc("run", examplePath("gpt-tiny.tir"), "--tokens", "1,2,3", "--interpret")
+    #expect(jit.status == 0 && interp.status == 0, "\(jit.stderr)\(interp.stderr)")
+    #expect(jit.stdout.hasPrefix("%logits f32[3, 256]\n"))
+    // Same argmax per row in both engines.
+    func argmaxes(_ s: String) -> [String] {
+        s.split(separator: "\n").compactMap { line in line.range(of: "argmax").map { String(line[$0.upperBound...]) } }
+    }
+    #expect(argmaxes(jit.stdout) == argmaxes(interp.stdout))
+    #expect(argmaxes(jit.stdout).count == 3)
+}
+
+@Test func runWritesNpyAndReadsNpyInputs() throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    try writeNpy(HostTensor(shape: [1, 4], i32: [4, 8, 15, 16]), to: "\(dir)/ids.npy")
+    let r = try tfc("run", examplePath("gpt-tiny.tir"), "--input", "tokens=\(dir)/ids.npy", "-o", "\(dir)/out.npy")
+    #expect(r.status == 0, "\(r.stderr)")
+    let out = try readNpy(path: "\(dir)/out.npy")
+    #expect(out.shape == [4, 256])
+
+    let vit = try tfc("run", examplePath("vit-tiny.tir"), "--random-inputs", "3", "-o", "\(dir)/vit.npy")
+    #expect(vit.status == 0, "\(vit.stderr)")
+    #expect(try readNpy(path: "\(dir)/vit.npy").shape == [1, 10])
+}
+
+@Test func badInputFailsCleanlyWithoutWritingFiles() throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    let bad = "\(dir)/bad.tir"
+    try """
+        model @m {
+          input %x : f32[4, 8]
+          %y = lnorm(%x) {eps = 1e-05} : f32[4, 8]
+          output %y
+        }
+        """.write(toFile: bad, atomically: true, encoding: .utf8)
+    let r = try tfc("compile", bad, "-o", "\(dir)/m.o")
+    #expect(r.status == 1)
+    #expect(r.stderr.contains("bad.tir:3:8: error: unknown op 'lnorm'"), "\(r.stderr)")
+    #expect(r.stderr.contains("\n  %y = lnorm(%x) {eps = 1e-05} : f32[4, 8]\n       ^"), "caret under the op:\n\(r.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: "\(dir)/m.o"))
+    #expect(!FileManager.default.fileExists(atPath: "\(dir)/m.h"))
+
+    let missing = try tfc("check", "\(dir)/nope.tir")
+    #expect(missing.status == 1)
+    #expect(missing.stderr.contains("nope.tir: error: no such file"))
+
+    let tokens = try tfc("run", examplePath("gpt-tiny.tir"), "--tokens", "1,999")
+    #expect(tokens.status == 1)
+    #expect(tokens.stderr.contains("token id out of range"), "\(tokens.stderr)")
+
+    let target = try tfc("compile", examplePath("gpt-tiny.tir"), "-o", "\(dir)/x.o", "--target", "sparc-sun-nowhere")
+    #expect(target.status == 1)
+    #expect(!FileManager.default.fileExists(atPath: "\(dir)/x.o"))
+}
+
+@Test func compileEmitsIRAndAssemblyAndCrossObjects() throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    let r = try tfc("compile", examplePath("vit-tiny.tir"), "-o", "\(dir)/vit.o", "--emit", "obj,header,llvm-ir,asm",
+                    "--target", "aarch64")
+    #expect(r.status == 0, "\(r.stderr)")
+    for ext in ["o", "h", "ll", "s"] {
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/vit.\(ext)"), "vit.\(ext) missing")
+    }
+    let ir = try String(contentsOfFile: "\(dir)/vit.ll", encoding: .utf8)
+    #expect(ir.contains("target triple = \"aarch64-unknown-linux-gnu\""))
+    let asm = try String(contentsOfFile: "\(dir)/vit.s", encoding: .utf8)
+    #expect(asm.contains("vit_tiny_forward:"))
+}
+
+@Test func everyCommandHasHelp() throws {
+    for command in [[], ["compile"], ["run"], ["check"]] {
+        let r = try run(tfcPath, command + ["--help"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("USAGE:"), "\(command)")
+    }
+}
