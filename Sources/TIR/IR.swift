@@ -155,6 +155,11 @@ public struct Instruction: Sendable, Hashable {
     public var attrs: [(key: String, value: AttrValue)]
     public var type: TensorType
     public var loc: SourceLoc
+    /// Where each operand was written (parallel to `operands`; empty for IR built in code),
+    /// so that diagnostics can point at the offending operand.
+    public var operandLocs: [SourceLoc] = []
+    /// Where the result type was written.
+    public var typeLoc: SourceLoc = .unknown
 
     public init(result: String, op: OpKind, operands: [Operand],
                 attrs: [(key: String, value: AttrValue)] = [], type: TensorType, loc: SourceLoc = .unknown) {
