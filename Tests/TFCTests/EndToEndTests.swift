@@ -136,3 +136,31 @@ func buildCProgram(_ source: String, in dir: String, named name: String) throws 
         #expect(r.stdout.contains("USAGE:"), "\(command)")
     }
 }
+
+@Test func weightsFromASafetensorsFileGiveTheSameModel() throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    // gpt-tiny with every parameter written to a file, and a .tir that reads them from it.
+    let original = try loadModel(examplePath("gpt-tiny.tir"))
+    let tensors = original.module.params.map { (name: $0.name, tensor: original.weights[$0.name]!) }
+    try writeSafetensors(tensors, to: "\(dir)/gpt.safetensors")
+    var module = original.module
+    module.weights = .file("gpt.safetensors")
+    for i in module.params.indices { module.params[i].initializer = .default }
+    try printModule(module).write(toFile: "\(dir)/gpt.tir", atomically: true, encoding: .utf8)
+
+    let fromFile = try loadModel("\(dir)/gpt.tir")
+    #expect(fromFile.weights == original.weights)
+    let ids = HostTensor(shape: [5], i32: [9, 8, 7, 6, 5])
+    let a = try runModel(original, inputs: ["tokens": ids], seqLen: nil, engine: .jit)
+    let b = try runModel(fromFile, inputs: ["tokens": ids], seqLen: nil, engine: .jit)
+    #expect(a == b)
+
+    // A truncated file is reported at the .tir line that names it, and nothing runs.
+    let bytes = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/gpt.safetensors"))
+    try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: "\(dir)/gpt.safetensors"))
+    let r = try tfc("run", "\(dir)/gpt.tir", "--tokens", "1,2")
+    #expect(r.status == 1)
+    #expect(r.stderr.contains("gpt.tir:3:3: error:"), "\(r.stderr)")
+    #expect(r.stderr.contains("gpt.safetensors"), "\(r.stderr)")
+}
