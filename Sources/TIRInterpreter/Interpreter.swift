@@ -7,9 +7,20 @@ public struct Interpreter: Sendable {
     public let module: Module
     public let weights: Weights
 
+    /// Parameters given in float64 (they take precedence over `weights`): rewrites of the
+    /// weights can then be checked in exact arithmetic, with no float32 rounding in between.
+    private let float64Params: [String: Tensor]
+
     public init(module: Module, weights: Weights) {
         self.module = module
         self.weights = weights
+        self.float64Params = [:]
+    }
+
+    public init(module: Module, float64Params: [String: (shape: [Int], values: [Double])]) {
+        self.module = module
+        self.weights = Weights()
+        self.float64Params = float64Params.mapValues { Tensor(.f32, shape: $0.shape, data: $0.values) }
     }
 
     /// inputs: one HostTensor per module input, by name (i32 ids, f32 images), with the input's
@@ -168,11 +179,16 @@ public struct Interpreter: Sendable {
             guard let param = module.param(named: name) else {
                 throw InterpreterError.module("@\(name) is not a declared parameter")
             }
-            guard let host = weights[name] else { throw InterpreterError.module("no weight for @\(name)") }
-            value = Tensor(host)
+            if let exact = float64Params[name] {
+                value = exact
+            } else if let host = weights[name] {
+                value = Tensor(host)
+            } else {
+                throw InterpreterError.module("no weight for @\(name)")
+            }
             guard let shape = param.type.staticShape, value.shape == shape, elementCount(shape) == value.count else {
                 throw InterpreterError.module(
-                    "weight @\(name) has shape \(host.shape), declared \(describe(param.type, seqLen: 1))")
+                    "weight @\(name) has shape \(value.shapeText), declared \(describe(param.type, seqLen: 1))")
             }
         }
         guard value.dtype == dtype else {

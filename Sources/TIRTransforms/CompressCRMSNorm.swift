@@ -1,0 +1,101 @@
+// compress-crmsnorm: stores a zero-mean residual stream in d-1 numbers and reads it with CRMSNorm.
+//
+// A zero-mean d-vector is determined by its first d-1 entries (the last is minus their sum), so
+// the stream drops its last column, and every op around it is rewritten to match:
+//
+//     writers    E' = E[:, :-1]   W_o' = W_o[:, :-1]   b_o' = b_o[:-1]       (embeddings, out-projections)
+//     norms      rmsnorm(%x) -> crmsnorm(%x)  (divisor d: it stands for the full zero-mean vector)
+//     readers    W_in' = W_in[:-1, :] - W_in[-1:, :]   bias unchanged        (every linear after a norm)
+//
+// Preconditions, each proven here: every value of the stream is zero-mean (run remove-mean),
+// every norm on it is parameter-free (run fold-norm-affine first), every norm output is read
+// only by linears, and every writer is an affine map of parameters.
+import TIR
+
+public let compressCRMSNorm = Pass(
+    name: "compress-crmsnorm",
+    summary: "store zero-mean residual streams in d-1 numbers and read them with CRMSNorm"
+) { ctx in
+    let blindness = MeanBlindness(ctx.module, normReaders: [.layernorm, .rmsnorm])
+    let zeroMean = ZeroMean(ctx.program)
+    let streams = findStreams(ctx.module, blindness)
+    if streams.isEmpty, let norm = ctx.module.body.first(where: { $0.op == .layernorm || $0.op == .rmsnorm }) {
+        let x = norm.operands[0].name
+        ctx.remark(norm.loc, "compress-crmsnorm: nothing to compress: \(blindness.reason[x] ?? "%\(x) is not a residual stream")")
+    }
+    for stream in streams {
+        if let why = refusal(ctx, stream, zeroMean) {
+            let loc = ctx.module.body[stream.norms.first ?? stream.writerOps.first ?? 0].loc
+            ctx.remark(loc, "compress-crmsnorm: stream %\(stream.values.first ?? "") kept at full width: \(why)")
+            continue
+        }
+        compress(&ctx, stream)
+    }
+}
+
+/// Why `stream` cannot be compressed, or nil.
+private func refusal(_ ctx: PassContext, _ stream: Stream, _ zeroMean: ZeroMean) -> String? {
+    if let blocker = stream.blocker { return blocker.message }
+    if stream.norms.isEmpty { return "no norm reads it" }
+    for v in stream.values where !zeroMean.zeroMean.contains(v) {
+        return "\(zeroMean.reason[v] ?? "%\(v) is not zero-mean") (run remove-mean first)"
+    }
+    let widths = Set(stream.values.compactMap { ctx.module.type(of: .value($0))?.dims.last?.fixedValue })
+    guard widths.count == 1, let d = widths.first else { return "its values do not share one static width" }
+    if d < 2 { return "its width is \(d); nothing to drop" }
+    for n in stream.norms {
+        let norm = ctx.module.body[n]
+        if norm.operands.count > 1 {
+            return "%\(norm.result) has a gain or bias (run fold-norm-affine first)"
+        }
+        if ctx.isOutput(norm.result) { return "%\(norm.result) is an output of the model" }
+        for (u, j) in ctx.users(of: .value(norm.result)) {
+            let user = ctx.module.body[u]
+            if user.op != .linear || j != 0 || !isParam(user.operands[1]) {
+                return "%\(norm.result) is read by %\(user.result) (\(user.op.rawValue)), not by the input of a linear"
+            }
+        }
+    }
+    return nil
+}
+
+private func compress(_ ctx: inout PassContext, _ stream: Stream) {
+    func rewrite(_ i: Int, _ operand: Int, _ transform: (ParamData) -> ParamData) {
+        guard operand < ctx.module.body[i].operands.count,
+              case .param(let p) = ctx.module.body[i].operands[operand] else { return }
+        let owned = ctx.ownedParam(p, at: (i, operand), suffix: ".crms")
+        if let data = ctx.program.params[owned] { ctx.setParam(owned, transform(data)) }
+    }
+    // Writers drop the last output column.
+    for i in stream.writerOps {
+        let inst = ctx.module.body[i]
+        switch inst.op {
+        case .embedding: rewrite(i, 1) { $0.droppingLastColumn() }
+        case .positions: rewrite(i, 0) { $0.droppingLastColumn() }
+        case .linear, .patchEmbed:
+            let transposed = inst.bool("transposed") ?? false
+            rewrite(i, 1) { transposed ? $0.droppingLastRow() : $0.droppingLastColumn() }
+            rewrite(i, 2) { $0.droppingLastColumn() }
+        default: break
+        }
+    }
+    for use in stream.writerParams { rewrite(use.inst, use.operand) { $0.droppingLastColumn() } }
+    // Every stream value and every norm on it is one column narrower.
+    let narrowed = Set(stream.values).union(stream.norms.map { ctx.module.body[$0].result })
+    for i in ctx.module.body.indices where narrowed.contains(ctx.module.body[i].result) {
+        let d = ctx.module.body[i].type.dims.count - 1
+        if case .fixed(let width) = ctx.module.body[i].type.dims[d] {
+            ctx.module.body[i].type.dims[d] = .fixed(width - 1)
+        }
+    }
+    // Norms become CRMSNorm; the linears reading them absorb the dropped coordinate.
+    for n in stream.norms {
+        ctx.module.body[n].op = .crmsnorm
+        for (u, _) in ctx.users(of: .value(ctx.module.body[n].result)) {
+            let transposed = ctx.module.body[u].bool("transposed") ?? false
+            rewrite(u, 1) { transposed ? $0.subtractingLastColumn() : $0.subtractingLastRow() }
+        }
+    }
+    let first = ctx.module.body[stream.norms[0]]
+    ctx.remark(first.loc, "compress-crmsnorm: stream %\(stream.values.first ?? "") stored in \(first.type.dims.last?.fixedValue ?? 0) columns; \(stream.norms.count) norms are now CRMSNorm")
+}

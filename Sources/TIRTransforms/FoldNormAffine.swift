@@ -1,0 +1,78 @@
+// fold-norm-affine: folds each norm's gain and bias into every linear that reads the norm.
+//
+//     (N(x) * g + b) @ W + c  ==  N(x) @ (diag(g) W) + (b @ W + c)
+//
+//     %n = layernorm(%x, @g, @b) {eps = 1e-05}      %n = layernorm(%x) {eps = 1e-05}
+//     %q = linear(%n, @w, @c)                  ->   %q = linear(%n, @w.folded, @c.folded)
+//
+// Exact for any norm. A weight shared with another reader (a tied LM head reading the
+// embedding table) is copied first, which unties them. The pass refuses a norm read by anything
+// but the input of a linear with parameter weights.
+import TIR
+
+public let foldNormAffine = Pass(
+    name: "fold-norm-affine",
+    summary: "fold each norm's gain and bias into the linears that read it"
+) { ctx in
+    for i in ctx.module.body.indices {
+        let norm = ctx.module.body[i]
+        guard [.layernorm, .rmsnorm, .crmsnorm].contains(norm.op), norm.operands.count > 1 else { continue }
+        let readers = ctx.users(of: .value(norm.result))
+        var refusal: String?
+        if ctx.isOutput(norm.result) { refusal = "%\(norm.result) is an output of the model" }
+        for (u, j) in readers where refusal == nil {
+            let user = ctx.module.body[u]
+            if user.op != .linear || j != 0 || !user.operands.dropFirst().allSatisfy(isParam) {
+                refusal = "%\(norm.result) is read by %\(user.result) (\(user.op.rawValue)), not by the input of a linear"
+            }
+        }
+        if readers.isEmpty { refusal = "%\(norm.result) is never read" }
+        if let refusal {
+            ctx.remark(norm.loc, "fold-norm-affine: gain and bias of %\(norm.result) kept: \(refusal)")
+            continue
+        }
+        let gain = paramData(ctx, norm.operands[1])
+        let shift = norm.operands.count > 2 ? paramData(ctx, norm.operands[2]) : nil
+        for (u, _) in readers { fold(&ctx, linear: u, gain: gain, shift: shift) }
+        ctx.module.body[i].operands = [norm.operands[0]]
+        ctx.remark(norm.loc, "fold-norm-affine: folded the gain\(shift == nil ? "" : " and bias") of %\(norm.result) into \(readers.count) linear\(readers.count == 1 ? "" : "s")")
+    }
+}
+
+private func paramData(_ ctx: PassContext, _ o: Operand) -> [Double]? {
+    guard case .param(let p) = o else { return nil }
+    return ctx.program.params[p]?.values
+}
+
+/// W' = diag(gain) W and c' = c + shift @ W, for the linear at body index `u`.
+private func fold(_ ctx: inout PassContext, linear u: Int, gain: [Double]?, shift: [Double]?) {
+    let inst = ctx.module.body[u]
+    guard case .param(let wName) = inst.operands[1], let w = ctx.program.params[wName] else { return }
+    let transposed = inst.bool("transposed") ?? false
+    // In [in, out] layout, W[k, j]; transposed weights are [out, in].
+    let (inWidth, outWidth) = transposed ? (w.cols, w.rows) : (w.rows, w.cols)
+    func index(_ k: Int, _ j: Int) -> Int { transposed ? j * inWidth + k : k * outWidth + j }
+
+    var extra = [Double](repeating: 0, count: outWidth)
+    if let shift {
+        for k in 0..<inWidth where shift[k] != 0 {
+            for j in 0..<outWidth { extra[j] += shift[k] * w.values[index(k, j)] }
+        }
+    }
+    if let gain {
+        var scaled = w.values
+        for k in 0..<inWidth {
+            for j in 0..<outWidth { scaled[index(k, j)] *= gain[k] }
+        }
+        let owned = ctx.ownedParam(wName, at: (u, 1), suffix: ".folded")
+        ctx.setParam(owned, ParamData(shape: w.shape, values: scaled))
+    }
+    guard shift != nil else { return }
+    if inst.operands.count > 2, case .param(let bName) = inst.operands[2], let b = ctx.program.params[bName] {
+        let owned = ctx.ownedParam(bName, at: (u, 2), suffix: ".folded")
+        ctx.setParam(owned, ParamData(shape: b.shape, values: zip(b.values, extra).map { $0 + $1 }))
+    } else if extra.contains(where: { $0 != 0 }) {
+        let bias = ctx.addParam(inst.result + ".bias", ParamData(shape: [outWidth], values: extra), near: inst.loc)
+        ctx.module.body[u].operands.append(.param(bias))
+    }
+}
