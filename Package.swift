@@ -30,7 +30,7 @@ let package = Package(
         ]),
         .testTarget(name: "TIRTests", dependencies: ["TIR"], resources: [.copy("Golden")]),
         .testTarget(name: "TransformsTests", dependencies: ["TIR", "TIRTransforms", "TIRInterpreter"],
-                    resources: [.copy("Golden")]),
+                    exclude: ["Golden"]),
         .testTarget(name: "InterpreterTests", dependencies: ["TIR", "TIRInterpreter"], exclude: ["make_reference.py"]),
         .testTarget(name: "CodegenTests", dependencies: ["TIR", "TIRInterpreter", "TIRCodegen", "LLVMBridge"]),
         .testTarget(name: "TFCTests", dependencies: ["TFC"], exclude: ["C"]),
