@@ -18,6 +18,13 @@ public struct LoadedModel: Sendable {
     public let source: String
     public let module: Module
     public let weights: Weights
+
+    public init(path: String, source: String, module: Module, weights: Weights) {
+        self.path = path
+        self.source = source
+        self.module = module
+        self.weights = weights
+    }
 }
 
 /// Reads `path` as UTF-8 text, or fails with a diagnostic naming the file.

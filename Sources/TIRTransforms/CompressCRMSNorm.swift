@@ -9,7 +9,8 @@
 //
 // Preconditions, each proven here: every value of the stream is zero-mean (run remove-mean),
 // every norm on it is parameter-free (run fold-norm-affine first), every norm output is read
-// only by linears, and every writer is an affine map of parameters.
+// only by linears (directly or through select_row), and every writer is an affine map of
+// parameters.
 import TIR
 
 public let compressCRMSNorm = Pass(
@@ -48,13 +49,7 @@ private func refusal(_ ctx: PassContext, _ stream: Stream, _ zeroMean: ZeroMean)
         if norm.operands.count > 1 {
             return "%\(norm.result) has a gain or bias (run fold-norm-affine first)"
         }
-        if ctx.isOutput(norm.result) { return "%\(norm.result) is an output of the model" }
-        for (u, j) in ctx.users(of: .value(norm.result)) {
-            let user = ctx.module.body[u]
-            if user.op != .linear || j != 0 || !isParam(user.operands[1]) {
-                return "%\(norm.result) is read by %\(user.result) (\(user.op.rawValue)), not by the input of a linear"
-            }
-        }
+        if case .failure(let why) = NormReaders.of(norm.result, in: ctx.module) { return why.description }
     }
     return nil
 }
@@ -80,8 +75,12 @@ private func compress(_ ctx: inout PassContext, _ stream: Stream) {
         }
     }
     for use in stream.writerParams { rewrite(use.inst, use.operand) { $0.droppingLastColumn() } }
-    // Every stream value and every norm on it is one column narrower.
+    // Every stream value, every norm on it and every row selected from a norm is one column narrower.
+    let readers = stream.norms.map { n in
+        (try? NormReaders.of(ctx.module.body[n].result, in: ctx.module).get()) ?? NormReaders()
+    }
     let narrowed = Set(stream.values).union(stream.norms.map { ctx.module.body[$0].result })
+        .union(readers.flatMap { $0.selections.map { ctx.module.body[$0].result } })
     for i in ctx.module.body.indices where narrowed.contains(ctx.module.body[i].result) {
         let d = ctx.module.body[i].type.dims.count - 1
         if case .fixed(let width) = ctx.module.body[i].type.dims[d] {
@@ -89,9 +88,9 @@ private func compress(_ ctx: inout PassContext, _ stream: Stream) {
         }
     }
     // Norms become CRMSNorm; the linears reading them absorb the dropped coordinate.
-    for n in stream.norms {
+    for (n, reader) in zip(stream.norms, readers) {
         ctx.module.body[n].op = .crmsnorm
-        for (u, _) in ctx.users(of: .value(ctx.module.body[n].result)) {
+        for (u, _) in reader.linears {
             let transposed = ctx.module.body[u].bool("transposed") ?? false
             rewrite(u, 1) { transposed ? $0.subtractingLastColumn() : $0.subtractingLastRow() }
         }

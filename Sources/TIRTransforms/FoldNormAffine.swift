@@ -7,7 +7,7 @@
 //
 // Exact for any norm. A weight shared with another reader (a tied LM head reading the
 // embedding table) is copied first, which unties them. The pass refuses a norm read by anything
-// but the input of a linear with parameter weights.
+// but the input of a linear with parameter weights (directly or through select_row).
 import TIR
 
 public let foldNormAffine = Pass(
@@ -17,25 +17,19 @@ public let foldNormAffine = Pass(
     for i in ctx.module.body.indices {
         let norm = ctx.module.body[i]
         guard [.layernorm, .rmsnorm, .crmsnorm].contains(norm.op), norm.operands.count > 1 else { continue }
-        let readers = ctx.users(of: .value(norm.result))
-        var refusal: String?
-        if ctx.isOutput(norm.result) { refusal = "%\(norm.result) is an output of the model" }
-        for (u, j) in readers where refusal == nil {
-            let user = ctx.module.body[u]
-            if user.op != .linear || j != 0 || !user.operands.dropFirst().allSatisfy(isParam) {
-                refusal = "%\(norm.result) is read by %\(user.result) (\(user.op.rawValue)), not by the input of a linear"
-            }
-        }
-        if readers.isEmpty { refusal = "%\(norm.result) is never read" }
-        if let refusal {
-            ctx.remark(norm.loc, "fold-norm-affine: gain and bias of %\(norm.result) kept: \(refusal)")
+        let readers: NormReaders
+        switch NormReaders.of(norm.result, in: ctx.module) {
+        case .success(let r): readers = r
+        case .failure(let why):
+            ctx.remark(norm.loc, "fold-norm-affine: gain and bias of %\(norm.result) kept: \(why)")
             continue
         }
         let gain = paramData(ctx, norm.operands[1])
         let shift = norm.operands.count > 2 ? paramData(ctx, norm.operands[2]) : nil
-        for (u, _) in readers { fold(&ctx, linear: u, gain: gain, shift: shift) }
+        for (u, _) in readers.linears { fold(&ctx, linear: u, gain: gain, shift: shift) }
         ctx.module.body[i].operands = [norm.operands[0]]
-        ctx.remark(norm.loc, "fold-norm-affine: folded the gain\(shift == nil ? "" : " and bias") of %\(norm.result) into \(readers.count) linear\(readers.count == 1 ? "" : "s")")
+        let n = readers.linears.count
+        ctx.remark(norm.loc, "fold-norm-affine: folded the gain\(shift == nil ? "" : " and bias") of %\(norm.result) into \(n) linear\(n == 1 ? "" : "s")")
     }
 }
 

@@ -228,3 +228,42 @@ func transpose(_ data: ParamData) -> ParamData {
     }
     return ParamData(shape: [cols, rows], values: out)
 }
+
+/// The linears that read a norm's output, directly or through select_row (which picks whole
+/// rows, so a per-column affine map commutes with it): what fold-norm-affine and
+/// compress-crmsnorm rewrite. Fails with the first reader of another kind.
+public struct NormReaders {
+    /// (instruction index, operand index) of each linear's input.
+    public var linears: [(inst: Int, operand: Int)] = []
+    /// The select_row instructions in between.
+    public var selections: [Int] = []
+
+    public static func of(_ value: String, in m: Module) -> Result<NormReaders, NormReaderError> {
+        var readers = NormReaders()
+        var work = [value]
+        while let v = work.popLast() {
+            if m.outputs.contains(where: { $0.name == v }) { return .failure(NormReaderError("%\(v) is an output of the model")) }
+            var any = false
+            for (i, inst) in m.body.enumerated() {
+                for (j, o) in inst.operands.enumerated() where o == .value(v) {
+                    any = true
+                    if inst.op == .linear && j == 0 && inst.operands.dropFirst().allSatisfy(isParam) {
+                        readers.linears.append((i, j))
+                    } else if inst.op == .selectRow {
+                        readers.selections.append(i)
+                        work.append(inst.result)
+                    } else {
+                        return .failure(NormReaderError("%\(v) is read by %\(inst.result) (\(inst.op.rawValue)), not by the input of a linear"))
+                    }
+                }
+            }
+            if !any { return .failure(NormReaderError("%\(v) is never read")) }
+        }
+        return .success(readers)
+    }
+}
+
+public struct NormReaderError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}

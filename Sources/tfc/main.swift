@@ -3,18 +3,44 @@ import ArgumentParser
 import Foundation
 import TFC
 import TIR
+import TIRTransforms
 
 struct TFCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tfc",
         abstract: "An ahead-of-time compiler for Pre-LN Transformer models.",
-        subcommands: [Compile.self, Run.self, Check.self])
+        subcommands: [Compile.self, Run.self, Check.self, Opt.self, Verify.self])
 }
 
 /// Prints a rendered error to stderr and exits non-zero.
 func fail(_ error: any Error) -> Never {
-    FileHandle.standardError.write(Data((String(describing: error) + "\n").utf8))
+    printError(String(describing: error))
     exit(1)
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+extension Variant: ExpressibleByArgument {}
+
+/// `--variant` and `-R`, shared by every command that runs or compiles a model.
+struct VariantOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The model variant: pre-ln (as written), pre-rms (centered, RMSNorm, gains folded) or pre-crms (also stored in d-1 numbers).",
+                               valueName: "variant"))
+    var variant: Variant = .preLN
+
+    @Flag(name: [.customShort("R"), .customLong("remarks")], help: "Say where each pass fired and, where it did not, why.")
+    var remarks = false
+
+    /// Loads `path` and rewrites it into the chosen variant, printing remarks if asked.
+    func load(_ path: String) throws -> LoadedModel {
+        let original = try loadModel(path)
+        guard variant != .preLN || remarks else { return original }
+        let rewritten = try rewrite(original, variant: variant)
+        if remarks && !rewritten.remarks.isEmpty { printError(renderRemarks(rewritten.remarks, source: original.source)) }
+        return rewritten.model
+    }
 }
 
 struct Check: ParsableCommand {
@@ -56,6 +82,7 @@ struct Compile: ParsableCommand {
     @Option(help: "Target: host (default), x86_64, aarch64, or an LLVM triple.") var target: String?
     @Option(help: "Target CPU (default: the host's, or a generic CPU of the target).") var cpu: String?
     @Option(help: "C symbol prefix (default: the model's name).") var name: String?
+    @OptionGroup var variantOptions: VariantOptions
 
     func validate() throws {
         for kind in emit.split(separator: ",") where Compile.kinds[String(kind)] == nil {
@@ -67,7 +94,7 @@ struct Compile: ParsableCommand {
 
     func run() throws {
         do {
-            let loaded = try loadModel(model)
+            let loaded = try variantOptions.load(model)
             let kinds = emit.split(separator: ",").reduce(into: EmitKinds()) { $0.insert(Compile.kinds[String($1)] ?? []) }
             let spec = try resolveTarget(target, cpu: cpu)
             let written = try compileModel(loaded, objectPath: output, headerPath: header, emit: kinds, target: spec,
@@ -94,10 +121,11 @@ struct Run: ParsableCommand {
     @Option(name: .shortAndLong, help: "Write the (first) output to this .npy file instead of printing it.")
     var output: String?
     @Flag(help: "Print every value, not a summary of each row.") var full = false
+    @OptionGroup var variantOptions: VariantOptions
 
     func run() throws {
         do {
-            let loaded = try loadModel(model)
+            let loaded = try variantOptions.load(model)
             let given = try parseInputs(loaded.module, tokens: tokens, files: inputs)
             let all = randomInputs.map { fillRandomInputs(loaded, given: given, seed: $0, seqLen: seq) } ?? given
             for input in loaded.module.inputs where all[input.name] == nil {
@@ -116,6 +144,99 @@ struct Run: ParsableCommand {
         } catch {
             fail(error)
         }
+    }
+}
+
+struct Opt: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rewrite a model with passes and print (or write) the result.",
+        discussion: """
+            Passes: \(allPasses.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")).
+            With -o out.tir the rewritten parameters are written to out.safetensors beside it.
+            """)
+
+    @Argument(help: "The .tir model.") var model: String
+    @Option(help: "Comma-separated passes, run in order.") var passes: String?
+    @Option(help: "A named pipeline instead of --passes: pre-ln, pre-rms or pre-crms.") var variant: Variant?
+    @Option(name: .shortAndLong, help: "Write the rewritten model here (and its weights beside it) instead of printing it.")
+    var output: String?
+    @Flag(help: "Print the module after every pass.") var printAfterAll = false
+    @Flag(name: [.customShort("R"), .customLong("remarks")], help: "Say where each pass fired and, where it did not, why.")
+    var remarks = false
+
+    func validate() throws {
+        if (passes == nil) == (variant == nil) { throw ValidationError("give exactly one of --passes and --variant") }
+    }
+
+    func run() throws {
+        do {
+            let original = try loadModel(model)
+            let pipeline = try variant.map(\.passes) ?? TFC.passes(named: passes ?? "")
+            let rewritten = try rewrite(original, passes: pipeline) { pass, module in
+                if printAfterAll { Swift.print("// after \(pass.name)\n" + printModule(module)) }
+            }
+            if remarks && !rewritten.remarks.isEmpty { printError(renderRemarks(rewritten.remarks, source: original.source)) }
+            if let output {
+                for file in try writeRewritten(rewritten, to: output) { Swift.print("wrote \(file)") }
+            } else if !printAfterAll {
+                Swift.print(printModule(rewritten.model.module), terminator: "")
+            }
+        } catch {
+            fail(error)
+        }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check that the model's variants compute the same outputs as the original.",
+        discussion: """
+            Runs the original and every variant (pre-rms, pre-crms, and any --candidate) on seeded
+            random inputs, through compiled code and the interpreter, and compares each with the
+            float64 interpreter of the original. A variant passes when its relative error is at
+            most --factor times the compiled original's own float32 error. Exits 1 if any fails.
+            """)
+
+    @Argument(help: "The .tir model (the original).") var model: String
+    @Option(help: "Another .tir to check against the original (e.g. written by tfc opt); repeatable.")
+    var candidate: [String] = []
+    @Option(help: "Sequence lengths, comma-separated (default: 1, half the maximum, the maximum).") var seq: String?
+    @Option(help: "Random inputs per sequence length.") var samples = 2
+    @Option(help: "Seed of the random inputs.") var seed: UInt64 = 1
+    @Option(help: "Tolerance, in multiples of the original's own float32 error.") var factor = 10.0
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() throws {
+        var report: VerifyReport
+        do {
+            let original = try loadModel(model)
+            var candidates: [(name: String, model: LoadedModel)] = []
+            for variant in Variant.allCases where variant != .preLN {
+                candidates.append((variant.rawValue, try rewrite(original, variant: variant).model))
+            }
+            for path in candidate { candidates.append((path, try loadModel(path))) }
+            var options = VerifyOptions()
+            options.samples = samples
+            options.seed = seed
+            options.factor = factor
+            if let seq {
+                options.seqLens = try seq.split(separator: ",").map {
+                    guard let n = Int($0.trimmingCharacters(in: .whitespaces)) else { throw DriverError("error: --seq: '\($0)' is not an integer") }
+                    return n
+                }
+            }
+            report = try verifyVariants(original, candidates: candidates, options: options)
+        } catch {
+            fail(error)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            Swift.print(String(decoding: (try? encoder.encode(report)) ?? Data(), as: UTF8.self))
+        } else {
+            Swift.print(report.text)
+        }
+        if !report.pass { throw ExitCode(1) }
     }
 }
 

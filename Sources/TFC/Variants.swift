@@ -1,0 +1,80 @@
+// Rewrite pipelines from the driver: model variants (pre-ln, pre-rms, pre-crms), `tfc opt`
+// output (a .tir plus the rewritten weights), and rendering of remarks.
+import Foundation
+import TIR
+import TIRTransforms
+
+/// A model after a pipeline: the rewritten module, its weights rounded once to float32, the
+/// float64 program, and the passes' remarks.
+public struct RewrittenModel: Sendable {
+    public let model: LoadedModel
+    public let program: Program
+    public let remarks: [Diagnostic]
+}
+
+/// Runs `passes` over a loaded model. The verifier runs after every pass: a pass that produced
+/// invalid IR is a compiler bug, reported as such. `afterEach` sees every intermediate module.
+public func rewrite(_ model: LoadedModel, passes: [Pass],
+                    afterEach: (Pass, Module) -> Void = { _, _ in }) throws -> RewrittenModel {
+    let ctx: PassContext
+    do {
+        ctx = try runPipeline(passes, on: Program(module: model.module, weights: model.weights), file: model.path) { pass, ctx in
+            let problems = verifyModule(ctx.module, file: model.path)
+            if !problems.isEmpty {
+                throw DriverError("internal error: pass \(pass.name) produced invalid IR:\n"
+                                  + problems.map(\.description).joined(separator: "\n"))
+            }
+            afterEach(pass, ctx.module)
+        }
+    } catch let error as DriverError {
+        throw error
+    } catch {
+        throw DriverError("error: \(error)")
+    }
+    let loaded = LoadedModel(path: model.path, source: model.source, module: ctx.module, weights: ctx.program.weights)
+    return RewrittenModel(model: loaded, program: ctx.program, remarks: ctx.remarks)
+}
+
+/// The model in the given variant (pre-ln: unchanged).
+public func rewrite(_ model: LoadedModel, variant: Variant) throws -> RewrittenModel {
+    try rewrite(model, passes: variant.passes)
+}
+
+/// `--passes a,b,c` to passes, or a user-facing error.
+public func passes(named pipeline: String) throws -> [Pass] {
+    do {
+        return try parsePipeline(pipeline)
+    } catch {
+        throw DriverError("error: \(error)")
+    }
+}
+
+/// Remarks rendered against the model's source, one after another.
+public func renderRemarks(_ remarks: [Diagnostic], source: String) -> String {
+    remarks.map { $0.rendered(source: source) }.joined(separator: "\n")
+}
+
+/// Writes a rewritten model as `path` (.tir) and its parameters as a safetensors file beside it
+/// (`out.tir` -> `out.safetensors`); the .tir reads every parameter from that file.
+@discardableResult
+public func writeRewritten(_ rewritten: RewrittenModel, to path: String) throws -> [String] {
+    let base = (path as NSString).deletingPathExtension
+    let weightsPath = base + ".safetensors"
+    var module = rewritten.model.module
+    module.weights = .file((weightsPath as NSString).lastPathComponent)
+    for i in module.params.indices { module.params[i].initializer = .default }
+    let weights = rewritten.model.weights
+    let tensors = module.params.compactMap { p in weights[p.name].map { (name: p.name, tensor: $0) } }
+    do {
+        try writeSafetensors(tensors, metadata: [(key: "producer", value: "tfc")], to: weightsPath)
+    } catch {
+        throw DriverError(error.description)
+    }
+    do {
+        try writeAtomically(Data(printModule(module).utf8), to: path)
+    } catch {
+        try? FileManager.default.removeItem(atPath: weightsPath)  // all or nothing
+        throw error
+    }
+    return [path, weightsPath]
+}

@@ -1,0 +1,141 @@
+// `tfc verify`: runs a model and its variants on seeded inputs, through the compiled code and
+// the interpreter, and checks every one against the float64 interpreter of the original.
+import Foundation
+import TIR
+import TIRCodegen
+import TIRInterpreter
+import TIRTransforms
+
+public struct VerifyOptions: Sendable {
+    /// Sequence lengths to try (default: 1, half the maximum and the maximum).
+    public var seqLens: [Int]?
+    /// Random inputs per sequence length.
+    public var samples = 2
+    public var seed: UInt64 = 1
+    /// A variant passes when its error is at most `factor` times the compiled original's own
+    /// float32 error (or `floor`, whichever is larger).
+    public var factor = 10.0
+    public var floor = 2e-6
+    /// The compiled original itself must stay within this relative error of float64.
+    public var baselineLimit = 1e-4
+
+    public init() {}
+}
+
+/// One (model, engine) pair's error against the reference.
+public struct VerifyRow: Codable, Sendable {
+    public var variant: String
+    /// "compiled" (float32 native code, JIT) or "interpreter" (float64 arithmetic on the
+    /// variant's float32 weights).
+    public var engine: String
+    public var maxAbs: Double
+    /// maxAbs / max |reference|.
+    public var maxRel: Double
+    public var tolerance: Double
+    public var pass: Bool
+}
+
+public struct VerifyReport: Codable, Sendable {
+    public var model: String
+    public var seqLens: [Int]
+    /// Whether the model has a runtime sequence length (else seqLens is just [1]).
+    public var dynamic: Bool
+    public var inputs: Int
+    /// The compiled original's relative error: float32 noise, the unit of the tolerance.
+    public var baseline: Double
+    public var rows: [VerifyRow]
+    public var pass: Bool
+
+    /// One line per pair, then the paper's summary lines.
+    public var text: String {
+        let lengths = dynamic ? "sequence lengths \(seqLens.map(String.init).joined(separator: ", "))" : "static shapes"
+        var lines = ["\(model): \(inputs) random inputs (\(lengths)), each output against the float64 interpreter of the original"]
+        let width = max(8, rows.map(\.variant.count).max() ?? 8)
+        for r in rows {
+            let name = r.variant.padding(toLength: width, withPad: " ", startingAt: 0)
+            let engine = r.engine.padding(toLength: 11, withPad: " ", startingAt: 0)
+            lines.append("  \(name)  \(engine)  max abs \(sci(r.maxAbs))  max rel \(sci(r.maxRel))  tolerance \(sci(r.tolerance))  \(r.pass ? "ok" : "FAIL")")
+        }
+        let original = rows.first?.variant ?? "pre-ln"
+        for variant in uniqueVariants where variant != original {
+            let ok = rows.filter { $0.variant == variant }.allSatisfy(\.pass)
+            lines.append("\(displayName(original)) and \(displayName(variant)) are close: \(ok ? "True" : "False")")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private var uniqueVariants: [String] {
+        rows.map(\.variant).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+    }
+}
+
+private func sci(_ x: Double) -> String { String(format: "%.2e", x) }
+
+private func displayName(_ variant: String) -> String {
+    switch variant {
+    case Variant.preLN.rawValue: return "Pre-LN"
+    case Variant.preRMS.rawValue: return "Pre-RMSNorm"
+    case Variant.preCRMS.rawValue: return "Pre-CRMSNorm"
+    default: return variant
+    }
+}
+
+/// Checks the original (named "pre-ln") and every candidate against the float64 interpreter
+/// of the original, on the same seeded inputs.
+public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, model: LoadedModel)],
+                           options: VerifyOptions = VerifyOptions()) throws -> VerifyReport {
+    let m = original.module
+    let maxSeq = m.maxSeqLen
+    let seqLens = options.seqLens ?? (m.seq == nil ? [1] : Array(Set([1, max(1, maxSeq / 2), maxSeq])).sorted())
+    var inputSets: [(seq: Int, inputs: [String: HostTensor])] = []
+    for seq in seqLens {
+        for s in 0..<options.samples {
+            let seed = options.seed &+ UInt64(seq) &* 1000 &+ UInt64(s)
+            inputSets.append((seq, fillRandomInputs(original, given: [:], seed: seed, seqLen: seq)))
+        }
+    }
+    let reference = Interpreter(module: m, weights: original.weights)
+    let references = try inputSets.map { try reference.run(inputs: $0.inputs, seqLen: $0.seq) }
+
+    /// (max abs, max rel) of one engine over every input set and output.
+    func errors(_ model: LoadedModel, compiled: Bool) throws -> (Double, Double) {
+        let jit = compiled ? try JITModel(model.module, weights: model.weights) : nil
+        let interpreter = Interpreter(module: model.module, weights: model.weights)
+        var worstAbs = 0.0, worstRel = 0.0
+        for (set, ref) in zip(inputSets, references) {
+            var outputs: [String: [Double]]
+            if let jit {
+                outputs = try jit.run(inputs: set.inputs, seqLen: set.seq).mapValues { $0.floats.map(Double.init) }
+            } else {
+                outputs = try interpreter.run(inputs: set.inputs, seqLen: set.seq)
+            }
+            for out in m.outputs {
+                guard let r = ref[out.name], let a = outputs[out.name], a.count == r.count else {
+                    throw DriverError("error: \(model.path): output %\(out.name) is missing or has the wrong size")
+                }
+                let diff = zip(a, r).map { abs($0 - $1) }.max() ?? 0
+                let scale = max(r.map(abs).max() ?? 0, .leastNormalMagnitude)
+                // NaN compares false: make it the worst possible error.
+                let absErr = diff.isNaN || a.contains(where: \.isNaN) ? .infinity : diff
+                worstAbs = max(worstAbs, absErr)
+                worstRel = max(worstRel, absErr / scale)
+            }
+        }
+        return (worstAbs, worstRel)
+    }
+
+    var rows: [VerifyRow] = []
+    let (baseAbs, baseline) = try errors(original, compiled: true)
+    let tolerance = max(options.factor * baseline, options.floor)
+    rows.append(VerifyRow(variant: Variant.preLN.rawValue, engine: "compiled", maxAbs: baseAbs, maxRel: baseline,
+                          tolerance: options.baselineLimit, pass: baseline <= options.baselineLimit))
+    for (name, model) in candidates {
+        for compiled in [true, false] {
+            let (a, r) = try errors(model, compiled: compiled)
+            rows.append(VerifyRow(variant: name, engine: compiled ? "compiled" : "interpreter", maxAbs: a, maxRel: r,
+                                  tolerance: tolerance, pass: r <= tolerance))
+        }
+    }
+    return VerifyReport(model: original.path, seqLens: seqLens, dynamic: m.seq != nil, inputs: inputSets.count, baseline: baseline,
+                        rows: rows, pass: rows.allSatisfy(\.pass))
+}
