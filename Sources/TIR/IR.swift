@@ -134,7 +134,7 @@ public func formatDouble(_ v: Double) -> String {
 public enum OpKind: String, Sendable, Hashable, CaseIterable {
     case embedding      // (ids: i32[R], table: f32[V, d]) -> f32[R, d]; rows table[ids[r]]
     case positions      // (table: f32[P, d]) -> f32[R, d]; the first R rows, R <= P
-    case patchEmbed = "patch_embed"  // (image: f32[C, H, W], w: f32[C*p*p, d], b?: f32[d]) {patch} -> f32[(H/p)*(W/p), d]
+    case patchEmbed = "patch_embed"  // (image: f32[C, H, W], w: f32[C*p*p, d] (or [d, C*p*p] if transposed), b?: f32[d]) {patch} -> f32[(H/p)*(W/p), d], H/p and W/p rounded down
     case clsToken = "cls_token"      // (x: f32[N, d], cls: f32[d] or f32[1, d]) -> f32[N+1, d]; cls first
     case add            // (a, b) same shape -> same shape
     case linear         // (x: f32[R, in], w: f32[in, out] (or [out, in] if transposed), b?: f32[out]) -> f32[R, out]

@@ -26,8 +26,10 @@ public struct OpInfo: Sendable {
         case .embedding: return OpInfo(operandNames: ["ids", "table"], requiredOperands: 2, attrs: [])
         case .positions: return OpInfo(operandNames: ["table"], requiredOperands: 1, attrs: [])
         case .patchEmbed:
+            // transposed: the weight is [d, C*p*p] (a Conv2d weight [d, C, p, p], flattened).
             return OpInfo(operandNames: ["image", "weight", "bias"], requiredOperands: 2,
-                          attrs: [AttrSpec(key: "patch", kind: .int, defaultValue: nil)])
+                          attrs: [AttrSpec(key: "patch", kind: .int, defaultValue: nil),
+                                  AttrSpec(key: "transposed", kind: .bool, defaultValue: .bool(false))])
         case .clsToken: return OpInfo(operandNames: ["x", "cls"], requiredOperands: 2, attrs: [])
         case .add: return OpInfo(operandNames: ["lhs", "rhs"], requiredOperands: 2, attrs: [])
         case .linear:

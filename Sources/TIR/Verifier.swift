@@ -336,8 +336,9 @@ private struct Verifier {
 
         case .patchEmbed:
             let (image, weight) = (ops[0], ops[1])
+            let transposedWeight = attr(instr, "transposed") == .bool(true)
             guard expect(image, op, "image", rank: 3, pattern: "f32[C, H, W]", isStatic: true),
-                  expect(weight, op, "weight", rank: 2, pattern: "f32[C*p*p, d]", isStatic: true),
+                  expect(weight, op, "weight", rank: 2, pattern: transposedWeight ? "f32[d, C*p*p]" : "f32[C*p*p, d]", isStatic: true),
                   case .int(let p)? = attr(instr, "patch"),
                   let shape = image.type.staticShape, let wShape = weight.type.staticShape
             else { return nil }
@@ -346,17 +347,19 @@ private struct Verifier {
                 error(instr.loc, "patch_embed patch must be positive, got \(p)")
                 return nil
             }
-            guard h % p == 0 && w % p == 0 else {
-                error(image.loc, "patch_embed patch = \(p) does not divide the image size \(h)x\(w) of \(describe(image))")
+            // Like a convolution with stride p: pixels past the last whole patch are unused.
+            guard p <= h && p <= w else {
+                error(image.loc, "patch_embed patch = \(p) is larger than the image size \(h)x\(w) of \(describe(image))")
                 return nil
             }
             let (pp, o1) = p.multipliedReportingOverflow(by: p)
             let (rows, o2) = c.multipliedReportingOverflow(by: pp)
-            guard !o1, !o2, rows == wShape[0] else {
-                error(weight.loc, "patch_embed weight \(describe(weight)) must have C*p*p = \(c)*\(p)*\(p) rows")
+            let patchAxis = transposedWeight ? 1 : 0
+            guard !o1, !o2, rows == wShape[patchAxis] else {
+                error(weight.loc, "patch_embed weight \(describe(weight)) must have C*p*p = \(c)*\(p)*\(p) \(transposedWeight ? "columns" : "rows")")
                 return nil
             }
-            let d = weight.type.dims[1]
+            let d = weight.type.dims[1 - patchAxis]
             if ops.count > 2, !expectVector(ops[2], op, "bias", width: d) { return nil }
             return TensorType(.f32, [.fixed((h / p) * (w / p)), d])
 

@@ -280,28 +280,48 @@ private final class FunctionLowering {
     }
 
     /// Patches in row-major grid order; each flattened in (channel, row, column) order, which is
-    /// PyTorch's Conv2d weight [d, C, p, p] reshaped to [d, C*p*p] and transposed.
+    /// PyTorch's Conv2d weight [d, C, p, p] reshaped to [d, C*p*p] (the transposed layout) or
+    /// that transposed. Pixels past the last whole patch are unused, as in a strided convolution.
     private func lowerPatchEmbed(_ inst: Instruction, image: Value, imageType: TensorType, w: Value, bias: Value?,
                                  out: Value, n N: Int) throws {
         guard let shape = imageType.staticShape, shape.count == 3, let p = inst.int("patch"), p > 0 else {
             throw CodegenError("patch_embed %\(inst.result): needs a static [C, H, W] image and a patch size")
         }
         let (C, H, W) = (shape[0], shape[1], shape[2])
-        let gridW = W / p
+        let gridW = W / p, K = C * p * p
+        let transposed = inst.bool("transposed") ?? false
         b.forLoop(H / p) { gy in
             b.forLoop(gridW) { gx in
                 let yr = b.gep(f32, out, b.mul(b.add(b.mul(gy, gridW), gx), N))
-                b.forLoop(N) { j in storeF(bias.map { loadF($0, j) } ?? ir.f32(0), yr, j) }
-                b.forLoop(C) { c in
-                    b.forLoop(p) { ky in
-                        b.forLoop(p) { kx in
-                            let row = b.add(b.mul(gy, p), ky), col = b.add(b.mul(gx, p), kx)
-                            let pixel = loadF(image, b.add(b.mul(b.add(b.mul(c, H), row), W), col))
-                            let k = b.add(b.mul(b.add(b.mul(c, p), ky), p), kx)
-                            let wk = b.gep(f32, w, b.mul(k, N))
-                            b.forLoop(N) { j in
-                                storeF(b.fadd(loadF(yr, j), b.fmul(pixel, loadF(wk, j), fast: true), fast: true), yr, j)
+                /// Calls body(k, pixel) for each element of the patch, k = (c * p + ky) * p + kx.
+                func forEachPixel(_ body: (Value, Value) -> Void) {
+                    b.forLoop(C) { c in
+                        b.forLoop(p) { ky in
+                            b.forLoop(p) { kx in
+                                let row = b.add(b.mul(gy, p), ky), col = b.add(b.mul(gx, p), kx)
+                                let pixel = loadF(image, b.add(b.mul(b.add(b.mul(c, H), row), W), col))
+                                body(b.add(b.mul(b.add(b.mul(c, p), ky), p), kx), pixel)
                             }
+                        }
+                    }
+                }
+                if transposed {
+                    // y[j] = bias[j] + sum_k pixel_k * W[j, k]: one contiguous weight row per output.
+                    b.forLoop(N) { j in
+                        let acc = b.alloca(f32)
+                        b.store(bias.map { loadF($0, j) } ?? ir.f32(0), acc)
+                        let wj = b.gep(f32, w, b.mul(j, K))
+                        forEachPixel { k, pixel in
+                            b.store(b.fadd(b.load(f32, acc), b.fmul(pixel, loadF(wj, k), fast: true), fast: true), acc)
+                        }
+                        storeF(b.load(f32, acc), yr, j)
+                    }
+                } else {
+                    b.forLoop(N) { j in storeF(bias.map { loadF($0, j) } ?? ir.f32(0), yr, j) }
+                    forEachPixel { k, pixel in
+                        let wk = b.gep(f32, w, b.mul(k, N))
+                        b.forLoop(N) { j in
+                            storeF(b.fadd(loadF(yr, j), b.fmul(pixel, loadF(wk, j), fast: true), fast: true), yr, j)
                         }
                     }
                 }

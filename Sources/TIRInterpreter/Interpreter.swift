@@ -133,7 +133,7 @@ public struct Interpreter: Sendable {
             return try Kernel.positions(table: required(0), rows: rows)
         case .patchEmbed:
             return try Kernel.patchEmbed(image: required(0), weight: required(1), bias: float(2),
-                                         patch: intAttr(inst, "patch"))
+                                         patch: intAttr(inst, "patch"), transposed: boolAttr(inst, "transposed"))
         case .clsToken:
             return try Kernel.clsToken(required(0), cls: required(1))
         case .add:

@@ -35,12 +35,13 @@ enum Kernel {
     /// Non-overlapping p x p patches of a [C, H, W] image, in row-major order over the
     /// (H/p, W/p) grid, each flattened in (c, kh, kw) order, then `patches @ w + b`.
     /// This is a stride-p Conv2d: its weight [d, C, p, p] reshaped to [d, C*p*p] and transposed is w.
-    static func patchEmbed(image: Tensor, weight: Tensor, bias: Tensor?, patch p: Int) throws -> Tensor {
+    static func patchEmbed(image: Tensor, weight: Tensor, bias: Tensor?, patch p: Int, transposed: Bool) throws -> Tensor {
         guard image.rank == 3 else { throw InterpreterError.module("image must be [C, H, W], got \(image.shapeText)") }
         let (channels, height, width) = (image.shape[0], image.shape[1], image.shape[2])
-        // p <= height and width first, so that C*p*p below cannot overflow.
-        guard p >= 1, p <= height, p <= width, height % p == 0, width % p == 0 else {
-            throw InterpreterError.module("patch \(p) does not tile a \(height)x\(width) image")
+        // p <= height and width first, so that C*p*p below cannot overflow. Like a convolution
+        // with stride p, pixels past the last whole patch are not used.
+        guard p >= 1, p <= height, p <= width else {
+            throw InterpreterError.module("patch \(p) does not fit a \(height)x\(width) image")
         }
         let (gridRows, gridCols) = (height / p, width / p)
         let patchSize = channels * p * p
@@ -59,7 +60,7 @@ enum Kernel {
             }
         }
         let flat = Tensor(shape: [gridRows * gridCols, patchSize], data: patches)
-        return try linear(flat, weight: weight, bias: bias, transposed: false)
+        return try linear(flat, weight: weight, bias: bias, transposed: transposed)
     }
 
     /// `[cls; x]`: the class token (shape [d] or [1, d]) as row 0, then the rows of x [N, d].

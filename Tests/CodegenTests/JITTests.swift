@@ -107,6 +107,16 @@ let opCases: [(String, String)] = [
           output %r, %x
         }
         """),
+    ("transposed patch weights, image not a multiple of the patch", """
+        model @m {
+          weights random(seed = 10, std = 0.3)
+          input %img : f32[3, 7, 11]
+          param @w : f32[6, 27]
+          param @b : f32[6]
+          %p = patch_embed(%img, @w, @b) {patch = 3, transposed = true} : f32[6, 6]
+          output %p
+        }
+        """),
     ("embedding with positions", """
         model @m {
           seq T <= 12

@@ -158,11 +158,11 @@ struct ErrorTests {
         expectError(.invalidModule, "cannot add [2, 4] and [4]") {
             try single(.add, [x, .param("b")], [], [2, 4], weights: ["b": filled([4])])
         }
-        expectError(.invalidModule, "patch 3 does not tile a 2x4 image") {
+        expectError(.invalidModule, "patch 3 does not fit a 2x4 image") {
             try single(.patchEmbed, [.param("img"), .param("w")], [("patch", .int(3))], [1, 1],
                        weights: ["img": filled([1, 2, 4]), "w": filled([9, 1])])
         }
-        expectError(.invalidModule, "patch \(Int.max) does not tile a 2x4 image") {
+        expectError(.invalidModule, "patch \(Int.max) does not fit a 2x4 image") {
             try single(.patchEmbed, [.param("img"), .param("w")], [("patch", .int(Int.max))], [1, 1],
                        weights: ["img": filled([1, 2, 4]), "w": filled([9, 1])])
         }

@@ -246,7 +246,10 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
         }
         #expect(try check() == [])
         #expect(try check(image: "f32[3, 8, 16]", result: "f32[8, 16]") == [])
-        #expect(try check(patch: 3) == ["patch_embed patch = 3 does not divide the image size 8x8 of %img : f32[3, 8, 8]"])
+        // A patch that does not divide the image: the last pixels are unused (strided convolution).
+        #expect(try check(w: "f32[27, 16]", patch: 3) == [])
+        #expect(try check(patch: 9) == ["patch_embed patch = 9 is larger than the image size 8x8 of %img : f32[3, 8, 8]"])
+        #expect(try check(w: "f32[16, 48]") == ["patch_embed weight @w : f32[16, 48] must have C*p*p = 3*4*4 rows"])
         #expect(try check(patch: 0) == ["patch_embed patch must be positive, got 0"])
         #expect(try check(w: "f32[40, 16]") == ["patch_embed weight @w : f32[40, 16] must have C*p*p = 3*4*4 rows"])
         #expect(try check(b: "f32[8]") == ["patch_embed bias must be f32[16], got @b : f32[8]"])
@@ -254,7 +257,7 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
         #expect(try check(image: "f32[T, 8, 8]") == ["patch_embed image must have a static shape, got %img : f32[T, 8, 8]"])
         #expect(try check(result: "f32[16, 4]") == ["result type f32[16, 4] does not match computed f32[4, 16]"])
         #expect(try check(patch: 4_611_686_018_427_387_904) == [
-            "patch_embed patch = 4611686018427387904 does not divide the image size 8x8 of %img : f32[3, 8, 8]",
+            "patch_embed patch = 4611686018427387904 is larger than the image size 8x8 of %img : f32[3, 8, 8]",
         ])
     }
 
