@@ -102,14 +102,17 @@ private struct WeightLoader {
             return HostTensor(shape: shape, f32: random.uniforms(count, low: low, high: high))
         case .default:
             switch module.weights {
-            case .file: return try fromFile(param, tensor: param.name, shape: shape)
+            case .file: return try fromFile(param, tensor: param.name, shape: shape, reshape: false)
             case .random(_, let std):
                 try requireRandomizable(param, 0, std)
                 var random = ParamRandom(seed: seed, name: param.name)
                 return HostTensor(shape: shape, f32: random.normals(count, mean: 0, std: std))
             }
         case .tensor(let name):
-            return try fromFile(param, tensor: name, shape: shape)
+            // Naming the tensor explicitly also allows a row-major reshape (same elements in the
+            // same order): checkpoints store e.g. a class token as [1, 1, d] or a Conv2d weight as
+            // [d, C, p, p] where TIR wants [1, d] or [d, C*p*p].
+            return try fromFile(param, tensor: name, shape: shape, reshape: true)
         }
     }
 
@@ -121,7 +124,7 @@ private struct WeightLoader {
         guard a.isFinite, b.isFinite else { throw fail(param, "random distribution parameters must be finite") }
     }
 
-    private func fromFile(_ param: Param, tensor name: String, shape: [Int]) throws(Diagnostic) -> HostTensor {
+    private func fromFile(_ param: Param, tensor name: String, shape: [Int], reshape: Bool) throws(Diagnostic) -> HostTensor {
         guard let file else {
             throw fail(param, "tensor '\(name)' needs a weights file, but the model's weights are random")
         }
@@ -134,15 +137,16 @@ private struct WeightLoader {
             let expected = wantFloat ? "a float" : "an integer"
             throw fail(param, "tensor '\(name)' has dtype \(entry.dtype.rawValue), expected \(expected) type")
         }
-        guard entry.shape == shape else {
+        guard entry.shape == shape || (reshape && entry.elementCount == shape.reduce(1, *)) else {
             throw fail(param, "tensor '\(name)' has shape \(entry.shape) in '\(fileName)', expected \(shape)")
         }
-        let tensor: HostTensor
+        var tensor: HostTensor
         do {
             tensor = try contents.tensor(entry)
         } catch {
             throw fail(param, "'\(fileName)': \(error.message)")
         }
+        tensor.shape = shape
         if case .f32(let values) = tensor.storage, let i = values.firstIndex(where: { !$0.isFinite }) {
             let coordinates = Self.coordinates(of: i, in: shape).map(String.init).joined(separator: ", ")
             throw fail(param, "tensor '\(name)' in '\(fileName)' has a non-finite value (\(values[i])) at [\(coordinates)]")

@@ -250,3 +250,26 @@ private func removeFolder(of tirPath: String) {
         #expect(resolveWeightsPath("/abs/x.safetensors", tirPath: "/a/b/gpt.tir") == "/abs/x.safetensors")
     }
 }
+
+@Suite struct WeightReshapeTests {
+    @Test func explicitTensorsMayBeReshapedButDefaultOnesMayNot() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tfc-reshape-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let data: [Float] = [1, 2, 3, 4, 5, 6]
+        try writeSafetensors([(name: "cls", tensor: HostTensor(shape: [1, 1, 6], f32: data))], to: "\(dir)/w.safetensors")
+        func load(_ initializer: ParamInit, name: String = "p") throws(Diagnostic) -> Weights {
+            let m = Module(name: "m", weights: .file("w.safetensors"),
+                           params: [Param(name: name, type: TensorType(.f32, [.fixed(2), .fixed(3)]), initializer: initializer)])
+            return try loadWeights(for: m, tirPath: "\(dir)/m.tir")
+        }
+        let w = try load(.tensor("cls"))
+        #expect(w["p"] == HostTensor(shape: [2, 3], f32: data))
+        #expect(throws: Diagnostic.self) { try load(.default, name: "cls") }
+        do {
+            _ = try load(.default, name: "cls")
+        } catch {
+            #expect(error.message.contains("has shape [1, 1, 6]"))
+        }
+    }
+}
