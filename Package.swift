@@ -22,9 +22,10 @@ let package = Package(
         .target(name: "TIR"),
         .target(name: "TIRInterpreter", dependencies: ["TIR"]),
         .target(name: "TIRTransforms", dependencies: ["TIR"]),
+        .target(name: "TIRImport", dependencies: ["TIR"]),
         // libm: the JIT resolves expf/tanhf/erff, which generated code calls, in this process.
         .target(name: "TIRCodegen", dependencies: ["TIR", "LLVMBridge"], linkerSettings: [.linkedLibrary("m")]),
-        .target(name: "TFC", dependencies: ["TIR", "TIRInterpreter", "TIRTransforms", "TIRCodegen"]),
+        .target(name: "TFC", dependencies: ["TIR", "TIRImport", "TIRInterpreter", "TIRTransforms", "TIRCodegen"]),
         .executableTarget(name: "tfc", dependencies: [
             "TFC", "TIRTransforms", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -33,6 +34,7 @@ let package = Package(
                     exclude: ["Golden"]),
         .testTarget(name: "InterpreterTests", dependencies: ["TIR", "TIRInterpreter"], exclude: ["make_reference.py"]),
         .testTarget(name: "CodegenTests", dependencies: ["TIR", "TIRInterpreter", "TIRCodegen", "LLVMBridge"]),
+        .testTarget(name: "ImportTests", dependencies: ["TFC", "TIR", "TIRImport"], exclude: ["Fixtures"]),
         .testTarget(name: "TFCTests", dependencies: ["TFC"], exclude: ["C"]),
     ]
 )

@@ -60,6 +60,9 @@ public func renderRemarks(_ remarks: [Diagnostic], source: String) -> String {
 public func writeRewritten(_ rewritten: RewrittenModel, to path: String) throws -> [String] {
     let base = (path as NSString).deletingPathExtension
     let weightsPath = base + ".safetensors"
+    guard weightsPath != path else {
+        throw DriverError("error: \(path): the output must be a .tir file (its weights go to \(weightsPath))")
+    }
     var module = rewritten.model.module
     module.weights = .file((weightsPath as NSString).lastPathComponent)
     for i in module.params.indices { module.params[i].initializer = .default }

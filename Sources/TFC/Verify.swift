@@ -95,7 +95,12 @@ public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, 
         }
     }
     let reference = Interpreter(module: m, weights: original.weights)
-    let references = try inputSets.map { try reference.run(inputs: $0.inputs, seqLen: $0.seq) }
+    let references: [[String: [Double]]]
+    do {
+        references = try inputSets.map { try reference.run(inputs: $0.inputs, seqLen: $0.seq) }
+    } catch {
+        throw DriverError("error: \(error)")
+    }
 
     /// (max abs, max rel) of one engine over every input set and output.
     func errors(_ model: LoadedModel, compiled: Bool) throws -> (Double, Double) {

@@ -20,9 +20,11 @@ public let compressCRMSNorm = Pass(
     let blindness = MeanBlindness(ctx.module, normReaders: [.layernorm, .rmsnorm])
     let zeroMean = ZeroMean(ctx.program)
     let streams = findStreams(ctx.module, blindness)
-    if streams.isEmpty, let norm = ctx.module.body.first(where: { $0.op == .layernorm || $0.op == .rmsnorm }) {
+    // Norms that read no stream at all say why.
+    let covered = Set(streams.flatMap(\.norms))
+    for (i, norm) in ctx.module.body.enumerated() where (norm.op == .layernorm || norm.op == .rmsnorm) && !covered.contains(i) {
         let x = norm.operands[0].name
-        ctx.remark(norm.loc, "compress-crmsnorm: nothing to compress: \(blindness.reason[x] ?? "%\(x) is not a residual stream")")
+        ctx.remark(norm.loc, "compress-crmsnorm: %\(norm.result) kept: \(blindness.reason[x] ?? "%\(x) is not part of a residual stream")")
     }
     for stream in streams {
         if let why = refusal(ctx, stream, zeroMean) {

@@ -9,7 +9,7 @@ struct TFCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tfc",
         abstract: "An ahead-of-time compiler for Pre-LN Transformer models.",
-        subcommands: [Compile.self, Run.self, Check.self, Opt.self, Verify.self])
+        subcommands: [Compile.self, Run.self, Check.self, Opt.self, Verify.self, Import.self])
 }
 
 /// Prints a rendered error to stderr and exits non-zero.
@@ -69,10 +69,7 @@ struct Check: ParsableCommand {
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compile a model to a relocatable object file and a C header.",
-        discussion: """
-            Writes OUTPUT (an object file with the weights embedded) and a header beside it
-            (model.o -> model.h) declaring <name>_forward. Link with: cc app.c model.o -lm
-            """)
+        discussion: "Writes OUTPUT (an object file with the weights embedded) and a header beside it (model.o -> model.h) declaring <name>_forward. Link with: cc app.c model.o -lm")
 
     @Argument(help: "The .tir model.") var model: String
     @Option(name: .shortAndLong, help: "The object file to write.") var output: String
@@ -150,10 +147,7 @@ struct Run: ParsableCommand {
 struct Opt: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rewrite a model with passes and print (or write) the result.",
-        discussion: """
-            Passes: \(allPasses.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")).
-            With -o out.tir the rewritten parameters are written to out.safetensors beside it.
-            """)
+        discussion: "Passes: \(allPasses.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")). With -o out.tir the rewritten parameters are written to out.safetensors beside it.")
 
     @Argument(help: "The .tir model.") var model: String
     @Option(help: "Comma-separated passes, run in order.") var passes: String?
@@ -181,6 +175,9 @@ struct Opt: ParsableCommand {
             } else if !printAfterAll {
                 Swift.print(printModule(rewritten.model.module), terminator: "")
             }
+            if output == nil && variant != .preLN && !pipeline.isEmpty {
+                printError("note: the rewritten weights were not saved: use -o FILE.tir to write a runnable model and its weights")
+            }
         } catch {
             fail(error)
         }
@@ -190,12 +187,7 @@ struct Opt: ParsableCommand {
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check that the model's variants compute the same outputs as the original.",
-        discussion: """
-            Runs the original and every variant (pre-rms, pre-crms, and any --candidate) on seeded
-            random inputs, through compiled code and the interpreter, and compares each with the
-            float64 interpreter of the original. A variant passes when its relative error is at
-            most --factor times the compiled original's own float32 error. Exits 1 if any fails.
-            """)
+        discussion: "Runs the original and every variant (pre-rms, pre-crms, and any --candidate) on seeded random inputs, through compiled code and the interpreter, and compares each with the float64 interpreter of the original. A variant passes when its relative error is at most --factor times the compiled original's own float32 error. Exits 1 if any fails.")
 
     @Argument(help: "The .tir model (the original).") var model: String
     @Option(help: "Another .tir to check against the original (e.g. written by tfc opt); repeatable.")
@@ -205,6 +197,11 @@ struct Verify: ParsableCommand {
     @Option(help: "Seed of the random inputs.") var seed: UInt64 = 1
     @Option(help: "Tolerance, in multiples of the original's own float32 error.") var factor = 10.0
     @Flag(help: "Print the report as JSON.") var json = false
+
+    func validate() throws {
+        guard factor >= 1 else { throw ValidationError("--factor must be at least 1, got \(factor)") }
+        guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
+    }
 
     func run() throws {
         var report: VerifyReport
@@ -231,12 +228,30 @@ struct Verify: ParsableCommand {
         }
         if json {
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             Swift.print(String(decoding: (try? encoder.encode(report)) ?? Data(), as: UTF8.self))
         } else {
             Swift.print(report.text)
         }
         if !report.pass { throw ExitCode(1) }
+    }
+}
+
+struct Import: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Import a Hugging Face checkpoint (config.json + model.safetensors) as a .tir model.",
+        discussion: "Supported: GPT-2 (GPT2LMHeadModel, GPT2Model) and ViT (ViTModel, ViTForImageClassification), float32, float16 or bfloat16 weights. The .tir reads the checkpoint's weights in place.")
+
+    @Argument(help: "The checkpoint folder.") var directory: String
+    @Option(name: .shortAndLong, help: "The .tir file to write.") var output: String
+
+    func run() throws {
+        do {
+            try importModel(directory: directory, to: output)
+            Swift.print("wrote \(output)")
+        } catch {
+            fail(error)
+        }
     }
 }
 

@@ -1,0 +1,25 @@
+// `tfc import`: a checkpoint folder to a verified .tir file.
+import Foundation
+import TIR
+import TIRImport
+
+/// Imports the checkpoint in `directory` and writes it as `path`, after checking that the
+/// result verifies and its weights load.
+public func importModel(directory: String, to path: String) throws {
+    let module: Module
+    do {
+        module = try importCheckpoint(directory: directory, tirPath: path)
+    } catch {
+        throw DriverError(error.description)
+    }
+    let problems = verifyModule(module, file: path)
+    guard problems.isEmpty else {
+        throw DriverError("internal error: the imported model does not verify:\n" + problems.map(\.description).joined(separator: "\n"))
+    }
+    do {
+        _ = try loadWeights(for: module, tirPath: path)
+    } catch {
+        throw DriverError(error.description)
+    }
+    try writeAtomically(Data(printModule(module).utf8), to: path)
+}
