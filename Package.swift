@@ -34,7 +34,7 @@ let package = Package(
                     exclude: ["Golden"]),
         .testTarget(name: "InterpreterTests", dependencies: ["TIR", "TIRInterpreter"], exclude: ["make_reference.py"]),
         .testTarget(name: "CodegenTests", dependencies: ["TIR", "TIRInterpreter", "TIRCodegen", "LLVMBridge"]),
-        .testTarget(name: "ImportTests", dependencies: ["TFC", "TIR", "TIRImport"], exclude: ["Fixtures"]),
+        .testTarget(name: "ImportTests", dependencies: ["TFC", "TIR", "TIRImport", "TIRTransforms"], exclude: ["Fixtures"]),
         .testTarget(name: "TFCTests", dependencies: ["TFC"], exclude: ["C"]),
     ]
 )

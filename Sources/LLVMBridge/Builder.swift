@@ -54,6 +54,7 @@ public final class Builder {
     public func add(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildNSWAdd(ref, a.ref, b.ref, "")) }
     public func sub(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildNSWSub(ref, a.ref, b.ref, "")) }
     public func mul(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildNSWMul(ref, a.ref, b.ref, "")) }
+    public func sdiv(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildSDiv(ref, a.ref, b.ref, "")) }
     public func add(_ a: Value, _ b: Int) -> Value { b == 0 ? a : add(a, module.i64(b)) }
     public func mul(_ a: Value, _ b: Int) -> Value { b == 1 ? a : mul(a, module.i64(b)) }
 
@@ -170,4 +171,74 @@ public final class Builder {
         ret(status)
         position(at: ok)
     }
+
+    // MARK: Vectors
+
+    public func type(of v: Value) -> IRType { IRType(ref: LLVMTypeOf(v.ref)) }
+
+    /// The element type and lane count of a vector type.
+    public func lanes(of v: Value) -> Int { Int(LLVMGetVectorSize(LLVMTypeOf(v.ref))) }
+
+    /// A vector of `lanes` copies of the scalar `v`.
+    public func splat(_ v: Value, lanes: Int) -> Value {
+        let vecType = LLVMVectorType(LLVMTypeOf(v.ref), UInt32(lanes))
+        let poison = LLVMGetPoison(vecType)
+        let first = LLVMBuildInsertElement(ref, poison, v.ref, module.i32(0).ref, "")
+        let zeros = LLVMConstNull(LLVMVectorType(module.i32.ref, UInt32(lanes)))
+        return Value(ref: LLVMBuildShuffleVector(ref, first, poison, zeros, ""))
+    }
+
+    public func extract(_ v: Value, _ lane: Int) -> Value {
+        Value(ref: LLVMBuildExtractElement(ref, v.ref, module.i32(lane).ref, ""))
+    }
+
+    /// <0, 1, ..., lanes-1> as i32.
+    public func laneIndices(_ lanes: Int) -> Value {
+        var refs: [LLVMValueRef?] = (0..<lanes).map { module.i32($0).ref }
+        return Value(ref: LLVMConstVector(&refs, UInt32(lanes)))
+    }
+
+    /// Lanes i where i < count (count: an i64 scalar), as an <lanes x i1> mask.
+    public func prefixMask(_ count: Value, lanes: Int) -> Value {
+        let n = trunc(count, to: module.i32)
+        return icmp(.slt, laneIndices(lanes), splat(n, lanes: lanes))
+    }
+
+    public func fma(_ a: Value, _ b: Value, _ c: Value) -> Value {
+        call(module.intrinsic("llvm.fma", [type(of: a)]), [a, b, c])
+    }
+
+    public func maxnum(_ a: Value, _ b: Value) -> Value { call(module.intrinsic("llvm.maxnum", [type(of: a)]), [a, b]) }
+    public func minnum(_ a: Value, _ b: Value) -> Value { call(module.intrinsic("llvm.minnum", [type(of: a)]), [a, b]) }
+    public func fabs(_ a: Value) -> Value { call(module.intrinsic("llvm.fabs", [type(of: a)]), [a]) }
+    public func sqrt(_ a: Value) -> Value { call(module.intrinsic("llvm.sqrt", [type(of: a)]), [a]) }
+    public func rint(_ a: Value) -> Value { call(module.intrinsic("llvm.rint", [type(of: a)]), [a]) }
+
+    public func maskedLoad(_ vecType: IRType, _ pointer: Value, _ mask: Value) -> Value {
+        let f = module.intrinsic("llvm.masked.load", [vecType, module.ptr])
+        return call(f, [pointer, module.i32(4), mask, Value(ref: LLVMConstNull(vecType.ref))])
+    }
+
+    public func maskedStore(_ v: Value, _ pointer: Value, _ mask: Value) {
+        let f = module.intrinsic("llvm.masked.store", [type(of: v), module.ptr])
+        call(f, [v, pointer, module.i32(4), mask])
+    }
+
+    /// Sum of the lanes, in any order (reassociation allowed: a tree of shuffles).
+    public func reduceAdd(_ v: Value) -> Value {
+        let f = module.intrinsic("llvm.vector.reduce.fadd", [type(of: v)])
+        let r = call(f, [Value(ref: LLVMConstReal(LLVMGetElementType(LLVMTypeOf(v.ref)), -0.0)), v])
+        LLVMSetFastMathFlags(r.ref, LLVMFastMathFlags(LLVMFastMathAllowReassoc))
+        return r
+    }
+
+    public func reduceMax(_ v: Value) -> Value {
+        call(module.intrinsic("llvm.vector.reduce.fmax", [type(of: v)]), [v])
+    }
+
+    public func bitcast(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildBitCast(ref, v.ref, t.ref, "")) }
+    public func fptosi(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildFPToSI(ref, v.ref, t.ref, "")) }
+    /// Integer add/shift without overflow flags (for bit manipulation).
+    public func wrappingAdd(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildAdd(ref, a.ref, b.ref, "")) }
+    public func shl(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildShl(ref, a.ref, b.ref, "")) }
 }

@@ -79,6 +79,17 @@ public final class IRModule: @unchecked Sendable {
 
     public func f32(_ v: Double) -> Value { Value(ref: LLVMConstReal(f32.ref, v)) }
     public func i64(_ v: Int) -> Value { Value(ref: LLVMConstInt(i64.ref, UInt64(bitPattern: Int64(v)), 1)) }
+    /// A vector constant with every lane `v`.
+    public func f32(_ v: Double, lanes: Int) -> Value {
+        if lanes == 1 { return f32(v) }
+        var refs = [LLVMValueRef?](repeating: f32(v).ref, count: lanes)
+        return Value(ref: LLVMConstVector(&refs, UInt32(lanes)))
+    }
+    public func i32(_ v: Int, lanes: Int) -> Value {
+        if lanes == 1 { return i32(v) }
+        var refs = [LLVMValueRef?](repeating: i32(v).ref, count: lanes)
+        return Value(ref: LLVMConstVector(&refs, UInt32(lanes)))
+    }
     public func i1(_ v: Bool) -> Value { Value(ref: LLVMConstInt(i1.ref, v ? 1 : 0, 0)) }
     public var nullPointer: Value { Value(ref: LLVMConstPointerNull(ptr.ref)) }
     public func i32(_ v: Int) -> Value { Value(ref: LLVMConstInt(i32.ref, UInt64(bitPattern: Int64(v)), 1)) }

@@ -10,7 +10,9 @@ public func importModel(directory: String, to path: String) throws {
     do {
         module = try importCheckpoint(directory: directory, tirPath: path)
     } catch {
-        throw DriverError(error.description)
+        // Show the offending line of config.json when the error has one.
+        let source = error.loc == nil ? nil : (try? String(contentsOfFile: error.file, encoding: .utf8))
+        throw DriverError(error.rendered(source: source))
     }
     let problems = verifyModule(module, file: path)
     guard problems.isEmpty else {

@@ -38,11 +38,19 @@ public final class JITModel: @unchecked Sendable {
 
     /// Runs the model. A status other than OK from the compiled code becomes a `RunError`.
     public func run(inputs: [String: HostTensor], seqLen: Int? = nil) throws -> [String: HostTensor] {
+        let call = try prepare(inputs: inputs, seqLen: seqLen)
+        try call.invoke()
+        return call.outputs()
+    }
+
+    /// Checks the inputs and allocates every buffer of one call, so that the call itself can be
+    /// repeated (benchmarks) with nothing else on the path.
+    public func prepare(inputs: [String: HostTensor], seqLen: Int? = nil) throws -> PreparedCall {
         // The sequence length and token ids are checked by the compiled code itself (that is what
         // a C caller gets, and what the tests exercise); here only what keeps the call in bounds.
         let seq = try seqLen ?? (model.seq == nil ? 1 : inferSeqLen(inputs))
         guard seq >= 0 else { throw RunError("negative sequence length \(seq)", status: .badSequenceLength) }
-        var inputBuffers: [HostTensor] = []
+        var tensors: [HostTensor] = []
         for input in model.inputs {
             guard let tensor = inputs[input.name] else { throw RunError("missing input %\(input.name)") }
             guard tensor.dtype == input.type.dtype else {
@@ -52,41 +60,13 @@ public final class JITModel: @unchecked Sendable {
             guard tensor.count == expected else {
                 throw RunError("input %\(input.name) has \(tensor.count) elements, expected \(expected) (shape \(input.type.shape(seqLen: seq)))")
             }
-            inputBuffers.append(tensor)
+            tensors.append(tensor)
         }
-        let outputCounts = entry.outputs.map { $0.type.elementCount(seqLen: seq) }
-        // Every buffer the compiled code touches is a fresh 64-byte-aligned allocation.
-        var buffers: [UnsafeMutableRawPointer] = []
-        defer { buffers.forEach { $0.deallocate() } }
-        func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
-            let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
-            buffers.append(p)
-            return p
-        }
-        var args: [UnsafeMutableRawPointer?] = []
-        for tensor in inputBuffers {
-            let p = allocate(tensor.count * 4)
-            switch tensor.storage {
-            case .f32(let v): v.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
-            case .i32(let v): v.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
-            }
-            args.append(p)
-        }
-        let outputPointers = outputCounts.map { allocate($0 * 4) }
-        args += outputPointers.map { Optional($0) }
-        args.append(allocate(entry.workspaceBytes))
+        return PreparedCall(model: self, inputs: tensors, seqLen: seq)
+    }
 
-        let status = withExtendedLifetime(jit) { args.withUnsafeBufferPointer { packed($0.baseAddress, Int64(seq)) } }
-        guard status == 0 else {
-            let s = Status(rawValue: status)
-            throw RunError("compiled model returned status \(status) (\(s?.meaning ?? "unknown"))", status: s)
-        }
-        var result: [String: HostTensor] = [:]
-        for (i, output) in entry.outputs.enumerated() {
-            let data = Array(UnsafeBufferPointer(start: outputPointers[i].assumingMemoryBound(to: Float.self), count: outputCounts[i]))
-            result[output.name] = HostTensor(shape: output.type.shape(seqLen: seq), f32: data)
-        }
-        return result
+    fileprivate func call(_ args: [UnsafeMutableRawPointer?], seqLen: Int) -> Int32 {
+        withExtendedLifetime(jit) { args.withUnsafeBufferPointer { packed($0.baseAddress, Int64(seqLen)) } }
     }
 
     private func inferSeqLen(_ inputs: [String: HostTensor]) throws -> Int {
@@ -94,5 +74,60 @@ public final class JITModel: @unchecked Sendable {
             if let t = inputs[input.name] { return t.shape.first ?? 1 }
         }
         throw RunError("cannot infer the sequence length: pass it explicitly")
+    }
+}
+
+/// One call of a compiled model with its buffers (inputs copied in, outputs, workspace), each a
+/// 64-byte-aligned allocation owned by this object. Keeps its model (and so the code) alive.
+public final class PreparedCall: @unchecked Sendable {
+    public let model: JITModel
+    public let seqLen: Int
+    private var buffers: [UnsafeMutableRawPointer] = []
+    private var args: [UnsafeMutableRawPointer?] = []
+    private let outputCounts: [Int]
+
+    fileprivate init(model: JITModel, inputs: [HostTensor], seqLen: Int) {
+        self.model = model
+        self.seqLen = seqLen
+        outputCounts = model.entry.outputs.map { $0.type.elementCount(seqLen: seqLen) }
+        for tensor in inputs {
+            let p = allocate(tensor.count * 4)
+            switch tensor.storage {
+            case .f32(let v): v.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
+            case .i32(let v): v.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
+            }
+            args.append(p)
+        }
+        for count in outputCounts { args.append(allocate(count * 4)) }
+        args.append(allocate(model.entry.workspaceBytes))
+    }
+
+    deinit { buffers.forEach { $0.deallocate() } }
+
+    private func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+        buffers.append(p)
+        return p
+    }
+
+    /// Calls the compiled code; its status, if not OK, becomes a RunError.
+    public func invoke() throws {
+        let status = model.call(args, seqLen: seqLen)
+        guard status == 0 else {
+            let s = Status(rawValue: status)
+            throw RunError("compiled model returned status \(status) (\(s?.meaning ?? "unknown"))", status: s)
+        }
+    }
+
+    /// The outputs of the last call, by name.
+    public func outputs() -> [String: HostTensor] {
+        var result: [String: HostTensor] = [:]
+        let first = model.model.inputs.count
+        for (i, output) in model.entry.outputs.enumerated() {
+            guard let p = args[first + i] else { continue }
+            let data = Array(UnsafeBufferPointer(start: p.assumingMemoryBound(to: Float.self), count: outputCounts[i]))
+            result[output.name] = HostTensor(shape: output.type.shape(seqLen: seqLen), f32: data)
+        }
+        return result
     }
 }

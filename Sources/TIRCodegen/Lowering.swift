@@ -64,6 +64,10 @@ private final class FunctionLowering {
     var params: [String: Value] = [:]
     var seqLen: Value?
     var workspace: Value
+    let gemm: GemmKernels
+    let fusion: FusionPlan
+    /// Packed weight constants, by parameter name and layout.
+    var packed: [String: Value] = [:]
 
     init(model: Module, weights: Weights, plan: MemoryPlan, entry: EntryPoint, ir: IRModule, target: TargetSpec) throws {
         self.model = model
@@ -77,6 +81,8 @@ private final class FunctionLowering {
         paramTypes += [IRType](repeating: ir.ptr, count: plan.outputs.count + 1)
         fn = ir.addFunction(entry.forwardSymbol, ir.functionType(ir.i32, paramTypes))
         b = Builder(ir, fn)
+        gemm = GemmKernels(ir: ir, target: target)
+        fusion = FusionPlan(model)
         var index = 0
         for input in model.inputs {
             buffers[input.name] = fn.param(index)
@@ -114,7 +120,7 @@ private final class FunctionLowering {
         for (name, offset) in plan.offsets {
             buffers[name] = b.gep(ir.i8, workspace, ir.i64(offset))
         }
-        for inst in model.body {
+        for inst in model.body where !fusion.fused.contains(inst.result) {
             try lower(inst)
         }
         b.ret(ir.i32(Int(Status.ok.rawValue)))
@@ -236,6 +242,12 @@ private final class FunctionLowering {
             copy(to: b.gep(f32, out, ir.i64(N)), from: ops[0], floats: b.mul(rows(types[0]), N))
         case .add:
             b.forLoop(b.mul(R, N)) { i in storeF(b.fadd(loadF(ops[0], i), loadF(ops[1], i)), out, i) }
+        case .linear where fusion.linears[inst.result] != nil:
+            guard let plan = fusion.linears[inst.result], let destination = buffers[plan.output] else {
+                throw CodegenError("no buffer planned for the fused output of %\(inst.result)")
+            }
+            try lowerGemm(inst, plan: plan, x: ops[0], rows: R, k: cols(types[0]), n: N,
+                          bias: ops.count > 2 ? ops[2] : nil, out: destination)
         case .linear:
             let K = cols(types[0])
             lowerLinear(x: ops[0], rows: R, k: K, n: N, w: ops[1], transposed: inst.bool("transposed") ?? false,
@@ -250,6 +262,47 @@ private final class FunctionLowering {
             try lowerAttention(inst, ops: ops, types: types, rows: R, out: out)
         case .gelu:
             lowerGelu(tanhForm: inst.word("approximation") == "tanh", x: ops[0], count: b.mul(R, N), out: out)
+        }
+    }
+
+    /// The weights of a linear in panel layout, as a constant (shared by every use with the same layout).
+    private func packedWeights(_ inst: Instruction, k K: Int, n N: Int) throws -> Value {
+        guard case .param(let name) = inst.operands[1], let tensor = weights[name] else {
+            throw CodegenError("linear %\(inst.result): the weight must be a parameter")
+        }
+        let transposed = inst.bool("transposed") ?? false
+        let key = "\(name).packed\(gemm.shape.nr)\(transposed ? ".t" : "")"
+        if let p = packed[key] { return p }
+        let data = packWeights(tensor.floats, k: K, n: N, transposed: transposed, nr: gemm.shape.nr)
+        let global = data.withUnsafeBytes { ir.addConstantBytes("w." + key, $0) }
+        packed[key] = global
+        return global
+    }
+
+    /// x @ W through the microkernel, panel by panel: full blocks of mr rows, then the remaining
+    /// rows one at a time (a single row is the matrix-vector case).
+    private func lowerGemm(_ inst: Instruction, plan: FusionPlan.Linear, x: Value, rows R: Value, k K: Int, n N: Int,
+                           bias: Value?, out: Value) throws {
+        let panel = try packedWeights(inst, k: K, n: N)
+        let residual = try plan.residual.map(pointer) ?? ir.nullPointer
+        let nr = gemm.shape.nr, mr = gemm.shape.mr
+        let full = gemm.kernel(rows: mr, plan.epilogue), single = gemm.kernel(rows: 1, plan.epilogue)
+        let panels = (N + nr - 1) / nr
+        let blocks = b.sdiv(R, ir.i64(mr))
+        b.forLoop(panels) { p in
+            let col = b.mul(p, nr)
+            let remaining = b.sub(ir.i64(N), col)
+            let cols = b.select(b.icmp(.slt, remaining, ir.i64(nr)), remaining, ir.i64(nr))
+            let w = b.gep(f32, panel, b.mul(p, K * nr))
+            let biasAt = bias.map { b.gep(f32, $0, col) } ?? ir.nullPointer
+            func call(_ kernel: Function, row: Value) {
+                b.call(kernel, [b.gep(f32, x, b.mul(row, K)), ir.i64(K), w, ir.i64(K),
+                                b.gep(f32, out, b.add(b.mul(row, N), col)), ir.i64(N), cols, biasAt,
+                                plan.residual == nil ? residual : b.gep(f32, residual, b.add(b.mul(row, N), col)),
+                                ir.i64(N)])
+            }
+            b.forLoop(blocks) { block in call(full, row: b.mul(block, mr)) }
+            b.forLoop(b.mul(blocks, mr), R) { row in call(single, row: row) }
         }
     }
 
@@ -434,6 +487,64 @@ private final class FunctionLowering {
             }
             let y = b.fmul(b.fmul(ir.f32(0.5), xv), b.fadd(ir.f32(1), b.call(fn, [inner])))
             storeF(y, out, i)
+        }
+    }
+}
+
+/// Which ops are computed inside a matrix multiplication's epilogue: a GELU reading only the
+/// linear, then an add reading only that (a residual connection), become part of the linear.
+struct FusionPlan {
+    struct Linear {
+        var epilogue: Epilogue
+        /// The other operand of the fused add.
+        var residual: Operand?
+        /// The value the fused chain produces (where the kernel stores).
+        var output: String
+    }
+
+    var linears: [String: Linear] = [:]
+    /// Results computed by a fused producer, not by their own code.
+    var fused: Set<String> = []
+
+    init(_ m: Module) {
+        var uses: [String: [(index: Int, operand: Int)]] = [:]
+        for (i, inst) in m.body.enumerated() {
+            for (j, o) in inst.operands.enumerated() {
+                if case .value(let v) = o { uses[v, default: []].append((i, j)) }
+            }
+        }
+        let outputs = Set(m.outputs.map(\.name))
+        let definedAt = Dictionary(m.body.enumerated().map { ($1.result, $0) }, uniquingKeysWith: { a, _ in a })
+        /// The single reader of `v`, when `v` is not an output and is read exactly once.
+        func onlyReader(_ v: String) -> (index: Int, operand: Int)? {
+            guard !outputs.contains(v), let u = uses[v], u.count == 1 else { return nil }
+            return u[0]
+        }
+        for (index, inst) in m.body.enumerated() where inst.op == .linear {
+            guard case .param = inst.operands[1], inst.operands.dropFirst(2).allSatisfy({ if case .param = $0 { true } else { false } })
+            else { continue }
+            var plan = Linear(epilogue: Epilogue(bias: inst.operands.count > 2), residual: nil, output: inst.result)
+            if let (g, _) = onlyReader(plan.output), m.body[g].op == .gelu {
+                plan.epilogue.activation = m.body[g].word("approximation") == "tanh" ? .geluTanh : .geluErf
+                plan.output = m.body[g].result
+                fused.insert(plan.output)
+            }
+            if let (a, j) = onlyReader(plan.output), m.body[a].op == .add {
+                let other = m.body[a].operands[1 - j]
+                // The residual must exist before the linear runs.
+                let ready: Bool
+                switch other {
+                case .param: ready = true
+                case .value(let v): ready = (definedAt[v] ?? -1) < index
+                }
+                if ready {
+                    plan.epilogue.residual = true
+                    plan.residual = other
+                    plan.output = m.body[a].result
+                    fused.insert(plan.output)
+                }
+            }
+            linears[inst.result] = plan
         }
     }
 }

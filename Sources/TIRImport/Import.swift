@@ -1,8 +1,101 @@
 // Imports Hugging Face checkpoints (config.json + model.safetensors) as TIR modules.
+import Foundation
 import TIR
 
 /// Reads the checkpoint folder `directory` and returns a module whose parameters reference the
 /// checkpoint's safetensors file in place, by a path relative to the folder of `tirPath`.
+///
+/// Supported: `model_type` "gpt2" (GPT2LMHeadModel, GPT2Model) and "vit" (ViTModel,
+/// ViTForImageClassification). Everything is checked before the module is returned: the
+/// config's keys and options (errors in config.json, at the key), and every tensor the model
+/// reads (present, a float dtype, the shape the config implies; errors in model.safetensors).
 public func importCheckpoint(directory: String, tirPath: String) throws(Diagnostic) -> Module {
-    throw Diagnostic(file: directory, loc: nil, "importing checkpoints is not implemented yet")
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
+        throw Diagnostic(file: directory, loc: nil, "no such checkpoint folder")
+    }
+    guard isDirectory.boolValue else {
+        throw Diagnostic(file: directory, loc: nil,
+                         "not a folder; a checkpoint folder holds config.json and model.safetensors")
+    }
+
+    let configPath = joinPath(directory, "config.json")
+    guard FileManager.default.fileExists(atPath: configPath) else {
+        throw Diagnostic(file: configPath, loc: nil,
+                         "no such file; a checkpoint folder holds config.json and model.safetensors")
+    }
+    guard let configData = FileManager.default.contents(atPath: configPath) else {
+        throw Diagnostic(file: configPath, loc: nil, "cannot read the file")
+    }
+    let config = try Config(path: configPath, bytes: Array(configData))
+    let modelType = try config.string("model_type")
+    let importer: (Config, SafetensorsFile) throws(Diagnostic) -> ImportedModel
+    switch modelType {
+    case "gpt2": importer = importGPT2
+    case "vit": importer = importViT
+    default: throw config.error("unsupported model_type '\(modelType)' (supported: gpt2, vit)", at: "model_type")
+    }
+
+    let weightsPath = joinPath(directory, "model.safetensors")
+    let imported = try importer(config, try openWeights(weightsPath, in: directory))
+    return Module(name: moduleName(tirPath), seq: imported.seq,
+                  weights: .file(weightsReference(weightsPath, fromTIR: tirPath)),
+                  inputs: [imported.input], params: imported.params, body: imported.body,
+                  outputs: [OutputRef(name: imported.output)])
+}
+
+/// What a model importer produces: the module's header, parameters, body and output.
+struct ImportedModel {
+    var seq: SeqDecl?
+    var input: Input
+    var params: [Param]
+    var body: [Instruction]
+    var output: String
+}
+
+/// Opens `model.safetensors` (validating its header against the file's size), saying what to
+/// do when the folder holds weights in another form.
+private func openWeights(_ path: String, in directory: String) throws(Diagnostic) -> SafetensorsFile {
+    guard FileManager.default.fileExists(atPath: path) else {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: joinPath(directory, "model.safetensors.index.json")) {
+            throw Diagnostic(file: path, loc: nil, "no such file: the checkpoint is sharded (model.safetensors.index.json),"
+                             + " which tfc does not read; merge the shards into one model.safetensors")
+        }
+        if fm.fileExists(atPath: joinPath(directory, "pytorch_model.bin")) {
+            throw Diagnostic(file: path, loc: nil, "no such file: the checkpoint has only pytorch_model.bin;"
+                             + " save it as safetensors (save_pretrained(..., safe_serialization=True))")
+        }
+        throw Diagnostic(file: path, loc: nil, "no such file")
+    }
+    return try SafetensorsFile(path: path)
+}
+
+private func joinPath(_ directory: String, _ name: String) -> String {
+    directory.hasSuffix("/") ? directory + name : directory + "/" + name
+}
+
+/// The model's name: the `.tir` file's name without its extension, as a C-friendly identifier
+/// (`gpt2-small.tir` -> `gpt2_small`), since it names the compiled entry point.
+func moduleName(_ tirPath: String) -> String {
+    let stem = URL(fileURLWithPath: tirPath).deletingPathExtension().lastPathComponent
+    let name = String(stem.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? $0 : "_" })
+    return name.isEmpty ? "model" : name
+}
+
+/// How the `.tir` at `tirPath` names `weightsPath`: relative to the `.tir`'s folder, computed
+/// between the real paths of both folders (symbolic links resolved, so that `..` means what
+/// the file system will make of it), or absolute when the `.tir`'s folder does not exist yet.
+func weightsReference(_ weightsPath: String, fromTIR tirPath: String) -> String {
+    let weights = URL(fileURLWithPath: weightsPath).standardizedFileURL.resolvingSymlinksInPath()
+    let tirFolder = URL(fileURLWithPath: tirPath).standardizedFileURL.deletingLastPathComponent()
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: tirFolder.path, isDirectory: &isDirectory), isDirectory.boolValue
+    else { return weights.path }
+    let from = tirFolder.resolvingSymlinksInPath().pathComponents
+    let to = weights.pathComponents
+    var common = 0
+    while common < from.count, common < to.count - 1, from[common] == to[common] { common += 1 }
+    let ups = Array(repeating: "..", count: from.count - common)
+    return (ups + to[common...]).joined(separator: "/")
 }

@@ -9,7 +9,7 @@ struct TFCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tfc",
         abstract: "An ahead-of-time compiler for Pre-LN Transformer models.",
-        subcommands: [Compile.self, Run.self, Check.self, Opt.self, Verify.self, Import.self])
+        subcommands: [Compile.self, Run.self, Check.self, Opt.self, Verify.self, Bench.self, Import.self])
 }
 
 /// Prints a rendered error to stderr and exits non-zero.
@@ -234,6 +234,49 @@ struct Verify: ParsableCommand {
             Swift.print(report.text)
         }
         if !report.pass { throw ExitCode(1) }
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the model's variants (pre-ln, pre-rms, pre-crms), compiled for this CPU, in one run.",
+        discussion: "Each variant is compiled, then called in turns (one call of each per round) so that machine noise falls on all alike. Prints the median and the 10th/90th percentiles of the call time, GFLOP/s of matrix work (linears, patch embedding, attention; the original's count for every variant), the speedup against pre-ln, and the median time of each variant's norms alone on the same shapes.")
+
+    @Argument(help: "The .tir model.") var model: String
+    @Option(help: "Sequence length (default: the model's maximum).") var seq: Int?
+    @Option(help: "Timed calls per variant.") var runs = 20
+    @Option(help: "Untimed calls per variant first.") var warmup = 2
+    @Option(help: "Variants to time, comma-separated (default: all).") var variants: String?
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func validate() throws {
+        guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1 and --warmup at least 0") }
+    }
+
+    func run() throws {
+        let report: BenchReport
+        do {
+            var options = BenchOptions()
+            options.seqLen = seq
+            options.runs = runs
+            options.warmup = warmup
+            if let variants {
+                options.variants = try variants.split(separator: ",").map {
+                    guard let v = Variant(rawValue: String($0)) else { throw DriverError("error: unknown variant '\($0)'") }
+                    return v
+                }
+            }
+            report = try benchmark(try loadModel(model), options: options)
+        } catch {
+            fail(error)
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            Swift.print(String(decoding: (try? encoder.encode(report)) ?? Data(), as: UTF8.self))
+        } else {
+            Swift.print(report.text)
+        }
     }
 }
 

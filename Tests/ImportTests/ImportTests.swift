@@ -1,9 +1,412 @@
 // Hugging Face checkpoints imported and checked against the transformers library's outputs.
+import Foundation
 import Testing
+import TFC
+import TIR
 import TIRImport
+import TIRTransforms
+
+/// The checkpoints made by scripts/make_hf_fixtures.py, with an input and transformers' output.
+private let fixtureNames = ["gpt2-lm", "gpt2-base-odd", "gpt2-lm-fp16", "vit-cls", "vit-base-odd", "vit-cls-bf16"]
+
+private let fixturesDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+private func fixture(_ name: String) -> String { fixturesDir.appendingPathComponent(name).path }
+
+/// The largest absolute difference the compiled code and the interpreter may have from transformers.
+private let tolerance = 1e-4
 
 @Suite struct ImportTests {
-    @Test func placeholder() {
-        #expect(Bool(true))
+    // MARK: Numbers: every fixture, variant and engine against transformers
+
+    @Test(arguments: fixtureNames) func matchesTransformers(_ name: String) throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let tir = "\(dir)/\(name).tir"
+        try importModel(directory: fixture(name), to: tir)
+        let original = try loadModel(tir)
+        let input = try #require(original.module.inputs.first)
+        let output = try #require(original.module.outputs.first).name
+        let given = try readNpy(path: "\(fixture(name))/\(input.name).npy")
+        let expected = try readNpy(path: "\(fixture(name))/expected.npy")
+
+        // The whole input; for a GPT also a prefix, whose outputs (causal attention) are the
+        // first rows of the whole input's.
+        var cases: [(inputs: HostTensor, rows: Int)] = [(given, expected.shape[0])]
+        if case .i32(let ids) = given.storage, ids.count > 2 {
+            let prefix = ids.count / 3
+            cases.append((HostTensor(shape: [prefix], i32: Array(ids.prefix(prefix))), prefix))
+        }
+        let width = expected.count / max(expected.shape[0], 1)
+
+        var lines: [String] = []
+        var worst = 0.0
+        for variant in Variant.allCases {
+            let model = try rewrite(original, variant: variant).model
+            for engine in Engine.allCases {
+                var error = 0.0
+                for (inputs, rows) in cases {
+                    let outputs = try runModel(model, inputs: [input.name: inputs], seqLen: nil, engine: engine)
+                    let got = try #require(outputs[output])
+                    try #require(got.count == rows * width, "\(name): output shape \(got.shape)")
+                    let want = Array(expected.floats.prefix(got.count))
+                    error = max(error, maxAbsDifference(got.floats, want))
+                }
+                lines.append("  \(variant.rawValue) \(engine.rawValue): max abs error " + String(format: "%.2e", error))
+                worst = max(worst, error)
+            }
+        }
+        #expect(worst <= tolerance, "\(name) against transformers:\n\(lines.joined(separator: "\n"))")
+    }
+
+    @Test(arguments: ["gpt2-lm", "vit-cls"]) func variantsVerify(_ name: String) throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let tir = "\(dir)/\(name).tir"
+        try importModel(directory: fixture(name), to: tir)
+        let original = try loadModel(tir)
+        let candidates = try [Variant.preRMS, .preCRMS].map { ($0.rawValue, try rewrite(original, variant: $0).model) }
+        var options = VerifyOptions()
+        options.samples = 1
+        let report = try verifyVariants(original, candidates: candidates, options: options)
+        #expect(report.pass, "\(report.text)")
+    }
+
+    /// The layout of the published GPT-2 checkpoints: GPT2LMHeadModel with bare tensor names
+    /// (no "transformer."), no lm_head.weight, and the causal-mask buffers attn.bias and
+    /// attn.masked_bias, which the importer must ignore.
+    @Test func hubStyleGPT2Checkpoint() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let checkpoint = try copyFixture("gpt2-lm", to: dir)
+        let path = "\(checkpoint)/model.safetensors"
+        let file = try SafetensorsFile(path: path)
+        let prefix = "transformer."
+        var tensors = try file.entries.map { entry in
+            (name: entry.name.hasPrefix(prefix) ? String(entry.name.dropFirst(prefix.count)) : entry.name,
+             tensor: try file.tensor(entry))
+        }
+        let mask = HostTensor(shape: [1, 1, 32, 32], f32: Array(repeating: 1, count: 32 * 32))
+        for layer in 0..<2 {
+            tensors.append((name: "h.\(layer).attn.bias", tensor: mask))
+            tensors.append((name: "h.\(layer).attn.masked_bias", tensor: HostTensor(shape: [], f32: [-1e4])))
+        }
+        try writeSafetensors(tensors, to: path)
+
+        let tir = "\(dir)/hub.tir"
+        try importModel(directory: checkpoint, to: tir)
+        let model = try loadModel(tir)
+        #expect(model.module.param(named: "h0.attn.w")?.initializer == .tensor("h.0.attn.c_attn.weight"))
+        let tokens = try readNpy(path: "\(fixture("gpt2-lm"))/tokens.npy")
+        let expected = try readNpy(path: "\(fixture("gpt2-lm"))/expected.npy")
+        let logits = try #require(try runModel(model, inputs: ["tokens": tokens], seqLen: nil, engine: .jit)["logits"])
+        let error = maxAbsDifference(logits.floats, expected.floats)
+        #expect(logits.count == expected.count && error <= tolerance, "max abs error \(error)")
+    }
+
+    // MARK: The imported text
+
+    @Test func gptReadsTheCheckpointInPlace() throws {
+        let module = try importCheckpoint(directory: fixture("gpt2-lm"), tirPath: "/nonexistent-folder/gpt2.tir")
+        let text = printModule(module)
+        // The .tir's folder does not exist, so the weights are named by an absolute path.
+        #expect(module.weights == .file(fixture("gpt2-lm") + "/model.safetensors"))
+        for line in [
+            "model @gpt2 {",
+            "seq T <= 32",
+            "input %tokens : i32[T]",
+            "param @wte : f32[300, 48] = tensor(\"transformer.wte.weight\")",
+            "param @h0.attn.w : f32[48, 144] = tensor(\"transformer.h.0.attn.c_attn.weight\")",
+            "param @h1.out.w : f32[192, 48] = tensor(\"transformer.h.1.mlp.c_proj.weight\")",
+            "%h0.att = attention(%h0.qkv) {heads = 3, causal = true} : f32[T, 48]",
+            "%h1.act = gelu(%h1.fc) {approximation = tanh} : f32[T, 192]",
+            "%nf = layernorm(%h1.x2, @lnf.g, @lnf.b) {eps = 1e-05} : f32[T, 48]",
+            "%logits = linear(%nf, @wte) {transposed = true} : f32[T, 300]",
+            "output %logits",
+        ] {
+            #expect(text.contains(line), "missing \(line) in\n\(text)")
+        }
+        // A checkpoint with its own lm_head.weight keeps it.
+        let untied = printModule(try importCheckpoint(directory: fixture("gpt2-lm-fp16"), tirPath: "m.tir"))
+        #expect(untied.contains("param @lm_head : f32[120, 32] = tensor(\"lm_head.weight\")"))
+        #expect(untied.contains("%logits = linear(%nf, @lm_head) {transposed = true} : f32[T, 120]"))
+        // GPT2Model: bare tensor names, the erf GELU, hidden states out.
+        let base = printModule(try importCheckpoint(directory: fixture("gpt2-base-odd"), tirPath: "m.tir"))
+        #expect(base.contains("param @h0.fc.w : f32[30, 50] = tensor(\"h.0.mlp.c_fc.weight\")"))
+        #expect(base.contains("%h0.act = gelu(%h0.fc) : f32[T, 50]"))
+        #expect(base.contains("output %hidden"))
+    }
+
+    @Test func vitReadsTheCheckpointInPlace() throws {
+        let text = printModule(try importCheckpoint(directory: fixture("vit-cls"), tirPath: "vit-cls.tir"))
+        for line in [
+            "model @vit_cls {",
+            "input %image : f32[3, 24, 40]",
+            "param @patch.w : f32[36, 192] = tensor(\"vit.embeddings.patch_embeddings.projection.weight\")",
+            "param @cls : f32[1, 36] = tensor(\"vit.embeddings.cls_token\")",
+            "param @pos : f32[16, 36] = tensor(\"vit.embeddings.position_embeddings\")",
+            "param @l0.q.w : f32[36, 36] = tensor(\"vit.encoder.layer.0.attention.attention.query.weight\")",
+            "param @head.w : f32[5, 36] = tensor(\"classifier.weight\")",
+            "%patches = patch_embed(%image, @patch.w, @patch.b) {patch = 8, transposed = true} : f32[15, 36]",
+            "%l1.att = attention(%l1.q, %l1.k, %l1.v) {heads = 3} : f32[16, 36]",
+            "%clsout = select_row(%nf) : f32[1, 36]",
+            "%logits = linear(%clsout, @head.w, @head.b) {transposed = true} : f32[1, 5]",
+        ] {
+            #expect(text.contains(line), "missing \(line) in\n\(text)")
+        }
+        // ViTModel: floor(30/7)^2 = 16 patches, attention 5*6 = 30 wide, no q/k/v biases.
+        let base = printModule(try importCheckpoint(directory: fixture("vit-base-odd"), tirPath: "m.tir"))
+        #expect(base.contains("%patches = patch_embed(%image, @patch.w, @patch.b) {patch = 7, transposed = true} : f32[16, 20]"))
+        #expect(base.contains("%l0.q = linear(%l0.n1, @l0.q.w) {transposed = true} : f32[17, 30]"))
+        #expect(base.contains("output %hidden"))
+        #expect(!base.contains("pooler"))
+    }
+
+    @Test func cliWritesATirThatNamesTheWeightsRelatively() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let tir = "\(dir)/sub/model.tir"
+        try FileManager.default.createDirectory(atPath: "\(dir)/sub", withIntermediateDirectories: true)
+        let r = try runTFC(["import", fixture("gpt2-lm"), "-o", tir])
+        #expect(r.status == 0, "\(r.stderr)")
+        let text = try String(contentsOfFile: tir, encoding: .utf8)
+        let module = try parseAndVerifyModule(text, file: tir)
+        guard case .file(let weights) = module.weights else {
+            Issue.record("expected a weights file in\n\(text)")
+            return
+        }
+        #expect(weights.hasPrefix("../") && weights.hasSuffix("gpt2-lm/model.safetensors"), "\(weights)")
+        // Nothing was copied next to the .tir.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(dir)/sub") == ["model.tir"])
+        _ = try loadModel(tir)
+
+        // A .tir inside the checkpoint folder names the file by its bare name.
+        let inside = try copyFixture("vit-cls", to: dir)
+        #expect(try importCheckpoint(directory: inside, tirPath: "\(inside)/vit.tir").weights == .file("model.safetensors"))
+    }
+
+    // MARK: Refusals: one clear message each, no .tir written
+
+    @Test func unknownModelType() throws {
+        try expectRefusal(editing: "gpt2-lm", set: "model_type", to: "\"bert\"",
+                          message: "unsupported model_type 'bert' (supported: gpt2, vit)", atKey: "model_type")
+    }
+
+    @Test(arguments: [
+        RefusedOption(fixture: "gpt2-lm", key: "activation_function", value: "\"relu\"",
+                      message: "unsupported activation_function 'relu'"),
+        RefusedOption(fixture: "gpt2-lm", key: "scale_attn_by_inverse_layer_idx", value: "true",
+                      message: "unsupported option 'scale_attn_by_inverse_layer_idx': true"),
+        RefusedOption(fixture: "gpt2-lm", key: "scale_attn_weights", value: "false",
+                      message: "unsupported option 'scale_attn_weights': false"),
+        RefusedOption(fixture: "gpt2-lm", key: "add_cross_attention", value: "true",
+                      message: "unsupported option 'add_cross_attention': true"),
+        RefusedOption(fixture: "gpt2-lm", key: "architectures", value: "[\"GPT2ForSequenceClassification\"]",
+                      message: "unsupported architecture 'GPT2ForSequenceClassification' (supported: GPT2LMHeadModel, GPT2Model)"),
+        RefusedOption(fixture: "vit-cls", key: "hidden_act", value: "\"silu\"", message: "unsupported hidden_act 'silu'"),
+        RefusedOption(fixture: "vit-cls", key: "patch_size", value: "[8, 4]",
+                      message: "unsupported option 'patch_size': [8, 4] (TIR's patch_embed takes square patches)"),
+        RefusedOption(fixture: "vit-cls", key: "layer_norm_eps", value: "0", message: "'layer_norm_eps' must be positive, got 0"),
+        RefusedOption(fixture: "vit-cls", key: "hidden_size", value: "36.5", message: "'hidden_size' must be an integer, got 36.5"),
+    ])
+    func unsupportedOption(_ option: RefusedOption) throws {
+        try expectRefusal(editing: option.fixture, set: option.key, to: option.value, message: option.message, atKey: option.key)
+    }
+
+    @Test func missingConfigKey() throws {
+        try expectRefusal(editing: "vit-cls", set: "num_hidden_layers", to: nil, message: "missing required key 'num_hidden_layers'")
+    }
+
+    @Test func invalidConfigJSON() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let checkpoint = try copyFixture("gpt2-lm", to: dir)
+        try Data("{\n  \"model_type\": \"gpt2\",\n}\n".utf8).write(to: URL(fileURLWithPath: "\(checkpoint)/config.json"))
+        let diagnostic = try expectImportFails(checkpoint, file: "\(checkpoint)/config.json", message: "invalid JSON")
+        #expect(diagnostic.loc?.line == 3)
+    }
+
+    @Test func missingConfig() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let checkpoint = try copyFixture("gpt2-lm", to: dir)
+        try FileManager.default.removeItem(atPath: "\(checkpoint)/config.json")
+        try expectImportFails(checkpoint, file: "\(checkpoint)/config.json", message: "no such file")
+        try expectImportFails("\(dir)/nowhere", file: "\(dir)/nowhere", message: "no such checkpoint folder")
+    }
+
+    @Test func missingWeightsFile() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let checkpoint = try copyFixture("vit-cls", to: dir)
+        try FileManager.default.removeItem(atPath: "\(checkpoint)/model.safetensors")
+        try expectImportFails(checkpoint, file: "\(checkpoint)/model.safetensors", message: "no such file")
+    }
+
+    @Test func missingTensor() throws {
+        try expectBadWeights("gpt2-lm", message: "missing tensor 'transformer.h.1.mlp.c_fc.bias' (expected shape [192])") { tensors in
+            tensors.removeAll { $0.name == "transformer.h.1.mlp.c_fc.bias" }
+        }
+        // A checkpoint saved with tie_word_embeddings false but without its head.
+        try expectBadWeights("gpt2-lm-fp16", message: "missing tensor 'lm_head.weight' (expected shape [120, 32])") { tensors in
+            tensors.removeAll { $0.name == "lm_head.weight" }
+        }
+    }
+
+    @Test func wrongShape() throws {
+        try expectBadWeights("gpt2-lm", message: "tensor 'transformer.h.0.attn.c_attn.weight' has shape [48, 143],"
+                             + " expected [48, 144] = [n_embd, 3*n_embd] from config.json") { tensors in
+            guard let i = tensors.firstIndex(where: { $0.name == "transformer.h.0.attn.c_attn.weight" }) else { return }
+            tensors[i].tensor = HostTensor(shape: [48, 143], f32: Array(tensors[i].tensor.floats.prefix(48 * 143)))
+        }
+        try expectBadWeights("vit-cls", message: "tensor 'vit.embeddings.position_embeddings' has shape [1, 15, 36],"
+                             + " expected [1, 16, 36]") { tensors in
+            guard let i = tensors.firstIndex(where: { $0.name == "vit.embeddings.position_embeddings" }) else { return }
+            tensors[i].tensor = HostTensor(shape: [1, 15, 36], f32: Array(tensors[i].tensor.floats.prefix(15 * 36)))
+        }
+    }
+
+    @Test func wrongDtype() throws {
+        try expectBadWeights("vit-cls", message: "tensor 'classifier.bias' has dtype I32; expected F32, F16, BF16 or F64") { tensors in
+            guard let i = tensors.firstIndex(where: { $0.name == "classifier.bias" }) else { return }
+            tensors[i].tensor = HostTensor(shape: [5], i32: [1, 2, 3, 4, 5])
+        }
+    }
+
+    @Test func truncatedWeights() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let checkpoint = try copyFixture("gpt2-lm", to: dir)
+        let path = "\(checkpoint)/model.safetensors"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: path))
+        try expectImportFails(checkpoint, file: path, message: "run past the end of the data")
+        try bytes.prefix(20).write(to: URL(fileURLWithPath: path))
+        try expectImportFails(checkpoint, file: path, message: "truncated: header says")
     }
 }
+
+// MARK: - Helpers
+
+/// A config.json edit that must be refused with `message`.
+struct RefusedOption: Sendable, CustomTestStringConvertible {
+    var fixture: String
+    var key: String
+    var value: String
+    var message: String
+    var testDescription: String { "\(fixture): \(key) = \(value)" }
+}
+
+private func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Double {
+    zip(a, b).map { x, y in (x.isNaN || y.isNaN) ? .infinity : abs(Double(x) - Double(y)) }.max() ?? 0
+}
+
+/// Copies a fixture's config.json and model.safetensors into `dir/<name>`.
+private func copyFixture(_ name: String, to dir: String) throws -> String {
+    let target = "\(dir)/\(name)"
+    try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+    for file in ["config.json", "model.safetensors"] {
+        try FileManager.default.copyItem(atPath: "\(fixture(name))/\(file)", toPath: "\(target)/\(file)")
+    }
+    return target
+}
+
+/// Sets (or, with nil, removes) one top-level key of a copied fixture's config.json, then
+/// expects the import to fail with `message`, located at `atKey`'s line when given.
+private func expectRefusal(editing name: String, set key: String, to value: String?, message: String,
+                           atKey: String? = nil) throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    let checkpoint = try copyFixture(name, to: dir)
+    let configPath = "\(checkpoint)/config.json"
+    guard case .object(var object) = try JSONValue.parse(Array(try Data(contentsOf: URL(fileURLWithPath: configPath)))) else {
+        Issue.record("\(configPath) is not a JSON object")
+        return
+    }
+    object.pairs.removeAll { $0.key == key }
+    if let value { object.pairs.append((key: key, value: try JSONValue.parse(value))) }
+    // One key per line, so that the error's line says which key it points at.
+    let text = "{\n" + object.pairs.map { "  " + JSONValue.string($0.key).serialized() + ": " + $0.value.serialized() }
+        .joined(separator: ",\n") + "\n}\n"
+    try Data(text.utf8).write(to: URL(fileURLWithPath: configPath))
+    let diagnostic = try expectImportFails(checkpoint, file: configPath, message: message)
+    if let atKey, let line = object.pairs.firstIndex(where: { $0.key == atKey }) {
+        // (SourceLoc's == ignores positions, so compare line and column.)
+        #expect(diagnostic.loc?.line == line + 2 && diagnostic.loc?.column == 3,
+                "\(diagnostic) should point at '\(atKey)' on line \(line + 2)")
+    }
+}
+
+/// Rewrites a copied fixture's model.safetensors (as float32) through `edit`, then expects the
+/// import to fail with `message`.
+private func expectBadWeights(_ name: String, message: String,
+                              edit: (inout [(name: String, tensor: HostTensor)]) -> Void) throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    let checkpoint = try copyFixture(name, to: dir)
+    let path = "\(checkpoint)/model.safetensors"
+    let file = try SafetensorsFile(path: path)
+    var tensors = try file.entries.map { (name: $0.name, tensor: try file.tensor($0)) }
+    edit(&tensors)
+    try writeSafetensors(tensors, to: path)
+    try expectImportFails(checkpoint, file: path, message: message)
+}
+
+/// The import of `checkpoint` fails, through the library with a diagnostic in `file` whose
+/// message contains `message`, and through `tfc import` with status 1, the same message on
+/// stderr and no .tir written.
+@discardableResult
+private func expectImportFails(_ checkpoint: String, file: String, message: String,
+                               sourceLocation: SourceLocation = #_sourceLocation) throws -> Diagnostic {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    let tir = "\(dir)/out.tir"
+    var diagnostic = Diagnostic(file: "", loc: nil, "the import did not fail")
+    do {
+        _ = try importCheckpoint(directory: checkpoint, tirPath: tir)
+        Issue.record("the import of \(checkpoint) succeeded; expected '\(message)'", sourceLocation: sourceLocation)
+    } catch {
+        diagnostic = error
+        #expect(error.file == file, "\(error)", sourceLocation: sourceLocation)
+        #expect(error.message.contains(message), "\(error)", sourceLocation: sourceLocation)
+    }
+    let r = try runTFC(["import", checkpoint, "-o", tir])
+    #expect(r.status == 1, "tfc import exited \(r.status): \(r.stderr)", sourceLocation: sourceLocation)
+    #expect(r.stderr.contains(message), "\(r.stderr)", sourceLocation: sourceLocation)
+    #expect(!FileManager.default.fileExists(atPath: tir), "tfc import wrote \(tir)", sourceLocation: sourceLocation)
+    return diagnostic
+}
+
+/// The tfc executable SwiftPM built beside this test binary.
+private let tfcPath = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    .appendingPathComponent("tfc").path
+
+private struct ProcessResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+private func runTFC(_ arguments: [String]) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: tfcPath)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes before waiting, so a large output cannot block the child.
+    let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+    let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return ProcessResult(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
+                         stderr: String(decoding: stderrData, as: UTF8.self))
+}
+
+private func makeTempDir() throws -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tfc-import-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+private func cleanup(_ dir: String) { try? FileManager.default.removeItem(atPath: dir) }

@@ -1,0 +1,150 @@
+// `tfc bench`: the variants of one model compiled and timed in the same run, interleaved.
+import Foundation
+import TIR
+import TIRCodegen
+import TIRTransforms
+
+public struct BenchOptions: Sendable {
+    public var variants: [Variant] = Variant.allCases
+    public var seqLen: Int?
+    /// Timed calls per variant (after `warmup` untimed ones).
+    public var runs = 20
+    public var warmup = 2
+    public var seed: UInt64 = 1
+    public init() {}
+}
+
+public struct BenchRow: Codable, Sendable {
+    public var variant: String
+    public var medianMs: Double
+    /// 10th and 90th percentile of the call time.
+    public var p10Ms: Double
+    public var p90Ms: Double
+    public var gflops: Double
+    /// The pre-ln median divided by this one (> 1: faster).
+    public var speedup: Double
+    /// Median time of the variant's norms alone, on the same shapes.
+    public var normsMs: Double
+}
+
+public struct BenchReport: Codable, Sendable {
+    public var model: String
+    public var seqLen: Int
+    public var runs: Int
+    /// Multiply-add work per call, counted as 2 flops each (linears, patch embedding, attention).
+    public var gflopPerCall: Double
+    public var rows: [BenchRow]
+
+    public var text: String {
+        var lines = ["\(model): sequence length \(seqLen), \(runs) calls per variant, interleaved; "
+                     + String(format: "%.2f GFLOP per call", gflopPerCall)]
+        lines.append("  variant     median ms    p10 ms    p90 ms   GFLOP/s  speedup  norms ms")
+        for r in rows {
+            lines.append(String(format: "  %-9@ %11.3f %9.3f %9.3f %9.1f %8.3f %9.3f", r.variant as NSString,
+                                r.medianMs, r.p10Ms, r.p90Ms, r.gflops, r.speedup, r.normsMs))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Matrix-multiply work of one call at `seqLen`, in flops (2 per multiply-add).
+public func matmulFlops(_ m: Module, seqLen: Int) -> Double {
+    var flops = 0.0
+    for inst in m.body {
+        let rows = Double(inst.type.dims.first?.size(seqLen: seqLen) ?? 1)
+        let cols = Double(inst.type.dims.last?.fixedValue ?? 1)
+        switch inst.op {
+        case .linear, .patchEmbed:
+            guard let w = m.type(of: inst.operands[1])?.staticShape else { continue }
+            flops += 2 * rows * Double(w[0] * w[1])
+        case .attention:
+            // Scores and the weighted sum: 2 * rows * visible keys * width, twice.
+            let visible = inst.bool("causal") == true ? (rows + 1) / 2 : rows
+            flops += 4 * rows * visible * cols
+        default:
+            continue
+        }
+    }
+    return flops
+}
+
+/// A module that runs only the norms of `m`, each on an input of its own shape: their cost
+/// measured with the same code generator, apart from everything else.
+func normsOnly(_ m: Module) -> Module? {
+    let norms = m.body.filter { [.layernorm, .rmsnorm, .crmsnorm].contains($0.op) }
+    guard !norms.isEmpty else { return nil }
+    var out = Module(name: m.name + "_norms", seq: m.seq, weights: m.weights)
+    out.params = m.params
+    for (i, n) in norms.enumerated() {
+        out.inputs.append(Input(name: "x\(i)", type: n.type))
+        var inst = n
+        inst.result = "y\(i)"
+        inst.operands[0] = .value("x\(i)")
+        out.body.append(inst)
+        out.outputs.append(OutputRef(name: inst.result))
+    }
+    return out
+}
+
+private func milliseconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+}
+
+private func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+}
+
+/// Compiles every variant, then times them in turns (one call of each per round), so that
+/// the machine's noise falls on all of them alike.
+public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOptions()) throws -> BenchReport {
+    let seq = options.seqLen ?? original.module.maxSeqLen
+    if let decl = original.module.seq, seq < 1 || seq > decl.max {
+        throw DriverError("error: --seq \(seq) is outside 1...\(decl.max)")
+    }
+    let inputs = fillRandomInputs(original, given: [:], seed: options.seed, seqLen: seq)
+    var calls: [(Variant, PreparedCall, PreparedCall?)] = []
+    for variant in options.variants {
+        let model = try rewrite(original, variant: variant).model
+        do {
+            let call = try JITModel(model.module, weights: model.weights).prepare(inputs: inputs, seqLen: seq)
+            var normCall: PreparedCall?
+            if let norms = normsOnly(model.module) {
+                let normInputs = fillRandomInputs(LoadedModel(path: "", source: "", module: norms, weights: model.weights),
+                                                  given: [:], seed: options.seed, seqLen: seq)
+                normCall = try JITModel(norms, weights: model.weights).prepare(inputs: normInputs, seqLen: seq)
+            }
+            calls.append((variant, call, normCall))
+        } catch {
+            throw DriverError("error: \(error)")
+        }
+    }
+    var times = [[Double]](repeating: [], count: calls.count)
+    var normTimes = [[Double]](repeating: [], count: calls.count)
+    do {
+        for round in 0..<(options.warmup + options.runs) {
+            for (i, (_, call, normCall)) in calls.enumerated() {
+                let t = try milliseconds { try call.invoke() }
+                let n = try normCall.map { c in try milliseconds { try c.invoke() } } ?? 0
+                if round >= options.warmup {
+                    times[i].append(t)
+                    normTimes[i].append(n)
+                }
+            }
+        }
+    } catch {
+        throw DriverError("error: \(error)")
+    }
+    let flops = matmulFlops(original.module, seqLen: seq)
+    let medians = times.map { percentile($0.sorted(), 0.5) }
+    let baseline = zip(calls, medians).first { $0.0.0 == .preLN }?.1 ?? medians[0]
+    let rows = calls.indices.map { i -> BenchRow in
+        let sorted = times[i].sorted()
+        return BenchRow(variant: calls[i].0.rawValue, medianMs: medians[i], p10Ms: percentile(sorted, 0.1),
+                        p90Ms: percentile(sorted, 0.9), gflops: flops / (medians[i] * 1e6),
+                        speedup: baseline / medians[i], normsMs: percentile(normTimes[i].sorted(), 0.5))
+    }
+    return BenchReport(model: original.path, seqLen: seq, runs: options.runs, gflopPerCall: flops / 1e9, rows: rows)
+}

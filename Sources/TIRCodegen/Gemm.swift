@@ -1,0 +1,142 @@
+// Matrix multiplication y = x @ W (+ bias, GELU, residual) with a register-blocked microkernel in
+// LLVM vector IR and weights packed at compile time into the microkernel's panel layout.
+//
+// W [K, N] is cut into panels of `nr` columns (two vectors); each panel is stored K-major,
+// [K][nr], zero-padded past N, so the kernel reads it with two aligned vector loads per k. The
+// kernel keeps an mr x nr block of y in registers (mr * 2 accumulators), broadcasts one x value
+// per row and k, and applies the epilogue to the block before a (masked) store.
+import LLVMBridge
+import TIR
+
+/// Register blocking for a target.
+struct GemmShape: Hashable {
+    /// Floats per vector register.
+    let lanes: Int
+    /// Rows of the register block.
+    let mr: Int
+    /// Columns of the register block (and of a weight panel): two vectors.
+    var nr: Int { 2 * lanes }
+
+    /// AVX-512: 32 zmm registers hold 8x2 accumulators, 2 weight vectors and a broadcast.
+    /// AVX2: 16 ymm registers, so 6x2. NEON/SSE: 32 (or 16) 128-bit registers, 8x2 (6x2).
+    static func forTarget(_ target: TargetSpec) -> GemmShape {
+        switch target.vectorBits {
+        case 512: return GemmShape(lanes: 16, mr: 8)
+        case 256: return GemmShape(lanes: 8, mr: 6)
+        default: return GemmShape(lanes: 4, mr: target.isAArch64 ? 8 : 6)
+        }
+    }
+}
+
+/// W in panel layout: panel p holds columns p*nr ..< p*nr+nr as [K][nr], zeros past N.
+func packWeights(_ w: [Float], k: Int, n: Int, transposed: Bool, nr: Int) -> [Float] {
+    let panels = (n + nr - 1) / nr
+    var packed = [Float](repeating: 0, count: panels * k * nr)
+    for p in 0..<panels {
+        for kk in 0..<k {
+            let base = (p * k + kk) * nr
+            for j in 0..<min(nr, n - p * nr) {
+                let col = p * nr + j
+                packed[base + j] = transposed ? w[col * k + kk] : w[kk * n + col]
+            }
+        }
+    }
+    return packed
+}
+
+/// What happens to a block of x @ W before it is stored.
+struct Epilogue: Hashable {
+    enum Activation: Hashable { case none, geluTanh, geluErf }
+    var bias = false
+    var activation = Activation.none
+    /// Add a residual matrix (the other operand of a following add).
+    var residual = false
+
+    var name: String {
+        var s = bias ? "b" : ""
+        switch activation {
+        case .none: break
+        case .geluTanh: s += "gt"
+        case .geluErf: s += "ge"
+        }
+        if residual { s += "r" }
+        return s.isEmpty ? "plain" : s
+    }
+}
+
+/// The microkernels of one module, generated on first use per (rows, epilogue).
+final class GemmKernels {
+    let ir: IRModule
+    let shape: GemmShape
+    let target: TargetSpec
+    private var cache: [String: Function] = [:]
+
+    init(ir: IRModule, target: TargetSpec) {
+        self.ir = ir
+        self.target = target
+        shape = GemmShape.forTarget(target)
+    }
+
+    /// `void kernel(ptr x, i64 ldx, ptr panel, i64 K, ptr y, i64 ldy, i64 cols, ptr bias, ptr res, i64 ldres)`:
+    /// y[0..<rows, 0..<cols] = epilogue(x[0..<rows, 0..<K] @ panel); bias and res point at the
+    /// panel's first column and are read only if the epilogue uses them.
+    func kernel(rows: Int, _ epilogue: Epilogue) -> Function {
+        let key = "tfc.gemm.\(rows)x\(shape.nr).\(epilogue.name)"
+        if let f = cache[key] { return f }
+        let p = ir.ptr, i64 = ir.i64
+        let fn = ir.addFunction(key, ir.functionType(ir.void, [p, i64, p, i64, p, i64, i64, p, p, i64]), linkage: .internal)
+        ir.addAttribute("nounwind", to: fn)
+        if target.isX86 {
+            ir.addAttribute("prefer-vector-width", "\(target.vectorBits)", to: fn)
+            ir.addAttribute("min-legal-vector-width", "\(target.vectorBits)", to: fn)
+        }
+        build(fn, rows: rows, epilogue)
+        cache[key] = fn
+        return fn
+    }
+
+    private func build(_ fn: Function, rows: Int, _ epilogue: Epilogue) {
+        let b = Builder(ir, fn)
+        let (x, ldx, panel, K, y, ldy, cols, bias, res, ldres) =
+            (fn.param(0), fn.param(1), fn.param(2), fn.param(3), fn.param(4), fn.param(5), fn.param(6),
+             fn.param(7), fn.param(8), fn.param(9))
+        let lanes = shape.lanes, f32 = ir.f32
+        let vec = ir.vector(f32, lanes)
+        // Accumulators live in stack slots that mem2reg turns into registers (phis).
+        let acc = (0..<rows).map { _ in (0..<2).map { _ in b.alloca(vec) } }
+        for slot in acc.joined() { b.store(ir.f32(0, lanes: lanes), slot, align: 4) }
+        let rowBase = (0..<rows).map { i in b.gep(f32, x, b.mul(ldx, ir.i64(i))) }
+        b.forLoop(K) { k in
+            let wk = b.gep(f32, panel, b.mul(k, shape.nr))
+            let w = [b.load(vec, wk, align: 64), b.load(vec, b.gep(f32, wk, ir.i64(lanes)), align: 64)]
+            for i in 0..<rows {
+                let a = b.splat(b.load(f32, b.gep(f32, rowBase[i], k)), lanes: lanes)
+                for v in 0..<2 {
+                    b.store(b.fma(a, w[v], b.load(vec, acc[i][v], align: 4)), acc[i][v], align: 4)
+                }
+            }
+        }
+        let math = VectorMath(b: b, lanes: lanes)
+        for v in 0..<2 {
+            // Lanes of this vector that are real columns (the last panel may be partial).
+            let mask = b.prefixMask(b.sub(cols, ir.i64(v * lanes)), lanes: lanes)
+            let biasVector = epilogue.bias ? b.maskedLoad(vec, b.gep(f32, bias, ir.i64(v * lanes)), mask) : nil
+            for i in 0..<rows {
+                var value = b.load(vec, acc[i][v], align: 4)
+                if let biasVector { value = b.fadd(value, biasVector) }
+                switch epilogue.activation {
+                case .none: break
+                case .geluTanh: value = math.gelu(value, tanhForm: true)
+                case .geluErf: value = math.gelu(value, tanhForm: false)
+                }
+                let offset = ir.i64(v * lanes)
+                if epilogue.residual {
+                    let r = b.gep(f32, b.gep(f32, res, b.mul(ldres, ir.i64(i))), offset)
+                    value = b.fadd(value, b.maskedLoad(vec, r, mask))
+                }
+                b.maskedStore(value, b.gep(f32, b.gep(f32, y, b.mul(ldy, ir.i64(i))), offset), mask)
+            }
+        }
+        b.retVoid()
+    }
+}

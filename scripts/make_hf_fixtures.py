@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Writes the Hugging Face checkpoints that Tests/ImportTests checks `tfc import` against.
+
+Each fixture is a small, randomly initialised model built by the transformers library itself,
+saved with save_pretrained (config.json + model.safetensors), together with an input and the
+library's output for it, as .npy files:
+
+    Tests/ImportTests/Fixtures/<name>/config.json
+    Tests/ImportTests/Fixtures/<name>/model.safetensors
+    Tests/ImportTests/Fixtures/<name>/tokens.npy     int32 [T] (GPT-2), or
+    Tests/ImportTests/Fixtures/<name>/image.npy      float32 [C, H, W] (ViT)
+    Tests/ImportTests/Fixtures/<name>/expected.npy   float32: logits or final hidden states
+
+Made with Python 3.11, torch 2.15.0 (CPU), transformers 5.24.0, safetensors 0.8.0, numpy 2.4.6.
+Run by hand from the repository root (never by the tests):
+
+    /tmp/hfvenv/bin/python scripts/make_hf_fixtures.py
+
+Default initialisation makes every LayerNorm gain 1 and every bias 0, which would hide a
+swapped gain/bias or a dropped bias; so gains are redrawn from normal(1, 0.2) and all biases
+from normal(0, 0.2), with fixed seeds. Weights use initializer_range 0.1 (not 0.02) so that
+outputs are of order 1 and an absolute error bound means something. Attention is "eager" (the
+plain matmul/softmax path). For float16/bfloat16 checkpoints the reference is computed in
+float32 by the model whose weights were rounded to that type: the checkpoint widened to
+float32, which is exactly what tfc computes with.
+"""
+import json
+import os
+import shutil
+
+import numpy as np
+import torch
+import transformers
+from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model, ViTConfig, ViTForImageClassification, ViTModel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "Tests", "ImportTests", "Fixtures")
+
+
+def randomize_norms_and_biases(model, seed):
+    """LayerNorm gains ~ normal(1, 0.2); every bias (and LayerNorm bias) ~ normal(0, 0.2)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+            elif isinstance(model.get_submodule(name.rsplit(".", 1)[0]), torch.nn.LayerNorm):
+                p.copy_(1.0 + torch.randn(p.shape, generator=g) * 0.2)
+
+
+def round_weights(model, dtype):
+    """Rounds every parameter to `dtype` and back, in place: the float32 model that a
+    float16/bfloat16 checkpoint stands for."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(dtype).to(torch.float32))
+
+
+def save(name, model, inputs_name, inputs, expected, dtype=None):
+    folder = os.path.join(OUT, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    if dtype is not None:
+        model = model.to(dtype)
+    model.save_pretrained(folder, safe_serialization=True)
+    for extra in os.listdir(folder):  # keep only what the importer reads
+        if extra not in ("config.json", "model.safetensors"):
+            os.remove(os.path.join(folder, extra))
+    np.save(os.path.join(folder, inputs_name + ".npy"), inputs)
+    np.save(os.path.join(folder, "expected.npy"), expected.astype(np.float32))
+    for f in os.listdir(folder):
+        os.chmod(os.path.join(folder, f), 0o644)  # save_pretrained writes the weights 0600
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    print(f"{name}: {size} bytes, expected {expected.shape}, max |expected| {np.abs(expected).max():.3f}")
+
+
+def gpt2(name, seed, cls, dtype=None, **config):
+    torch.manual_seed(seed)
+    cfg = GPT2Config(initializer_range=0.1, bos_token_id=0, eos_token_id=0, **config)
+    cfg._attn_implementation = "eager"
+    model = cls(cfg).eval()
+    randomize_norms_and_biases(model, seed + 1)
+    if dtype is not None:
+        round_weights(model, dtype)
+    g = torch.Generator().manual_seed(seed + 2)
+    tokens = torch.randint(0, cfg.vocab_size, (cfg.n_positions,), generator=g)
+    with torch.no_grad():
+        out = model(tokens[None])
+        expected = out.logits if cls is GPT2LMHeadModel else out.last_hidden_state
+    save(name, model, "tokens", tokens.numpy().astype(np.int32), expected[0].numpy(), dtype)
+
+
+def vit(name, seed, cls, dtype=None, **config):
+    torch.manual_seed(seed)
+    cfg = ViTConfig(initializer_range=0.1, **config)
+    cfg._attn_implementation = "eager"
+    model = cls(cfg).eval()
+    randomize_norms_and_biases(model, seed + 1)
+    if dtype is not None:
+        round_weights(model, dtype)
+    size = cfg.image_size if isinstance(cfg.image_size, (list, tuple)) else (cfg.image_size, cfg.image_size)
+    g = torch.Generator().manual_seed(seed + 2)
+    image = torch.randn((cfg.num_channels, size[0], size[1]), generator=g)
+    with torch.no_grad():
+        out = model(image[None])
+        # The class logits are [1, labels], as TIR's select_row leaves them; hidden states [N+1, d].
+        expected = out.logits if cls is ViTForImageClassification else out.last_hidden_state[0]
+    save(name, model, "image", image.numpy(), expected.numpy(), dtype)
+
+
+def main():
+    assert torch.__version__.startswith("2.15.0"), torch.__version__
+    assert transformers.__version__ == "5.24.0", transformers.__version__
+    # GPT-2 LM: tied head, the tanh GELU of GPT-2.
+    gpt2("gpt2-lm", 100, GPT2LMHeadModel, n_embd=48, n_head=3, n_layer=2, vocab_size=300, n_positions=32,
+         layer_norm_epsilon=1e-5, activation_function="gelu_new")
+    # GPT-2 base: odd widths (head size 6, explicit MLP width 50), erf GELU, hidden states out.
+    gpt2("gpt2-base-odd", 200, GPT2Model, n_embd=30, n_head=5, n_layer=1, n_inner=50, vocab_size=97,
+         n_positions=16, layer_norm_epsilon=1e-6, activation_function="gelu")
+    # GPT-2 LM stored in float16, with an untied head (lm_head.weight saved separately).
+    gpt2("gpt2-lm-fp16", 300, GPT2LMHeadModel, dtype=torch.float16, n_embd=32, n_head=4, n_layer=1,
+         vocab_size=120, n_positions=20, layer_norm_epsilon=1e-5, activation_function="gelu_pytorch_tanh",
+         tie_word_embeddings=False)
+    # ViT classifier: non-square image (24 x 40), 8x8 patches: 3 x 5 = 15 patches + class token.
+    vit("vit-cls", 400, ViTForImageClassification, image_size=[24, 40], patch_size=8, num_channels=3,
+        hidden_size=36, num_attention_heads=3, num_hidden_layers=2, intermediate_size=72, num_labels=5,
+        layer_norm_eps=1e-12, hidden_act="gelu")
+    # ViT base: one channel, 30x30 with 7x7 patches (4 x 4, the last 2 pixels unused), no q/k/v
+    # biases, head_dim 6 so that attention is 30 wide in a 20-wide model, tanh GELU.
+    vit("vit-base-odd", 500, ViTModel, image_size=30, patch_size=7, num_channels=1, hidden_size=20,
+        num_attention_heads=5, head_dim=6, num_hidden_layers=1, intermediate_size=44, layer_norm_eps=1e-6,
+        qkv_bias=False, hidden_act="gelu_new")
+    # ViT classifier stored in bfloat16.
+    vit("vit-cls-bf16", 600, ViTForImageClassification, dtype=torch.bfloat16, image_size=16, patch_size=4,
+        num_channels=3, hidden_size=16, num_attention_heads=2, num_hidden_layers=1, intermediate_size=32,
+        num_labels=3, layer_norm_eps=1e-12, hidden_act="gelu_pytorch_tanh")
+
+
+if __name__ == "__main__":
+    main()
