@@ -8,8 +8,11 @@
 import LLVMBridge
 import TIR
 
-/// Register blocking for a target.
+/// Register and cache blocking for a target.
 struct GemmShape: Hashable {
+    /// Slice of K per kernel call: a kc x nr weight block (32 KiB for AVX-512) stays in L1
+    /// while every row block of x passes over it.
+    static let kc = 256
     /// Floats per vector register.
     let lanes: Int
     /// Rows of the register block.
@@ -78,10 +81,11 @@ final class GemmKernels {
     }
 
     /// `void kernel(ptr x, i64 ldx, ptr panel, i64 K, ptr y, i64 ldy, i64 cols, ptr bias, ptr res, i64 ldres)`:
-    /// y[0..<rows, 0..<cols] = epilogue(x[0..<rows, 0..<K] @ panel); bias and res point at the
-    /// panel's first column and are read only if the epilogue uses them.
-    func kernel(rows: Int, _ epilogue: Epilogue) -> Function {
-        let key = "tfc.gemm.\(rows)x\(shape.nr).\(epilogue.name)"
+    /// y[0..<rows, 0..<cols] (+)= x[0..<rows, 0..<K] @ panel, then the epilogue if `finish`.
+    /// With `accumulate` the block starts from y (a later slice of K), else from zero. bias and
+    /// res point at the panel's first column and are read only if the epilogue uses them.
+    func kernel(rows: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool) -> Function {
+        let key = "tfc.gemm.\(rows)x\(shape.nr).\(accumulate ? "acc." : "")\(finish ? epilogue.name : "partial")"
         if let f = cache[key] { return f }
         let p = ir.ptr, i64 = ir.i64
         let fn = ir.addFunction(key, ir.functionType(ir.void, [p, i64, p, i64, p, i64, i64, p, p, i64]), linkage: .internal)
@@ -90,12 +94,12 @@ final class GemmKernels {
             ir.addAttribute("prefer-vector-width", "\(target.vectorBits)", to: fn)
             ir.addAttribute("min-legal-vector-width", "\(target.vectorBits)", to: fn)
         }
-        build(fn, rows: rows, epilogue)
+        build(fn, rows: rows, finish ? epilogue : Epilogue(), accumulate: accumulate)
         cache[key] = fn
         return fn
     }
 
-    private func build(_ fn: Function, rows: Int, _ epilogue: Epilogue) {
+    private func build(_ fn: Function, rows: Int, _ epilogue: Epilogue, accumulate: Bool) {
         let b = Builder(ir, fn)
         let (x, ldx, panel, K, y, ldy, cols, bias, res, ldres) =
             (fn.param(0), fn.param(1), fn.param(2), fn.param(3), fn.param(4), fn.param(5), fn.param(6),
@@ -104,7 +108,15 @@ final class GemmKernels {
         let vec = ir.vector(f32, lanes)
         // Accumulators live in stack slots that mem2reg turns into registers (phis).
         let acc = (0..<rows).map { _ in (0..<2).map { _ in b.alloca(vec) } }
-        for slot in acc.joined() { b.store(ir.f32(0, lanes: lanes), slot, align: 4) }
+        let masks = (0..<2).map { v in b.prefixMask(b.sub(cols, ir.i64(v * lanes)), lanes: lanes) }
+        for i in 0..<rows {
+            for v in 0..<2 {
+                let start = accumulate
+                    ? b.maskedLoad(vec, b.gep(f32, b.gep(f32, y, b.mul(ldy, ir.i64(i))), ir.i64(v * lanes)), masks[v])
+                    : ir.f32(0, lanes: lanes)
+                b.store(start, acc[i][v], align: 4)
+            }
+        }
         let rowBase = (0..<rows).map { i in b.gep(f32, x, b.mul(ldx, ir.i64(i))) }
         b.forLoop(K) { k in
             let wk = b.gep(f32, panel, b.mul(k, shape.nr))
@@ -119,7 +131,7 @@ final class GemmKernels {
         let math = VectorMath(b: b, lanes: lanes)
         for v in 0..<2 {
             // Lanes of this vector that are real columns (the last panel may be partial).
-            let mask = b.prefixMask(b.sub(cols, ir.i64(v * lanes)), lanes: lanes)
+            let mask = masks[v]
             let biasVector = epilogue.bias ? b.maskedLoad(vec, b.gep(f32, bias, ir.i64(v * lanes)), mask) : nil
             for i in 0..<rows {
                 var value = b.load(vec, acc[i][v], align: 4)

@@ -285,24 +285,35 @@ private final class FunctionLowering {
                            bias: Value?, out: Value) throws {
         let panel = try packedWeights(inst, k: K, n: N)
         let residual = try plan.residual.map(pointer) ?? ir.nullPointer
-        let nr = gemm.shape.nr, mr = gemm.shape.mr
-        let full = gemm.kernel(rows: mr, plan.epilogue), single = gemm.kernel(rows: 1, plan.epilogue)
+        let nr = gemm.shape.nr, mr = gemm.shape.mr, kc = GemmShape.kc
         let panels = (N + nr - 1) / nr
         let blocks = b.sdiv(R, ir.i64(mr))
+        // Slices of K: [k0, k0 + length). A short last slice is merged into the one before.
+        var slices: [(k0: Int, length: Int)] = stride(from: 0, to: K, by: kc).map { ($0, min(kc, K - $0)) }
+        if slices.count > 1, let last = slices.last, last.length < kc / 2 {
+            slices.removeLast()
+            slices[slices.count - 1].length += last.length
+        }
         b.forLoop(panels) { p in
             let col = b.mul(p, nr)
             let remaining = b.sub(ir.i64(N), col)
             let cols = b.select(b.icmp(.slt, remaining, ir.i64(nr)), remaining, ir.i64(nr))
-            let w = b.gep(f32, panel, b.mul(p, K * nr))
             let biasAt = bias.map { b.gep(f32, $0, col) } ?? ir.nullPointer
-            func call(_ kernel: Function, row: Value) {
-                b.call(kernel, [b.gep(f32, x, b.mul(row, K)), ir.i64(K), w, ir.i64(K),
-                                b.gep(f32, out, b.add(b.mul(row, N), col)), ir.i64(N), cols, biasAt,
-                                plan.residual == nil ? residual : b.gep(f32, residual, b.add(b.mul(row, N), col)),
-                                ir.i64(N)])
+            for (s, slice) in slices.enumerated() {
+                let first = s == 0, last = s == slices.count - 1
+                let full = gemm.kernel(rows: mr, plan.epilogue, accumulate: !first, finish: last)
+                let single = gemm.kernel(rows: 1, plan.epilogue, accumulate: !first, finish: last)
+                let w = b.gep(f32, panel, b.add(b.mul(p, K * nr), ir.i64(slice.k0 * nr)))
+                func call(_ kernel: Function, row: Value) {
+                    b.call(kernel, [b.gep(f32, x, b.add(b.mul(row, K), ir.i64(slice.k0))), ir.i64(K), w,
+                                    ir.i64(slice.length), b.gep(f32, out, b.add(b.mul(row, N), col)), ir.i64(N), cols,
+                                    biasAt,
+                                    plan.residual == nil ? residual : b.gep(f32, residual, b.add(b.mul(row, N), col)),
+                                    ir.i64(N)])
+                }
+                b.forLoop(blocks) { block in call(full, row: b.mul(block, mr)) }
+                b.forLoop(b.mul(blocks, mr), R) { row in call(single, row: row) }
             }
-            b.forLoop(blocks) { block in call(full, row: b.mul(block, mr)) }
-            b.forLoop(b.mul(blocks, mr), R) { row in call(single, row: row) }
         }
     }
 
