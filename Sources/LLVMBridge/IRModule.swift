@@ -4,6 +4,14 @@ import CLLVM
 
 public struct IRType: Hashable, @unchecked Sendable {
     let ref: LLVMTypeRef
+
+    /// For a function type: its number of parameters and each one's type.
+    public var paramCount: Int { Int(LLVMCountParamTypes(ref)) }
+    public func param(_ i: Int) -> IRType {
+        var types = [LLVMTypeRef?](repeating: nil, count: paramCount)
+        LLVMGetParamTypes(ref, &types)
+        return IRType(ref: types[i]!)
+    }
 }
 
 public struct Value: Hashable, @unchecked Sendable {
@@ -69,6 +77,7 @@ public final class IRModule: @unchecked Sendable {
     public var ptr: IRType { IRType(ref: LLVMPointerTypeInContext(context, 0)) }
     public var void: IRType { IRType(ref: LLVMVoidTypeInContext(context)) }
     public func vector(_ element: IRType, _ lanes: Int) -> IRType { IRType(ref: LLVMVectorType(element.ref, UInt32(lanes))) }
+    public func array(_ element: IRType, _ count: Int) -> IRType { IRType(ref: LLVMArrayType2(element.ref, UInt64(count))) }
 
     public func functionType(_ result: IRType, _ params: [IRType]) -> IRType {
         var refs: [LLVMTypeRef?] = params.map(\.ref)
@@ -90,6 +99,7 @@ public final class IRModule: @unchecked Sendable {
         var refs = [LLVMValueRef?](repeating: i32(v).ref, count: lanes)
         return Value(ref: LLVMConstVector(&refs, UInt32(lanes)))
     }
+    public func i8(_ v: Int) -> Value { Value(ref: LLVMConstInt(i8.ref, UInt64(bitPattern: Int64(v)), 1)) }
     public func i1(_ v: Bool) -> Value { Value(ref: LLVMConstInt(i1.ref, v ? 1 : 0, 0)) }
     public var nullPointer: Value { Value(ref: LLVMConstPointerNull(ptr.ref)) }
     public func i32(_ v: Int) -> Value { Value(ref: LLVMConstInt(i32.ref, UInt64(bitPattern: Int64(v)), 1)) }

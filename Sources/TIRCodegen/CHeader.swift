@@ -26,9 +26,10 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     var lines: [String] = []
     lines.append("/* \(fileName): C interface of the model @\(model.name), compiled by tfc for \(target).")
     lines.append(" *")
-    lines.append(" * Link the object with the math library: cc app.c \(p).o -lm")
-    lines.append(" * The function keeps no state between calls and allocates nothing: it is safe to call")
-    lines.append(" * from several threads at once, each with its own workspace and output buffers.")
+    lines.append(" * Link: cc app.c \(p).o -lm -lpthread")
+    lines.append(" * The functions keep no state between calls and allocate nothing on the heap: they are safe")
+    lines.append(" * to call from several threads at once, each with its own workspace and output buffers.")
+    lines.append(" * A call may run on several threads, all joined before it returns.")
     lines.append(" * Weights are embedded in the object. All arrays are row-major. */")
     lines.append("#ifndef \(guardName)")
     lines.append("#define \(guardName)")
@@ -61,7 +62,7 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
         }
     }
     lines.append("")
-    lines.append("/* Runs the model.")
+    lines.append("/* Runs the model on one thread per online core.")
     for input in entry.inputs {
         var note = ""
         if let v = vocabulary(of: input) { note = ", ids in [0, \(v))" }
@@ -78,6 +79,9 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     params += entry.outputs.map { "\(cType($0.type)) *\(cIdentifier($0.name))" }
     params.append("void *workspace")
     lines.append("int32_t \(entry.forwardSymbol)(\(params.joined(separator: ", ")));")
+    lines.append("")
+    lines.append("/* The same, on at most `threads` threads (0: one per online core; at most 64). */")
+    lines.append("int32_t \(entry.threadsSymbol)(\((params + ["int32_t threads"]).joined(separator: ", ")));")
     lines.append("")
     lines.append("#ifdef __cplusplus")
     lines.append("}")

@@ -45,7 +45,9 @@ public struct EntryPoint: Sendable {
     public var workspaceBytes: Int
 
     public var forwardSymbol: String { prefix + "_forward" }
-    /// `int32_t <prefix>_forward_packed(void *const *args, int64_t seq_len)` with args =
+    /// The same with a thread count as the last argument (0: every online core).
+    public var threadsSymbol: String { prefix + "_forward_threads" }
+    /// `int32_t <prefix>_forward_packed(void *const *args, int64_t seq_len, int32_t threads)` with args =
     /// inputs, outputs, workspace: one signature for every model, used by the JIT runner.
     public var packedSymbol: String { prefix + "_forward_packed" }
 }

@@ -16,12 +16,15 @@ public final class JITModel: @unchecked Sendable {
     public let entry: EntryPoint
     public let model: Module
     private let jit: JIT
-    private let packed: @convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64) -> Int32
+    private let packed: @convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64, Int32) -> Int32
+    /// Threads per call (0: every online core).
+    public let threads: Int32
     /// The optimized LLVM IR the JIT compiled (kept for tests and `--emit`).
     public let optimizedIR: String
 
-    public init(_ model: Module, weights: Weights) throws {
+    public init(_ model: Module, weights: Weights, threads: Int = 0) throws {
         self.model = model
+        self.threads = Int32(clamping: max(0, threads))
         jit = try JIT()
         let ir = IRModule(name: model.name, forJIT: true)
         let tm = try TargetMachine(jit.target)
@@ -33,7 +36,7 @@ public final class JITModel: @unchecked Sendable {
         optimizedIR = ir.text
         try jit.add(ir)
         packed = unsafeBitCast(try jit.lookup(entry.packedSymbol),
-                               to: (@convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64) -> Int32).self)
+                               to: (@convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64, Int32) -> Int32).self)
     }
 
     /// Runs the model. A status other than OK from the compiled code becomes a `RunError`.
@@ -66,7 +69,7 @@ public final class JITModel: @unchecked Sendable {
     }
 
     fileprivate func call(_ args: [UnsafeMutableRawPointer?], seqLen: Int) -> Int32 {
-        withExtendedLifetime(jit) { args.withUnsafeBufferPointer { packed($0.baseAddress, Int64(seqLen)) } }
+        withExtendedLifetime(jit) { args.withUnsafeBufferPointer { packed($0.baseAddress, Int64(seqLen), threads) } }
     }
 
     private func inferSeqLen(_ inputs: [String: HostTensor]) throws -> Int {

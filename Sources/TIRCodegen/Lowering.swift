@@ -28,14 +28,23 @@ public func lowerModel(_ model: Module, weights: Weights, into ir: IRModule, tar
                            outputs: plan.outputs, seq: model.seq, workspaceBytes: plan.workspaceBytes)
     let forward = try FunctionLowering(model: model, weights: weights, plan: plan, entry: entry, ir: ir, target: target)
         .build()
+    buildDefaultThreadsEntry(entry, calling: forward, in: ir)
     if options.packedEntry { buildPackedEntry(entry, calling: forward, in: ir) }
     return entry
 }
 
-/// `int32_t <prefix>_forward_packed(void *const *args, int64_t seq_len)`: unpacks the pointer
-/// array and calls the forward function.
+/// `<prefix>_forward(...)`: the threaded entry with threads = 0 (every online core).
+private func buildDefaultThreadsEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
+    let count = forward.type.paramCount - 1
+    let fn = ir.addFunction(entry.forwardSymbol, ir.functionType(ir.i32, (0..<count).map { forward.type.param($0) }))
+    let b = Builder(ir, fn)
+    b.ret(b.call(forward, (0..<count).map { fn.param($0) } + [ir.i32(0)]))
+}
+
+/// `int32_t <prefix>_forward_packed(void *const *args, int64_t seq_len, int32_t threads)`:
+/// unpacks the pointer array and calls the forward function.
 private func buildPackedEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
-    let fn = ir.addFunction(entry.packedSymbol, ir.functionType(ir.i32, [ir.ptr, ir.i64]))
+    let fn = ir.addFunction(entry.packedSymbol, ir.functionType(ir.i32, [ir.ptr, ir.i64, ir.i32]))
     let b = Builder(ir, fn)
     let args = fn.param(0)
     var pointers: [Value] = []
@@ -45,13 +54,14 @@ private func buildPackedEntry(_ entry: EntryPoint, calling forward: Function, in
     var callArgs = Array(pointers[0..<entry.inputs.count])
     if entry.seq != nil { callArgs.append(fn.param(1)) }
     callArgs += pointers[entry.inputs.count...]
+    callArgs.append(fn.param(2))
     b.ret(b.call(forward, callArgs))
 }
 
 /// The lowering of one forward function. Every TIR value is a row-major buffer: the
 /// argument pointer for inputs and outputs, a workspace slice otherwise, a constant global for
 /// parameters. Rows may be the runtime sequence length; every other axis is static.
-private final class FunctionLowering {
+final class FunctionLowering {
     let model: Module
     let weights: Weights
     let plan: MemoryPlan
@@ -59,11 +69,15 @@ private final class FunctionLowering {
     let ir: IRModule
     let target: TargetSpec
     let fn: Function
-    let b: Builder
+    /// The builder of the function being written: the forward function, or a task function
+    /// while a parallel loop body is built (see parallelFor).
+    var b: Builder
     var buffers: [String: Value] = [:]
     var params: [String: Value] = [:]
     var seqLen: Value?
     var workspace: Value
+    /// Threads to use (1...maxThreads), computed on entry from the `threads` argument.
+    var threads: Value
     let gemm: GemmKernels
     let fusion: FusionPlan
     /// Packed weight constants, by parameter name and layout.
@@ -79,7 +93,8 @@ private final class FunctionLowering {
         var paramTypes = [IRType](repeating: ir.ptr, count: model.inputs.count)
         if model.seq != nil { paramTypes.append(ir.i64) }
         paramTypes += [IRType](repeating: ir.ptr, count: plan.outputs.count + 1)
-        fn = ir.addFunction(entry.forwardSymbol, ir.functionType(ir.i32, paramTypes))
+        paramTypes.append(ir.i32)
+        fn = ir.addFunction(entry.threadsSymbol, ir.functionType(ir.i32, paramTypes))
         b = Builder(ir, fn)
         gemm = GemmKernels(ir: ir, target: target)
         fusion = FusionPlan(model)
@@ -97,6 +112,7 @@ private final class FunctionLowering {
             index += 1
         }
         workspace = fn.param(index)
+        threads = fn.param(index + 1)
         setAttributes(pointerCount: index + 1)
     }
 
@@ -117,6 +133,7 @@ private final class FunctionLowering {
 
     func build() throws -> Function {
         try checkArguments()
+        threads = resolveThreadCount(fn.param(fn.type.paramCount - 1))
         for (name, offset) in plan.offsets {
             buffers[name] = b.gep(ir.i8, workspace, ir.i64(offset))
         }
@@ -280,21 +297,33 @@ private final class FunctionLowering {
     }
 
     /// x @ W through the microkernel, panel by panel: full blocks of mr rows, then the remaining
-    /// rows one at a time (a single row is the matrix-vector case).
+    /// rows one at a time (a single row is the matrix-vector case). Threads take contiguous
+    /// ranges of panels, so each writes its own columns of y.
     private func lowerGemm(_ inst: Instruction, plan: FusionPlan.Linear, x: Value, rows R: Value, k K: Int, n N: Int,
                            bias: Value?, out: Value) throws {
         let panel = try packedWeights(inst, k: K, n: N)
         let residual = try plan.residual.map(pointer) ?? ir.nullPointer
-        let nr = gemm.shape.nr, mr = gemm.shape.mr, kc = GemmShape.kc
-        let panels = (N + nr - 1) / nr
-        let blocks = b.sdiv(R, ir.i64(mr))
+        let nr = gemm.shape.nr, kc = GemmShape.kc
         // Slices of K: [k0, k0 + length). A short last slice is merged into the one before.
         var slices: [(k0: Int, length: Int)] = stride(from: 0, to: K, by: kc).map { ($0, min(kc, K - $0)) }
         if slices.count > 1, let last = slices.last, last.length < kc / 2 {
             slices.removeLast()
             slices[slices.count - 1].length += last.length
         }
-        b.forLoop(panels) { p in
+        let panels = (N + nr - 1) / nr
+        parallelFor("\(cIdentifier(inst.result)).gemm", count: ir.i64(panels), captures: [x, out, residual, R]) { c, begin, end in
+            gemmPanels(begin, end, slices: slices, plan: plan, x: c[0], k: K, n: N, weights: panel, bias: bias,
+                       residual: plan.residual == nil ? nil : c[2], rows: c[3], out: c[1])
+        }
+    }
+
+    /// Panels [begin, end) of one GEMM: for each slice of K, every row block.
+    private func gemmPanels(_ begin: Value, _ end: Value, slices: [(k0: Int, length: Int)], plan: FusionPlan.Linear,
+                            x: Value, k K: Int, n N: Int, weights: Value, bias: Value?, residual: Value?, rows R: Value,
+                            out: Value) {
+        let nr = gemm.shape.nr, mr = gemm.shape.mr
+        let blocks = b.sdiv(R, ir.i64(mr))
+        b.forLoop(begin, end) { p in
             let col = b.mul(p, nr)
             let remaining = b.sub(ir.i64(N), col)
             let cols = b.select(b.icmp(.slt, remaining, ir.i64(nr)), remaining, ir.i64(nr))
@@ -303,13 +332,12 @@ private final class FunctionLowering {
                 let first = s == 0, last = s == slices.count - 1
                 let full = gemm.kernel(rows: mr, plan.epilogue, accumulate: !first, finish: last)
                 let single = gemm.kernel(rows: 1, plan.epilogue, accumulate: !first, finish: last)
-                let w = b.gep(f32, panel, b.add(b.mul(p, K * nr), ir.i64(slice.k0 * nr)))
+                let w = b.gep(f32, weights, b.add(b.mul(p, K * nr), ir.i64(slice.k0 * nr)))
                 func call(_ kernel: Function, row: Value) {
+                    let at = b.add(b.mul(row, N), col)
                     b.call(kernel, [b.gep(f32, x, b.add(b.mul(row, K), ir.i64(slice.k0))), ir.i64(K), w,
-                                    ir.i64(slice.length), b.gep(f32, out, b.add(b.mul(row, N), col)), ir.i64(N), cols,
-                                    biasAt,
-                                    plan.residual == nil ? residual : b.gep(f32, residual, b.add(b.mul(row, N), col)),
-                                    ir.i64(N)])
+                                    ir.i64(slice.length), b.gep(f32, out, at), ir.i64(N), cols, biasAt,
+                                    residual.map { b.gep(f32, $0, at) } ?? ir.nullPointer, ir.i64(N)])
                 }
                 b.forLoop(blocks) { block in call(full, row: b.mul(block, mr)) }
                 b.forLoop(b.mul(blocks, mr), R) { row in call(single, row: row) }

@@ -10,7 +10,7 @@ func buildCProgram(_ source: String, in dir: String, named name: String) throws 
     #expect(compile.status == 0, "\(compile.stderr)")
     let exe = "\(dir)/\(name)"
     let cc = try run(cCompiler, ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I", dir, source,
-                                 "\(dir)/gpt_tiny.o", "-lm", "-o", exe])
+                                 "\(dir)/gpt_tiny.o", "-lm", "-lpthread", "-o", exe])
     #expect(cc.status == 0, "\(cc.stderr)")
     return exe
 }

@@ -109,7 +109,7 @@ import TIRTransforms
         let c = try tfc("compile", examplePath("gpt-tiny.tir"), "-o", "\(dir)/gpt_tiny.o", "--variant", "pre-crms")
         #expect(c.status == 0, "\(c.stderr)")
         let exe = "\(dir)/demo"
-        let cc = try run(cCompiler, ["-std=c11", "-O2", "-I", dir, examplePath("c/gpt_demo.c"), "\(dir)/gpt_tiny.o", "-lm", "-o", exe])
+        let cc = try run(cCompiler, ["-std=c11", "-O2", "-I", dir, examplePath("c/gpt_demo.c"), "\(dir)/gpt_tiny.o", "-lm", "-lpthread", "-o", exe])
         #expect(cc.status == 0, "\(cc.stderr)")
         let out = try run(exe, ["--all", "5", "6", "7", "8"])
         let fromC = out.stdout.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }

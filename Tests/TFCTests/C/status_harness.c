@@ -38,6 +38,20 @@ int main(void) {
     expect(gpt_tiny_forward(tokens, 2, logits, NULL), GPT_TINY_ERR_NULL, "NULL workspace");
     expect(gpt_tiny_forward(tokens, GPT_TINY_MAX_SEQ_LEN, logits, workspace), GPT_TINY_OK, "seq_len max");
     expect(gpt_tiny_forward(tokens, 1, logits, workspace), GPT_TINY_OK, "seq_len 1");
+
+    /* Any thread count gives the same bits: each output column is computed by one thread. */
+    float *other = malloc(sizeof(float) * GPT_TINY_LOGITS_COUNT(GPT_TINY_MAX_SEQ_LEN));
+    if (!other) return 2;
+    expect(gpt_tiny_forward_threads(tokens, GPT_TINY_MAX_SEQ_LEN, logits, workspace, 1), GPT_TINY_OK, "1 thread");
+    const int32_t counts[] = {2, 3, 64, 1000, -1};
+    for (int c = 0; c < 5; c++) {
+        expect(gpt_tiny_forward_threads(tokens, GPT_TINY_MAX_SEQ_LEN, other, workspace, counts[c]), GPT_TINY_OK, "threads");
+        if (memcmp(logits, other, sizeof(float) * GPT_TINY_LOGITS_COUNT(GPT_TINY_MAX_SEQ_LEN)) != 0) {
+            printf("FAIL: %d threads differ from 1 thread\n", counts[c]);
+            failures++;
+        }
+    }
+    free(other);
     free(logits);
     free(workspace);
     if (failures == 0) printf("ok\n");
