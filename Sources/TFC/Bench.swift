@@ -11,6 +11,8 @@ public struct BenchOptions: Sendable {
     public var runs = 20
     public var warmup = 2
     public var seed: UInt64 = 1
+    /// Threads per call (0: one per online core).
+    public var threads = 0
     public init() {}
 }
 
@@ -30,18 +32,20 @@ public struct BenchRow: Codable, Sendable {
 public struct BenchReport: Codable, Sendable {
     public var model: String
     public var seqLen: Int
+    public var threads: Int
     public var runs: Int
     /// Multiply-add work per call, counted as 2 flops each (linears, patch embedding, attention).
     public var gflopPerCall: Double
     public var rows: [BenchRow]
 
     public var text: String {
-        var lines = ["\(model): sequence length \(seqLen), \(runs) calls per variant, interleaved; "
+        var lines = ["\(model): sequence length \(seqLen), \(threads) thread\(threads == 1 ? "" : "s"), \(runs) calls per variant, interleaved; "
                      + String(format: "%.2f GFLOP per call", gflopPerCall)]
         lines.append("  variant     median ms    p10 ms    p90 ms   GFLOP/s  speedup  norms ms")
         for r in rows {
-            lines.append(String(format: "  %-9@ %11.3f %9.3f %9.3f %9.1f %8.3f %9.3f", r.variant as NSString,
-                                r.medianMs, r.p10Ms, r.p90Ms, r.gflops, r.speedup, r.normsMs))
+            lines.append("  " + r.variant.padding(toLength: 9, withPad: " ", startingAt: 0)
+                         + String(format: " %11.3f %9.3f %9.3f %9.1f %8.3f %9.3f", r.medianMs, r.p10Ms, r.p90Ms,
+                                  r.gflops, r.speedup, r.normsMs))
         }
         return lines.joined(separator: "\n")
     }
@@ -109,12 +113,14 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
     for variant in options.variants {
         let model = try rewrite(original, variant: variant).model
         do {
-            let call = try JITModel(model.module, weights: model.weights).prepare(inputs: inputs, seqLen: seq)
+            let call = try JITModel(model.module, weights: model.weights, threads: options.threads)
+                .prepare(inputs: inputs, seqLen: seq)
             var normCall: PreparedCall?
             if let norms = normsOnly(model.module) {
                 let normInputs = fillRandomInputs(LoadedModel(path: "", source: "", module: norms, weights: model.weights),
                                                   given: [:], seed: options.seed, seqLen: seq)
-                normCall = try JITModel(norms, weights: model.weights).prepare(inputs: normInputs, seqLen: seq)
+                normCall = try JITModel(norms, weights: model.weights, threads: options.threads)
+                    .prepare(inputs: normInputs, seqLen: seq)
             }
             calls.append((variant, call, normCall))
         } catch {
@@ -146,5 +152,7 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
                         p90Ms: percentile(sorted, 0.9), gflops: flops / (medians[i] * 1e6),
                         speedup: baseline / medians[i], normsMs: percentile(normTimes[i].sorted(), 0.5))
     }
-    return BenchReport(model: original.path, seqLen: seq, runs: options.runs, gflopPerCall: flops / 1e9, rows: rows)
+    let threads = options.threads > 0 ? options.threads : ProcessInfo.processInfo.activeProcessorCount
+    return BenchReport(model: original.path, seqLen: seq, threads: min(threads, 64), runs: options.runs,
+                       gflopPerCall: flops / 1e9, rows: rows)
 }

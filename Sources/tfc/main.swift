@@ -247,6 +247,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed calls per variant.") var runs = 20
     @Option(help: "Untimed calls per variant first.") var warmup = 2
     @Option(help: "Variants to time, comma-separated (default: all).") var variants: String?
+    @Option(help: "Threads per call (default: one per online core).") var threads = 0
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
@@ -260,6 +261,7 @@ struct Bench: ParsableCommand {
             options.seqLen = seq
             options.runs = runs
             options.warmup = warmup
+            options.threads = threads
             if let variants {
                 options.variants = try variants.split(separator: ",").map {
                     guard let v = Variant(rawValue: String($0)) else { throw DriverError("error: unknown variant '\($0)'") }
