@@ -23,11 +23,12 @@ public struct CodegenOptions: Sendable {
 /// Builds the model's entry point(s) into `ir` and returns how to call them.
 public func lowerModel(_ model: Module, weights: Weights, into ir: IRModule, target: TargetSpec,
                        options: CodegenOptions = CodegenOptions()) throws -> EntryPoint {
-    let plan = try MemoryPlan(model)
+    let fusion = FusionPlan(model)
+    let plan = try MemoryPlan(model, fusion: fusion)
     let entry = EntryPoint(prefix: cIdentifier(options.prefix ?? model.name), inputs: model.inputs,
                            outputs: plan.outputs, seq: model.seq, workspaceBytes: plan.workspaceBytes)
-    let forward = try FunctionLowering(model: model, weights: weights, plan: plan, entry: entry, ir: ir, target: target)
-        .build()
+    let forward = try FunctionLowering(model: model, weights: weights, plan: plan, fusion: fusion, entry: entry, ir: ir,
+                                       target: target).build()
     buildDefaultThreadsEntry(entry, calling: forward, in: ir)
     if options.packedEntry { buildPackedEntry(entry, calling: forward, in: ir) }
     return entry
@@ -83,7 +84,8 @@ final class FunctionLowering {
     /// Packed weight constants, by parameter name and layout.
     var packed: [String: Value] = [:]
 
-    init(model: Module, weights: Weights, plan: MemoryPlan, entry: EntryPoint, ir: IRModule, target: TargetSpec) throws {
+    init(model: Module, weights: Weights, plan: MemoryPlan, fusion: FusionPlan, entry: EntryPoint, ir: IRModule,
+         target: TargetSpec) throws {
         self.model = model
         self.weights = weights
         self.plan = plan
@@ -97,7 +99,7 @@ final class FunctionLowering {
         fn = ir.addFunction(entry.threadsSymbol, ir.functionType(ir.i32, paramTypes))
         b = Builder(ir, fn)
         gemm = GemmKernels(ir: ir, target: target)
-        fusion = FusionPlan(model)
+        self.fusion = fusion
         var index = 0
         for input in model.inputs {
             buffers[input.name] = fn.param(index)
@@ -240,10 +242,19 @@ final class FunctionLowering {
     // MARK: Ops
 
     private func lower(_ inst: Instruction) throws {
-        guard let out = buffers[inst.result] else { throw CodegenError("no buffer planned for %\(inst.result)") }
         let ops = try inst.operands.map(pointer)
         let types = try inst.operands.map(type)
         let R = rows(inst.type), N = cols(inst.type)
+        // A linear with a fused epilogue writes the buffer of the last op of its chain.
+        if let plan = fusion.linears[inst.result] {
+            guard let destination = buffers[plan.output] else {
+                throw CodegenError("no buffer planned for the fused output of %\(inst.result)")
+            }
+            try lowerGemm(inst, plan: plan, x: ops[0], rows: R, k: cols(types[0]), n: N,
+                          bias: ops.count > 2 ? ops[2] : nil, out: destination)
+            return
+        }
+        guard let out = buffers[inst.result] else { throw CodegenError("no buffer planned for %\(inst.result)") }
         switch inst.op {
         case .embedding:
             let table = ops[1]
@@ -259,12 +270,6 @@ final class FunctionLowering {
             copy(to: b.gep(f32, out, ir.i64(N)), from: ops[0], floats: b.mul(rows(types[0]), N))
         case .add:
             b.forLoop(b.mul(R, N)) { i in storeF(b.fadd(loadF(ops[0], i), loadF(ops[1], i)), out, i) }
-        case .linear where fusion.linears[inst.result] != nil:
-            guard let plan = fusion.linears[inst.result], let destination = buffers[plan.output] else {
-                throw CodegenError("no buffer planned for the fused output of %\(inst.result)")
-            }
-            try lowerGemm(inst, plan: plan, x: ops[0], rows: R, k: cols(types[0]), n: N,
-                          bias: ops.count > 2 ? ops[2] : nil, out: destination)
         case .linear:
             let K = cols(types[0])
             lowerLinear(x: ops[0], rows: R, k: K, n: N, w: ops[1], transposed: inst.bool("transposed") ?? false,
@@ -458,8 +463,9 @@ final class FunctionLowering {
         }
     }
 
-    /// Per head and query row: scores against every visible key into a scratch row, a safe
-    /// softmax (subtract the max), then the weighted sum of value rows.
+    /// Per head and query row: the scores against every visible key in a row on the stack, a
+    /// safe softmax (minus the row's max, vectorized exp), then the weighted sum of value rows
+    /// kept in registers. Threads take contiguous ranges of (head, row) pairs.
     private func lowerAttention(_ inst: Instruction, ops: [Value], types: [TensorType], rows R: Value, out: Value) throws {
         let inner = cols(inst.type)
         guard let heads = inst.int("heads"), heads > 0, inner % heads == 0 else {
@@ -467,44 +473,68 @@ final class FunctionLowering {
         }
         let dh = inner / heads
         let causal = inst.bool("causal") ?? false
-        // (base, row stride, column offset) of q, k and v.
-        let qkv: [(Value, Int, Int)] = ops.count == 1
-            ? [(ops[0], 3 * inner, 0), (ops[0], 3 * inner, inner), (ops[0], 3 * inner, 2 * inner)]
-            : [(ops[0], inner, 0), (ops[1], inner, 0), (ops[2], inner, 0)]
-        let (q, k, v) = (qkv[0], qkv[1], qkv[2])
-        let scores = b.gep(ir.i8, workspace, ir.i64(plan.scratchOffset))
-        let scale = ir.f32(1 / Double(dh).squareRoot())
-        let exp = ir.intrinsic("llvm.exp", [f32])
-        b.forLoop(heads) { h in
-            let headCol = b.mul(h, dh)
-            b.forLoop(R) { t in
+        let maxRows = inst.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1
+        // (row stride, column offset) of q, k and v.
+        let layout: [(stride: Int, offset: Int)] = ops.count == 1
+            ? [(3 * inner, 0), (3 * inner, inner), (3 * inner, 2 * inner)]
+            : [(inner, 0), (inner, 0), (inner, 0)]
+        let bases = ops.count == 1 ? [ops[0], ops[0], ops[0]] : ops
+        parallelFor("\(cIdentifier(inst.result)).attention", count: b.mul(R, heads),
+                    captures: bases + [out, R]) { c, begin, end in
+            let (q, k, v, out, R) = (c[0], c[1], c[2], c[3], c[4])
+            let lanes = GemmShape.forTarget(target).lanes
+            let vec = ir.vector(f32, lanes), math = VectorMath(b: b, lanes: lanes)
+            // The head dimension in vector chunks; the last may be partial.
+            let chunks = stride(from: 0, to: dh, by: lanes).map { (offset: $0, mask: b.prefixMask(ir.i64(dh - $0), lanes: lanes)) }
+            let scores = b.alloca(ir.array(f32, maxRows))
+            let scale = ir.f32(1 / Double(dh).squareRoot(), lanes: lanes)
+            b.forLoop(begin, end) { u in
+                let h = b.sdiv(u, R), t = b.sub(u, b.mul(b.sdiv(u, R), R))
+                let headCol = b.mul(h, dh)
+                func row(_ base: Value, _ which: Int, _ r: Value) -> Value {
+                    b.gep(f32, base, b.add(b.mul(r, layout[which].stride), b.add(headCol, ir.i64(layout[which].offset))))
+                }
                 let visible = causal ? b.add(t, 1) : R
-                let qt = b.gep(f32, q.0, b.add(b.mul(t, q.1), b.add(headCol, ir.i64(q.2))))
+                let qt = row(q, 0, t)
+                let qv = chunks.map { b.fmul(b.maskedLoad(vec, b.gep(f32, qt, ir.i64($0.offset)), $0.mask), scale) }
                 let best = b.alloca(f32)
                 b.store(ir.f32(-.infinity), best)
                 b.forLoop(visible) { s in
-                    let ks = b.gep(f32, k.0, b.add(b.mul(s, k.1), b.add(headCol, ir.i64(k.2))))
-                    let dot = sum(ir.i64(dh), from: ir.f32(0)) { c in b.fmul(loadF(qt, c), loadF(ks, c), fast: true) }
-                    let score = b.fmul(dot, scale)
-                    storeF(score, scores, s)
-                    let m = b.load(f32, best)
-                    b.store(b.select(b.fcmp(.ogt, score, m), score, m), best)
-                }
-                let m = b.load(f32, best)
-                let total = sum(visible, from: ir.f32(0)) { s in
-                    let e = b.call(exp, [b.fsub(loadF(scores, s), m)])
-                    storeF(e, scores, s)
-                    return e
-                }
-                let inv = b.fdiv(ir.f32(1), total)
-                let ot = b.gep(f32, out, b.add(b.mul(t, inner), headCol))
-                b.forLoop(dh) { c in storeF(ir.f32(0), ot, c) }
-                b.forLoop(visible) { s in
-                    let weight = b.fmul(loadF(scores, s), inv)
-                    let vs = b.gep(f32, v.0, b.add(b.mul(s, v.1), b.add(headCol, ir.i64(v.2))))
-                    b.forLoop(dh) { c in
-                        storeF(b.fadd(loadF(ot, c), b.fmul(weight, loadF(vs, c), fast: true), fast: true), ot, c)
+                    let ks = row(k, 1, s)
+                    var dot = ir.f32(0, lanes: lanes)
+                    for (i, chunk) in chunks.enumerated() {
+                        dot = b.fma(qv[i], b.maskedLoad(vec, b.gep(f32, ks, ir.i64(chunk.offset)), chunk.mask), dot)
                     }
+                    let score = b.reduceAdd(dot)
+                    storeF(score, scores, s)
+                    b.store(b.maxnum(score, b.load(f32, best)), best)
+                }
+                let m = b.splat(b.load(f32, best), lanes: lanes)
+                // e^(score - max) in place, summed.
+                let total = b.alloca(vec)
+                b.store(ir.f32(0, lanes: lanes), total, align: 4)
+                b.forLoop(b.sdiv(b.add(visible, lanes - 1), ir.i64(lanes))) { block in
+                    let at = b.gep(f32, scores, b.mul(block, lanes))
+                    let mask = b.prefixMask(b.sub(visible, b.mul(block, lanes)), lanes: lanes)
+                    let e = math.exp(b.fsub(b.maskedLoad(vec, at, mask), m))
+                    b.maskedStore(e, at, mask)
+                    b.store(b.fadd(b.load(vec, total, align: 4), b.select(mask, e, ir.f32(0, lanes: lanes))), total, align: 4)
+                }
+                let inv = b.fdiv(ir.f32(1), b.reduceAdd(b.load(vec, total, align: 4)))
+                let acc = chunks.map { _ in b.alloca(vec) }
+                for slot in acc { b.store(ir.f32(0, lanes: lanes), slot, align: 4) }
+                b.forLoop(visible) { s in
+                    let w = b.splat(loadF(scores, s), lanes: lanes)
+                    let vs = row(v, 2, s)
+                    for (i, chunk) in chunks.enumerated() {
+                        let value = b.maskedLoad(vec, b.gep(f32, vs, ir.i64(chunk.offset)), chunk.mask)
+                        b.store(b.fma(w, value, b.load(vec, acc[i], align: 4)), acc[i], align: 4)
+                    }
+                }
+                let ot = b.gep(f32, out, b.add(b.mul(t, inner), headCol))
+                for (i, chunk) in chunks.enumerated() {
+                    let result = b.fmul(b.load(vec, acc[i], align: 4), b.splat(inv, lanes: lanes))
+                    b.maskedStore(result, b.gep(f32, ot, ir.i64(chunk.offset)), chunk.mask)
                 }
             }
         }
@@ -537,8 +567,11 @@ struct FusionPlan {
         var epilogue: Epilogue
         /// The other operand of the fused add.
         var residual: Operand?
+        /// The results of the fused ops after the linear (a GELU, an add), in order.
+        var chain: [String] = []
         /// The value the fused chain produces (where the kernel stores).
-        var output: String
+        var output: String { chain.last ?? linear }
+        var linear: String
     }
 
     var linears: [String: Linear] = [:]
@@ -562,11 +595,11 @@ struct FusionPlan {
         for (index, inst) in m.body.enumerated() where inst.op == .linear {
             guard case .param = inst.operands[1], inst.operands.dropFirst(2).allSatisfy({ if case .param = $0 { true } else { false } })
             else { continue }
-            var plan = Linear(epilogue: Epilogue(bias: inst.operands.count > 2), residual: nil, output: inst.result)
+            var plan = Linear(epilogue: Epilogue(bias: inst.operands.count > 2), residual: nil, linear: inst.result)
             if let (g, _) = onlyReader(plan.output), m.body[g].op == .gelu {
                 plan.epilogue.activation = m.body[g].word("approximation") == "tanh" ? .geluTanh : .geluErf
-                plan.output = m.body[g].result
-                fused.insert(plan.output)
+                plan.chain.append(m.body[g].result)
+                fused.insert(m.body[g].result)
             }
             if let (a, j) = onlyReader(plan.output), m.body[a].op == .add {
                 let other = m.body[a].operands[1 - j]
@@ -579,8 +612,8 @@ struct FusionPlan {
                 if ready {
                     plan.epilogue.residual = true
                     plan.residual = other
-                    plan.output = m.body[a].result
-                    fused.insert(plan.output)
+                    plan.chain.append(m.body[a].result)
+                    fused.insert(m.body[a].result)
                 }
             }
             linears[inst.result] = plan

@@ -1,20 +1,21 @@
 // Where every value of a model lives at run time: outputs in the caller's buffers, the rest in
-// one caller-owned workspace laid out at compile time for the largest sequence length.
+// one caller-owned workspace laid out at compile time for the largest sequence length, with
+// slots reused once their value is dead.
 import TIR
 
 struct MemoryPlan {
-    /// Byte offset in the workspace of each intermediate value.
+    /// Byte offset in the workspace of each intermediate value that is materialized.
     var offsets: [(name: String, offset: Int)] = []
-    /// Byte offset of the attention score row (one row of the largest sequence).
-    var scratchOffset = 0
     var workspaceBytes = 0
+    /// What the workspace would take with one slot per value (for reports and tests).
+    var unsharedBytes = 0
     /// The model's outputs, with their types, in declaration order.
     var outputs: [Input] = []
 
     /// Buffers start on 64-byte boundaries (a cache line, one AVX-512 vector).
     static let alignment = 64
 
-    init(_ model: Module) throws {
+    init(_ model: Module, fusion: FusionPlan) throws {
         let results = Dictionary(model.body.map { ($0.result, $0) }, uniquingKeysWith: { first, _ in first })
         for out in model.outputs {
             guard let inst = results[out.name] else {
@@ -26,20 +27,53 @@ struct MemoryPlan {
             outputs.append(Input(name: out.name, type: inst.type, loc: out.loc))
         }
         let outputNames = Set(outputs.map(\.name))
+
+        // When each op runs: a fused op runs with the linear that computes it. Only the last
+        // value of a fused chain is written; the ones before it never exist in memory.
+        var runsAt: [String: Int] = [:]
+        for (i, inst) in model.body.enumerated() { runsAt[inst.result] = i }
+        var notWritten: Set<String> = []
+        for (linear, plan) in fusion.linears {
+            let at = runsAt[linear] ?? 0
+            for value in plan.chain { runsAt[value] = at }
+            notWritten.formUnion(([linear] + plan.chain).dropLast())
+        }
+        // Live interval [first write, last read], in execution order; reads by a fused op happen
+        // when it runs.
+        var lastRead: [String: Int] = [:]
+        for inst in model.body {
+            let at = runsAt[inst.result] ?? 0
+            for case .value(let v) in inst.operands { lastRead[v] = max(lastRead[v] ?? 0, at) }
+        }
+        struct Slot { var offset: Int; var bytes: Int; var lastRead: Int }
+        var live: [Slot] = []
         var top = 0
-        func reserve(_ bytes: Int) -> Int {
-            let at = top
-            top += (bytes + Self.alignment - 1) / Self.alignment * Self.alignment
-            return at
+        let values = model.body.filter { !outputNames.contains($0.result) && !notWritten.contains($0.result) }
+            .sorted { (runsAt[$0.result] ?? 0) < (runsAt[$1.result] ?? 0) }
+        for inst in values {
+            let start = runsAt[inst.result] ?? 0
+            let bytes = Self.rounded(inst.type.elementCount(seqLen: model.maxSeqLen) * 4)
+            unsharedBytes += bytes
+            // Slots whose value was last read before this one is written are free again. A value
+            // read while this one is written (the op's own operands) keeps its slot.
+            live.removeAll { $0.lastRead < start }
+            let offset = Self.lowestGap(size: bytes, among: live.map { ($0.offset, $0.bytes) })
+            live.append(Slot(offset: offset, bytes: bytes, lastRead: lastRead[inst.result] ?? start))
+            offsets.append((inst.result, offset))
+            top = max(top, offset + bytes)
         }
-        // One slot per intermediate value, sized for the maximum sequence length. (Reuse of
-        // slots by liveness is a later optimization; correctness does not depend on it.)
-        for inst in model.body where !outputNames.contains(inst.result) {
-            offsets.append((inst.result, reserve(inst.type.elementCount(seqLen: model.maxSeqLen) * 4)))
-        }
-        let longestRows = model.body.filter { $0.op == .attention }
-            .map { $0.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1 }.max() ?? 0
-        scratchOffset = reserve(longestRows * 4)
         workspaceBytes = max(top, Self.alignment)
+    }
+
+    static func rounded(_ bytes: Int) -> Int { (bytes + alignment - 1) / alignment * alignment }
+
+    /// The lowest offset where `size` bytes fit between the occupied ranges (first fit).
+    static func lowestGap(size: Int, among occupied: [(offset: Int, bytes: Int)]) -> Int {
+        var candidate = 0
+        for range in occupied.sorted(by: { $0.offset < $1.offset }) {
+            if candidate + size <= range.offset { return candidate }
+            candidate = max(candidate, range.offset + range.bytes)
+        }
+        return candidate
     }
 }

@@ -3,7 +3,7 @@ import Foundation
 import LLVMBridge
 import Testing
 import TIR
-import TIRCodegen
+@testable import TIRCodegen
 
 /// ELF e_machine of an object file (little-endian u16 at offset 18).
 func elfMachine(_ bytes: [UInt8]) -> Int? {
@@ -45,4 +45,12 @@ func objectForTarget(target: String, machine: Int) throws {
     let out = try compileAOT(module, weights: weights, AOTRequest(target: .host, headerName: "vit_tiny.h"))
     #expect(out.header.contains("int32_t vit_tiny_forward(const float *image, float *logits, void *workspace);"))
     #expect(!out.header.contains("MAX_SEQ_LEN"))
+}
+
+@Test func workspaceSlotsAreReusedOnceDead() throws {
+    let (module, _) = try load(path: examplePath("gpt-tiny.tir"))
+    let plan = try MemoryPlan(module, fusion: FusionPlan(module))
+    // Two blocks' worth of activations fold into a few live buffers.
+    #expect(plan.workspaceBytes * 3 < plan.unsharedBytes, "\(plan.workspaceBytes) of \(plan.unsharedBytes)")
+    #expect(plan.workspaceBytes > 0)
 }

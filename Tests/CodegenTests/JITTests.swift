@@ -117,6 +117,24 @@ let opCases: [(String, String)] = [
           output %p
         }
         """),
+    ("fused bias, GELU and residual over several slices of K", """
+        model @m {
+          seq T <= 19
+          weights random(seed = 11, std = 0.05)
+          input %x : f32[T, 600]
+          param @w1 : f32[600, 600]
+          param @b1 : f32[600]
+          param @w2 : f32[600, 45]
+          param @w3 : f32[45, 600]
+          %r = linear(%x, @w1, @b1) : f32[T, 600]
+          %h = linear(%r, @w2) : f32[T, 45]
+          %g = gelu(%h) {approximation = tanh} : f32[T, 45]
+          %u = linear(%g, @w3) : f32[T, 600]
+          %e = gelu(%u) : f32[T, 600]
+          %y = add(%r, %e) : f32[T, 600]
+          output %y
+        }
+        """),
     ("embedding with positions", """
         model @m {
           seq T <= 12

@@ -1,0 +1,676 @@
+#!/usr/bin/env python3
+"""tfc's compiled variants side by side with PyTorch, ONNX Runtime and OpenVINO.
+
+One invocation, CPU only, batch 1, float32 everywhere, the same weights for every framework:
+
+  1. GPT-2 small (GPT2LMHeadModel, default GPT2Config, full logits) and/or ViT-B/16
+     (ViTForImageClassification, 224x224, patch 16, 1000 labels) are built by the transformers
+     library, randomly initialised with fixed seeds, and saved with save_pretrained
+     (config.json + model.safetensors) into a cache folder.
+  2. `tfc import` turns that checkpoint into a .tir; torch.onnx.export writes an ONNX file
+     that ONNX Runtime and OpenVINO both load. Every output is checked against PyTorch's.
+  3. For each thread count, the peers (PyTorch eager, ONNX Runtime, OpenVINO) are timed in
+     interleaved rounds, one call of each per round; then `tfc bench` times tfc's variants
+     (pre-ln, pre-rms, pre-crms) the same way, in its own process.
+  4. One table per model and thread count: median, p10, p90, GFLOP/s (tfc's count of
+     matrix work for everyone) and the speed relative to the best peer of that run.
+
+Optional tooling, run by hand (never by the tests or CI), from the repository root:
+
+    python -m venv /tmp/benchvenv
+    /tmp/benchvenv/bin/pip install -r scripts/requirements-bench.txt
+    swift build -c release --product tfc
+    /tmp/benchvenv/bin/python scripts/bench_peers.py --model both --threads 1,2 --runs 10 --json /tmp/bench.json
+
+See Docs/benchmarks.md for what is measured and how, and for measured tables.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEERS = ["torch", "ort", "openvino"]
+ALL_FRAMEWORKS = PEERS + ["tfc"]
+TFC_VARIANTS = ["pre-ln", "pre-rms", "pre-crms"]
+LABELS = {"torch": "PyTorch eager", "ort": "ONNX Runtime", "openvino": "OpenVINO"}
+MODEL_SEED = {"gpt2": 1234, "vit": 5678}
+INPUT_SEED = 42
+ONNX_OPSET = 18
+# Bump to rebuild everything cached (checkpoints, .tir, ONNX files) after a change here.
+CACHE_FORMAT = 1
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def warn(msg):
+    print(f"warning: {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Options, machine, versions
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description="Time tfc's compiled variants against PyTorch, ONNX Runtime and OpenVINO "
+                    "(CPU, batch 1, float32, same weights, same run).")
+    p.add_argument("--model", choices=["gpt2", "vit", "both"], default="both")
+    p.add_argument("--seq", type=int, default=128, help="GPT-2 sequence length (default 128)")
+    p.add_argument("--threads", default="1,2", help="thread counts, comma-separated (default 1,2)")
+    p.add_argument("--runs", type=int, default=None, help="timed calls per framework/variant (default 20, --quick 5)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 3, --quick 1)")
+    p.add_argument("--quick", action="store_true", help="fewer runs (a smoke test, not a measurement)")
+    p.add_argument("--frameworks", default=",".join(ALL_FRAMEWORKS),
+                   help="comma-separated subset of torch,ort,openvino,tfc (default: all)")
+    p.add_argument("--tfc", default=os.path.join(ROOT, ".build", "release", "tfc"),
+                   help="the tfc executable (default .build/release/tfc, built if missing)")
+    p.add_argument("--cache", default=os.path.join(ROOT, ".bench-cache"),
+                   help="folder for checkpoints, .tir and ONNX files (default .bench-cache/, "
+                        "git-ignored by a .gitignore written into it)")
+    p.add_argument("--pause", type=float, default=0.05,
+                   help="seconds of idle time before each timed peer call, so that one framework's "
+                        "spinning worker threads have gone to sleep before the next one runs (default 0.05)")
+    p.add_argument("--json", dest="json_out", default=None, help="also write every result to this JSON file")
+    a = p.parse_args(argv)
+    a.runs = a.runs if a.runs is not None else (5 if a.quick else 20)
+    a.warmup = a.warmup if a.warmup is not None else (1 if a.quick else 3)
+    if a.runs < 1 or a.warmup < 0:
+        p.error("--runs must be >= 1 and --warmup >= 0")
+    try:
+        a.thread_counts = [int(t) for t in a.threads.split(",") if t.strip()]
+    except ValueError:
+        p.error(f"--threads: expected integers, got {a.threads!r}")
+    if not a.thread_counts or min(a.thread_counts) < 1:
+        p.error("--threads: thread counts must be >= 1")
+    a.models = ["gpt2", "vit"] if a.model == "both" else [a.model]
+    a.fw = [f.strip() for f in a.frameworks.split(",") if f.strip()]
+    bad = [f for f in a.fw if f not in ALL_FRAMEWORKS]
+    if bad:
+        p.error(f"--frameworks: unknown {', '.join(bad)} (choose from {', '.join(ALL_FRAMEWORKS)})")
+    if "torch" not in a.fw:
+        # PyTorch builds the models and gives the reference output; it is only left out of the timing.
+        pass
+    if not 1 <= a.seq <= 1024:
+        p.error("--seq must be within 1...1024 (GPT-2's n_positions)")
+    return a
+
+
+def machine_info():
+    cpu = platform.processor() or platform.machine()
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and cpu in ("", platform.machine(), platform.processor()):
+                    cpu = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    simd = [f for f in ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_fp16",
+                        "asimd", "sve"] if f in flags]
+    return {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "simd": simd,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def library_versions(tfc_path):
+    v = {}
+    for name in ["torch", "transformers", "onnx", "onnxruntime", "openvino", "onnxscript", "numpy", "safetensors"]:
+        try:
+            mod = __import__(name)
+            v[name] = getattr(mod, "__version__", "?")
+        except Exception:
+            v[name] = None
+    try:
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        v["tfc"] = f"{commit}{' (with uncommitted changes)' if dirty else ''}" if commit else None
+    except Exception:
+        v["tfc"] = None
+    if v["tfc"] is not None and tfc_path:
+        v["tfc"] += f", {os.path.relpath(tfc_path, ROOT) if tfc_path.startswith(ROOT) else tfc_path}"
+    try:
+        out = subprocess.run(["swift", "--version"], capture_output=True, text=True, timeout=30).stdout
+        v["swift"] = out.strip().splitlines()[0] if out.strip() else None
+    except Exception:
+        v["swift"] = None
+    return v
+
+
+# --------------------------------------------------------------------------------------------
+# tfc
+
+
+def ensure_tfc(path):
+    """The tfc executable; `swift build -c release --product tfc` if it is the default and missing."""
+    if os.path.isfile(path) and os.access(path, os.X_OK):
+        return path
+    default = os.path.join(ROOT, ".build", "release", "tfc")
+    if os.path.abspath(path) != default:
+        sys.exit(f"error: --tfc {path}: no such executable")
+    log("building tfc: swift build -c release --product tfc")
+    r = subprocess.run(["swift", "build", "-c", "release", "--product", "tfc"], cwd=ROOT)
+    if r.returncode != 0 or not os.path.isfile(default):
+        sys.exit("error: swift build -c release --product tfc failed")
+    return default
+
+
+def run_tfc(tfc, args, timeout=3600):
+    r = subprocess.run([tfc] + args, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"tfc {' '.join(args)} exited {r.returncode}:\n{r.stderr.strip()}\n{r.stdout.strip()[-2000:]}")
+    return r.stdout
+
+
+def tfc_bench(tfc, tir, seq, threads, runs, warmup):
+    args = ["bench", tir, "--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup),
+            "--variants", ",".join(TFC_VARIANTS), "--json"]
+    if seq is not None:
+        args += ["--seq", str(seq)]
+    t0 = time.time()
+    out = run_tfc(tfc, args)
+    start = out.find("{")
+    report = json.loads(out[start:])
+    report["wallSeconds"] = time.time() - t0
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# Models, checkpoints, inputs
+
+
+def prepare_cache(cache):
+    os.makedirs(cache, exist_ok=True)
+    gi = os.path.join(cache, ".gitignore")
+    if not os.path.exists(gi):
+        with open(gi, "w") as f:
+            f.write("# written by scripts/bench_peers.py: nothing here belongs in the repository\n*\n")
+
+
+def build_model(kind):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, ViTConfig, ViTForImageClassification
+    torch.manual_seed(MODEL_SEED[kind])
+    if kind == "gpt2":
+        model = GPT2LMHeadModel(GPT2Config())  # d 768, 12 layers, 12 heads, vocab 50257, 1024 positions
+    else:
+        config = ViTConfig(image_size=224, patch_size=16, num_labels=1000)  # ViT-B/16 sizes are the defaults
+        model = ViTForImageClassification(config)
+    return model.eval()
+
+
+def load_or_build(kind, cache, tfc, need_tir):
+    """The model (loaded from the cached checkpoint, so every framework reads the very same
+    weights), the checkpoint folder, and the .tir (imported by tfc if missing)."""
+    import torch
+    import transformers
+    from transformers import GPT2LMHeadModel, ViTForImageClassification
+    ckpt = os.path.join(cache, kind)
+    stamp_path = os.path.join(cache, f"{kind}.stamp.json")
+    stamp = {"format": CACHE_FORMAT, "seed": MODEL_SEED[kind], "torch": torch.__version__,
+             "transformers": transformers.__version__}
+    have = os.path.isfile(os.path.join(ckpt, "model.safetensors")) and os.path.isfile(os.path.join(ckpt, "config.json"))
+    if have:
+        try:
+            with open(stamp_path) as f:
+                have = json.load(f) == stamp
+        except (OSError, ValueError):
+            have = False
+    if not have:
+        log(f"[{kind}] building the model (seed {MODEL_SEED[kind]}) and saving it to {ckpt}")
+        for name in os.listdir(cache):  # everything derived from an older checkpoint
+            if name.startswith(kind) and name != kind:
+                path = os.path.join(cache, name)
+                shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        shutil.rmtree(ckpt, ignore_errors=True)
+        model = build_model(kind)
+        model.save_pretrained(ckpt, safe_serialization=True)
+        with open(stamp_path, "w") as f:
+            json.dump(stamp, f)
+    cls = GPT2LMHeadModel if kind == "gpt2" else ViTForImageClassification
+    model = cls.from_pretrained(ckpt, dtype=torch.float32).eval()
+    tir = os.path.join(cache, f"{kind}.tir")
+    if need_tir and not os.path.isfile(tir):
+        log(f"[{kind}] tfc import {ckpt} -o {tir}")
+        run_tfc(tfc, ["import", ckpt, "-o", tir])
+    return model, ckpt, tir
+
+
+def make_input(kind, seq):
+    """Batch-1 input as numpy: token ids int64 [1, seq] (GPT-2) or an image float32 [1, 3, 224, 224] (ViT)."""
+    import numpy as np
+    rng = np.random.default_rng(INPUT_SEED)
+    if kind == "gpt2":
+        return rng.integers(0, 50257, size=(1, seq), dtype=np.int64)
+    return rng.standard_normal((1, 3, 224, 224), dtype=np.float32)
+
+
+class LogitsOnly:
+    """Wraps a transformers model so that it takes one tensor and returns only the logits."""
+
+    @staticmethod
+    def make(model, kind):
+        import torch
+
+        class Wrapped(torch.nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, x):
+                if kind == "gpt2":
+                    return self.m(input_ids=x, use_cache=False).logits
+                return self.m(pixel_values=x).logits
+
+        return Wrapped(model).eval()
+
+
+def export_onnx(kind, model, example, cache, seq):
+    """ONNX file for this model and input shape (static shapes: batch 1, this sequence length)."""
+    import torch
+    name = f"{kind}-s{seq}" if kind == "gpt2" else kind
+    path = os.path.join(cache, f"{name}.opset{ONNX_OPSET}.onnx")
+    if os.path.isfile(path):
+        return path
+    log(f"[{kind}] torch.onnx.export (dynamo, opset {ONNX_OPSET}) -> {path}")
+    tmp = tempfile.mkdtemp(dir=cache, prefix=f"{kind}.export.")
+    tmp_path = os.path.join(tmp, os.path.basename(path))
+    wrapped = LogitsOnly.make(model, kind)
+    with torch.inference_mode(False), torch.no_grad():
+        prog = torch.onnx.export(wrapped, (torch.from_numpy(example),), dynamo=True, opset_version=ONNX_OPSET,
+                                 input_names=["input"], output_names=["logits"], external_data=True,
+                                 optimize=True, verify=False)
+        prog.save(tmp_path, external_data=True)
+    # Move the model and its external data file(s) next to each other into the cache.
+    for f in os.listdir(tmp):
+        os.replace(os.path.join(tmp, f), os.path.join(cache, f))
+    shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Peers: each is a callable that runs one forward pass and returns the logits as numpy
+
+
+def make_torch(model, x_np, threads):
+    import torch
+    torch.set_num_threads(threads)
+    x = torch.from_numpy(x_np)
+    wrapped = LogitsOnly.make(model, "gpt2" if x_np.dtype.kind == "i" else "vit")
+
+    def call():
+        with torch.inference_mode():
+            return wrapped(x)
+
+    def result():
+        with torch.inference_mode():
+            return wrapped(x).numpy().copy()
+
+    info = {"threads": torch.get_num_threads(), "attn_implementation": model.config._attn_implementation,
+            "mkldnn": torch.backends.mkldnn.is_available()}
+    return call, result, info
+
+
+def make_ort(onnx_path, x_np, threads):
+    import numpy as np
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(onnx_path, sess_options=so, providers=["CPUExecutionProvider"])
+    in_name = sess.get_inputs()[0].name
+    out_meta = sess.get_outputs()[0]
+    out = np.empty([int(d) for d in out_meta.shape], dtype=np.float32)
+    # Inputs and the output bound once to caller-owned buffers, as tfc's prepared call does.
+    io = sess.io_binding()
+    io.bind_cpu_input(in_name, x_np)
+    io.bind_output(out_meta.name, "cpu", 0, np.float32, list(out.shape), out.ctypes.data)
+
+    def call():
+        sess.run_with_iobinding(io)
+        return out
+
+    def result():
+        sess.run_with_iobinding(io)
+        return out.copy()
+
+    info = {"threads": threads, "providers": sess.get_providers(),
+            "graph_optimization_level": "ORT_ENABLE_ALL"}
+    return call, result, info
+
+
+def ov_type_name(t):
+    return getattr(t, "type_name", None) or getattr(t, "get_type_name", lambda: str(t))()
+
+
+def make_openvino(onnx_path, x_np, threads):
+    import openvino as ov
+    core = ov.Core()
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+              "INFERENCE_PRECISION_HINT": "f32"}
+    compiled = core.compile_model(onnx_path, "CPU", config)
+    precision = ov_type_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    if "f32" not in precision and "float32" not in precision:
+        raise RuntimeError(f"OpenVINO compiled with inference precision {precision}, not f32")
+    req = compiled.create_infer_request()
+    inputs = {0: x_np}
+
+    def call():
+        req.infer(inputs, share_inputs=True, share_outputs=True)
+        return req.get_output_tensor(0).data
+
+    def result():
+        req.infer(inputs, share_inputs=True, share_outputs=True)
+        return req.get_output_tensor(0).data.copy()
+
+    info = {"threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
+            "inference_precision": precision,
+            "num_streams": str(compiled.get_property("NUM_STREAMS")),
+            "default_precision_on_this_cpu": ov_type_name(core.get_property("CPU", "INFERENCE_PRECISION_HINT"))}
+    return call, result, info
+
+
+def time_interleaved(calls, runs, warmup, pause):
+    """One call of each framework per round; the order rotates every round so that no
+    framework always follows the same one. Returns milliseconds per framework."""
+    names = list(calls)
+    times = {n: [] for n in names}
+    for r in range(warmup + runs):
+        k = r % len(names)
+        for n in names[k:] + names[:k]:
+            if pause > 0:
+                time.sleep(pause)
+            t0 = time.perf_counter_ns()
+            calls[n]()
+            dt = (time.perf_counter_ns() - t0) / 1e6
+            if r >= warmup:
+                times[n].append(dt)
+    return times
+
+
+def percentile(values, p):
+    """The same nearest-rank percentile as tfc bench (Sources/TFC/Bench.swift)."""
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    return s[min(len(s) - 1, int(round((len(s) - 1) * p)))]
+
+
+def python_flop_count(kind, seq):
+    """Matrix work per call, counted like tfc's matmulFlops: 2 flops per multiply-add in the
+    linears, the patch embedding and attention (causal attention: (T+1)/2 visible keys per row).
+    Only used when tfc is not run; otherwise tfc's own gflopPerCall is used."""
+    d, layers, ff = 768, 12, 3072
+    block = d * 3 * d + d * d + d * ff + ff * d
+    if kind == "gpt2":
+        t = seq
+        return (layers * (2 * t * block + 4 * t * ((t + 1) / 2) * d) + 2 * t * d * 50257) / 1e9
+    t = 197
+    return (2 * 196 * (3 * 16 * 16) * d + layers * (2 * t * block + 4 * t * t * d) + 2 * 1 * d * 1000) / 1e9
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+
+
+def table(kind, threads, rows, gflop, runs, gflop_source):
+    """rows: list of dicts with name, medianMs, p10Ms, p90Ms. Adds gflops and vsBestPeer."""
+    peer_medians = [r["medianMs"] for r in rows if r["framework"] in PEERS]
+    best = min(peer_medians) if peer_medians else None
+    for r in rows:
+        r["gflops"] = gflop / (r["medianMs"] / 1e3)
+        r["vsBestPeer"] = (best / r["medianMs"]) if best else None
+    lines = [f"{kind}, {threads} thread{'s' if threads != 1 else ''}, {runs} timed calls each; "
+             f"{gflop:.2f} GFLOP per call ({gflop_source}); 'vs best peer' = best peer median / this median (> 1: faster)",
+             f"  {'framework / variant':<22} {'median ms':>10} {'p10 ms':>9} {'p90 ms':>9} {'GFLOP/s':>8} {'vs best peer':>13}"]
+    for r in rows:
+        vs = f"{r['vsBestPeer']:.2f}x" if r["vsBestPeer"] else "-"
+        lines.append(f"  {r['name']:<22} {r['medianMs']:>10.1f} {r['p10Ms']:>9.1f} {r['p90Ms']:>9.1f} "
+                     f"{r['gflops']:>8.1f} {vs:>13}")
+    return "\n".join(lines)
+
+
+def markdown_table(kind, threads, rows):
+    out = [f"| {kind}, {threads} thread{'s' if threads != 1 else ''} | median ms | p10 ms | p90 ms | GFLOP/s | vs best peer |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        vs = f"{r['vsBestPeer']:.2f}x" if r["vsBestPeer"] else "-"
+        out.append(f"| {r['name']} | {r['medianMs']:.1f} | {r['p10Ms']:.1f} | {r['p90Ms']:.1f} | {r['gflops']:.1f} | {vs} |")
+    return "\n".join(out)
+
+
+def max_abs_diff(a, b):
+    import numpy as np
+    a = np.asarray(a, dtype=np.float64).reshape(-1)
+    b = np.asarray(b, dtype=np.float64).reshape(-1)
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.max(np.abs(a - b)))
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        import numpy as np
+        import torch
+        import transformers
+    except ImportError as e:
+        sys.exit(f"error: {e}; install scripts/requirements-bench.txt into a venv first (PyTorch, transformers "
+                 "and numpy are required: they build the models and give the reference output)")
+
+    available = {}
+    for fw, mod in [("ort", "onnxruntime"), ("openvino", "openvino"), ("onnx", "onnx"), ("onnxscript", "onnxscript")]:
+        try:
+            __import__(mod)
+            available[fw] = True
+        except ImportError as e:
+            available[fw] = False
+            available[fw + "_error"] = str(e)
+    fw = list(args.fw)
+    for f, mod in [("ort", "onnxruntime"), ("openvino", "openvino")]:
+        if f in fw and not available[f]:
+            log(f"skipping {LABELS[f]}: cannot import {mod} ({available[f + '_error']}); "
+                f"pip install -r scripts/requirements-bench.txt")
+            fw.remove(f)
+    if any(f in fw for f in ("ort", "openvino")) and not (available["onnx"] and available["onnxscript"]):
+        missing = [m for m in ("onnx", "onnxscript") if not available[m]]
+        log(f"skipping ONNX Runtime and OpenVINO: torch.onnx.export needs {', '.join(missing)}; "
+            "pip install -r scripts/requirements-bench.txt")
+        fw = [f for f in fw if f not in ("ort", "openvino")]
+
+    try:
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+    except Exception:
+        pass
+    tfc = ensure_tfc(os.path.abspath(args.tfc)) if "tfc" in fw else None
+    prepare_cache(args.cache)
+    mach = machine_info()
+    vers = library_versions(tfc)
+    log(f"machine: {mach['cpu']}, {mach['logical_cpus']} logical CPUs ({mach['usable_cpus']} usable), "
+        f"SIMD {' '.join(mach['simd']) or '-'}; {mach['os']}")
+    log("versions: " + ", ".join(f"{k} {v}" for k, v in vers.items() if v))
+    log(f"date: {mach['date']}")
+    log(f"frameworks: {', '.join(fw)}; threads {args.thread_counts}; {args.runs} timed calls after {args.warmup} "
+        f"warm-up calls; batch 1, float32")
+    if "tfc" in fw and vers.get("tfc") and "uncommitted" in vers["tfc"]:
+        log("note: the working tree has uncommitted changes; the tfc binary may not match HEAD")
+
+    results = {"machine": mach, "versions": vers, "args": {k: v for k, v in vars(args).items()},
+               "models": {}}
+    markdown = []
+    problems = []
+
+    for kind in args.models:
+        seq = args.seq if kind == "gpt2" else None
+        log("")
+        log(f"=== {kind} " + (f"(GPT2LMHeadModel, seq {seq}, full logits)" if kind == "gpt2"
+                             else "(ViTForImageClassification, 224x224, patch 16, 1000 labels)"))
+        t0 = time.time()
+        model, ckpt, tir = load_or_build(kind, args.cache, tfc, "tfc" in fw)
+        log(f"[{kind}] model ready ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters, "
+            f"attention '{model.config._attn_implementation}', {time.time() - t0:.0f} s)")
+        x = make_input(kind, args.seq)
+        torch.set_num_threads(max(args.thread_counts))
+        with torch.inference_mode():
+            ref = LogitsOnly.make(model, kind)(torch.from_numpy(x)).numpy().copy()
+        ref_scale = float(np.max(np.abs(ref)))
+        mres = {"seqLen": seq, "referenceMaxAbs": ref_scale, "checks": {}, "runs": []}
+        results["models"][kind] = mres
+        log(f"[{kind}] PyTorch reference output {list(ref.shape)}, max |logit| {ref_scale:.4g}")
+
+        onnx_path = None
+        if "ort" in fw or "openvino" in fw:
+            try:
+                onnx_path = export_onnx(kind, model, x, args.cache, args.seq)
+            except Exception as e:
+                msg = f"[{kind}] torch.onnx.export failed, skipping ONNX Runtime and OpenVINO: {type(e).__name__}: {e}"
+                log(msg)
+                problems.append(msg)
+
+        # tfc's pre-ln output on the same input, once.
+        gflop = None
+        if "tfc" in fw:
+            with tempfile.TemporaryDirectory(dir=args.cache) as tmp:
+                if kind == "gpt2":
+                    inp = os.path.join(tmp, "tokens.npy")
+                    np.save(inp, x[0].astype(np.int32))
+                    flag = f"tokens={inp}"
+                else:
+                    inp = os.path.join(tmp, "image.npy")
+                    np.save(inp, x[0])
+                    flag = f"image={inp}"
+                outp = os.path.join(tmp, "out.npy")
+                t1 = time.time()
+                try:
+                    run_tfc(tfc, ["run", tir, "--input", flag, "-o", outp])
+                    got = np.load(outp)
+                    d = max_abs_diff(got, ref)
+                    mres["checks"]["tfc pre-ln"] = d
+                    log(f"[{kind}] check: tfc pre-ln vs PyTorch: max abs diff {d:.3g} "
+                        f"(output {list(got.shape)}, {time.time() - t1:.0f} s)")
+                except Exception as e:
+                    msg = f"[{kind}] tfc run failed: {e}"
+                    log(msg)
+                    problems.append(msg)
+
+        for threads in args.thread_counts:
+            log(f"[{kind}] {threads} thread(s): preparing peers")
+            calls, infos, checks = {}, {}, {}
+            for f in [f for f in PEERS if f in fw]:
+                if f != "torch" and onnx_path is None:
+                    continue
+                try:
+                    t1 = time.time()
+                    if f == "torch":
+                        call, result, info = make_torch(model, x, threads)
+                    elif f == "ort":
+                        call, result, info = make_ort(onnx_path, x, threads)
+                    else:
+                        call, result, info = make_openvino(onnx_path, x, threads)
+                    info["setupSeconds"] = round(time.time() - t1, 1)
+                    out = result()
+                    d = max_abs_diff(out, ref)
+                    checks[f] = d
+                    mres["checks"][f"{f} ({threads} threads)"] = d
+                    log(f"[{kind}] check: {LABELS[f]} vs PyTorch: max abs diff {d:.3g} "
+                        f"(setup {info['setupSeconds']} s; {json.dumps({k: v for k, v in info.items() if k != 'setupSeconds'})})")
+                    if not d <= max(1e-3, 1e-4 * ref_scale) * (1 if f == "torch" else 100):
+                        msg = f"[{kind}] {LABELS[f]} output differs from PyTorch's by {d:.3g}: mis-exported?"
+                        log("warning: " + msg)
+                        problems.append(msg)
+                    calls[f] = call
+                    infos[f] = info
+                except Exception as e:
+                    msg = f"[{kind}] {LABELS[f]} ({threads} threads) failed, skipped: {type(e).__name__}: {e}"
+                    log(msg)
+                    problems.append(msg)
+            # torch's own check is run-to-run (it is the reference); it tells whether torch is deterministic.
+            rows = []
+            if calls:
+                log(f"[{kind}] {threads} thread(s): timing {', '.join(LABELS[c] for c in calls)} interleaved, "
+                    f"{args.warmup} + {args.runs} rounds")
+                t1 = time.time()
+                times = time_interleaved(calls, args.runs, args.warmup, args.pause)
+                log(f"[{kind}] {threads} thread(s): peers timed in {time.time() - t1:.0f} s")
+                for f in calls:
+                    rows.append({"framework": f, "name": LABELS[f], "medianMs": statistics.median(times[f]),
+                                 "p10Ms": percentile(times[f], 0.1), "p90Ms": percentile(times[f], 0.9),
+                                 "timesMs": times[f], "info": infos[f]})
+            calls.clear()
+            import gc
+            gc.collect()
+
+            tfc_report = None
+            if "tfc" in fw:
+                log(f"[{kind}] {threads} thread(s): tfc bench --threads {threads} --runs {args.runs} "
+                    f"--warmup {args.warmup} (compiles 3 variants; minutes for big models)")
+                try:
+                    tfc_report = tfc_bench(tfc, tir, seq, threads, args.runs, args.warmup)
+                    gflop = tfc_report["gflopPerCall"]
+                    log(f"[{kind}] {threads} thread(s): tfc bench done in {tfc_report['wallSeconds']:.0f} s")
+                    for r in tfc_report["rows"]:
+                        rows.append({"framework": "tfc", "name": f"tfc {r['variant']}", "medianMs": r["medianMs"],
+                                     "p10Ms": r["p10Ms"], "p90Ms": r["p90Ms"],
+                                     "info": {"normsMs": r["normsMs"], "speedupVsPreLN": r["speedup"],
+                                              "tfcGflops": r["gflops"]}})
+                except Exception as e:
+                    msg = f"[{kind}] tfc bench ({threads} threads) failed: {e}"
+                    log(msg)
+                    problems.append(msg)
+            gflop_source = "tfc's count"
+            if gflop is None:
+                gflop = python_flop_count(kind, args.seq)
+                gflop_source = "counted as tfc counts it"
+            if not rows:
+                continue
+            log("")
+            log(table(kind, threads, rows, gflop, args.runs, gflop_source))
+            if tfc_report:
+                norms = ", ".join(f"{r['variant']} {r['normsMs']:.2f}" for r in tfc_report["rows"])
+                log(f"  tfc norms alone (median ms): {norms}")
+            log("")
+            markdown.append(markdown_table(kind, threads, rows))
+            mres["runs"].append({"threads": threads, "gflopPerCall": gflop, "rows": rows, "tfc": tfc_report})
+        mres["gflopPerCall"] = gflop
+        del model
+
+    results["problems"] = problems
+    results["markdown"] = "\n\n".join(markdown)
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(results, f, indent=2, default=str)
+        log(f"wrote {args.json_out}")
+    if problems:
+        log("problems:")
+        for p in problems:
+            log(f"  - {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
