@@ -163,6 +163,15 @@ public final class IRModule: @unchecked Sendable {
         return Value(ref: global)
     }
 
+    /// A declaration of constant data defined elsewhere (for the JIT: host memory registered
+    /// with `JIT.define`), read with the given alignment.
+    public func addExternalConstant(_ name: String, alignment: Int = 64) -> Value {
+        let global = LLVMAddGlobal(ref, LLVMInt8TypeInContext(context), name)!
+        LLVMSetGlobalConstant(global, 1)
+        LLVMSetAlignment(global, UInt32(alignment))
+        return Value(ref: global)
+    }
+
     public func appendBlock(_ fn: Function, _ name: String) -> Block {
         Block(ref: LLVMAppendBasicBlockInContext(context, fn.ref, name))
     }

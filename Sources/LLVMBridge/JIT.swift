@@ -50,6 +50,21 @@ public final class JIT: @unchecked Sendable {
                   "adding a module to the JIT")
     }
 
+    /// Defines symbols at fixed addresses in this process (memory the caller keeps alive as long
+    /// as this JIT), for code that declares them as external globals.
+    public func define(_ symbols: [(name: String, address: UnsafeRawPointer)]) throws {
+        guard !symbols.isEmpty else { return }
+        var pairs = symbols.map { symbol in
+            LLVMOrcCSymbolMapPair(
+                Name: LLVMOrcLLJITMangleAndIntern(ref, symbol.name),
+                Sym: LLVMJITEvaluatedSymbol(
+                    Address: LLVMOrcExecutorAddress(UInt(bitPattern: symbol.address)),
+                    Flags: LLVMJITSymbolFlags(GenericFlags: UInt8(LLVMJITSymbolGenericFlagsExported.rawValue), TargetFlags: 0)))
+        }
+        let unit = LLVMOrcAbsoluteSymbols(&pairs, pairs.count)
+        try check(LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(ref), unit), "defining weight symbols")
+    }
+
     /// The address of a JIT'd symbol, valid while this JIT lives.
     public func lookup(_ name: String) throws -> UnsafeRawPointer {
         var address: LLVMOrcExecutorAddress = 0

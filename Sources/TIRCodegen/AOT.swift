@@ -56,8 +56,8 @@ public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest)
     let tm = try TargetMachine(request.target)
     let ir = IRModule(name: model.name)
     tm.configure(ir)
-    let entry = try lowerModel(model, weights: weights, into: ir, target: request.target,
-                               options: CodegenOptions(prefix: request.prefix))
+    let (entry, _) = try lowerModel(model, weights: weights, into: ir, target: request.target,
+                                    options: CodegenOptions(prefix: request.prefix))
     try ir.verify()
     try tm.optimize(ir)
     return AOTArtifacts(entry: entry, target: request.target, object: try tm.emit(ir, .object),

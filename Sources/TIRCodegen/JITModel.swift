@@ -21,6 +21,10 @@ public final class JITModel: @unchecked Sendable {
     public let threads: Int32
     /// The optimized LLVM IR the JIT compiled (kept for tests and `--emit`).
     public let optimizedIR: String
+    /// Host copies of the weights the code reads (external symbols).
+    private var weightMemory: [UnsafeMutableRawPointer] = []
+
+    deinit { weightMemory.forEach { $0.deallocate() } }
 
     public init(_ model: Module, weights: Weights, threads: Int = 0) throws {
         self.model = model
@@ -29,11 +33,19 @@ public final class JITModel: @unchecked Sendable {
         let ir = IRModule(name: model.name, forJIT: true)
         let tm = try TargetMachine(jit.target)
         tm.configure(ir)
-        entry = try lowerModel(model, weights: weights, into: ir, target: jit.target,
-                               options: CodegenOptions(packedEntry: true))
+        let lowered = try lowerModel(model, weights: weights, into: ir, target: jit.target,
+                                     options: CodegenOptions(packedEntry: true, externalWeights: true))
+        entry = lowered.entry
         try ir.verify()
         try tm.optimize(ir)
         optimizedIR = ir.text
+        // The weights stay in this process, 64-byte aligned, for as long as the code does.
+        weightMemory = lowered.external.map { weight in
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(weight.values.count * 4, 64), alignment: 64)
+            weight.values.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
+            return p
+        }
+        try jit.define(zip(lowered.external, weightMemory).map { ($0.symbol, UnsafeRawPointer($1)) })
         try jit.add(ir)
         packed = unsafeBitCast(try jit.lookup(entry.packedSymbol),
                                to: (@convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64, Int32) -> Int32).self)

@@ -13,25 +13,37 @@ public struct CodegenOptions: Sendable {
     public var prefix: String?
     /// Also emit `<prefix>_forward_packed` (the JIT runner calls it).
     public var packedEntry: Bool
+    /// Declare the weights as external symbols instead of embedding them as constants: the JIT
+    /// points them at host memory, which spares LLVM hundreds of megabytes of constant data.
+    public var externalWeights: Bool
 
-    public init(prefix: String? = nil, packedEntry: Bool = false) {
+    public init(prefix: String? = nil, packedEntry: Bool = false, externalWeights: Bool = false) {
         self.prefix = prefix
         self.packedEntry = packedEntry
+        self.externalWeights = externalWeights
     }
 }
 
-/// Builds the model's entry point(s) into `ir` and returns how to call them.
+/// A weight the generated code reads through an external symbol (CodegenOptions.externalWeights).
+public struct ExternalWeight: Sendable {
+    public var symbol: String
+    public var values: [Float]
+}
+
+/// Builds the model's entry point(s) into `ir` and returns how to call them, with the weights
+/// left for the caller to define when they are external.
 public func lowerModel(_ model: Module, weights: Weights, into ir: IRModule, target: TargetSpec,
-                       options: CodegenOptions = CodegenOptions()) throws -> EntryPoint {
+                       options: CodegenOptions = CodegenOptions()) throws -> (entry: EntryPoint, external: [ExternalWeight]) {
     let fusion = FusionPlan(model)
     let plan = try MemoryPlan(model, fusion: fusion)
     let entry = EntryPoint(prefix: cIdentifier(options.prefix ?? model.name), inputs: model.inputs,
                            outputs: plan.outputs, seq: model.seq, workspaceBytes: plan.workspaceBytes)
-    let forward = try FunctionLowering(model: model, weights: weights, plan: plan, fusion: fusion, entry: entry, ir: ir,
-                                       target: target).build()
+    let lowering = try FunctionLowering(model: model, weights: weights, plan: plan, fusion: fusion, entry: entry, ir: ir,
+                                        target: target, externalWeights: options.externalWeights)
+    let forward = try lowering.build()
     buildDefaultThreadsEntry(entry, calling: forward, in: ir)
     if options.packedEntry { buildPackedEntry(entry, calling: forward, in: ir) }
-    return entry
+    return (entry, lowering.external)
 }
 
 /// `<prefix>_forward(...)`: the threaded entry with threads = 0 (every online core).
@@ -84,8 +96,13 @@ final class FunctionLowering {
     /// Packed weight constants, by parameter name and layout.
     var packed: [String: Value] = [:]
 
+    /// Weights declared as external symbols, with their data (when externalWeights).
+    var external: [ExternalWeight] = []
+    let externalWeights: Bool
+
     init(model: Module, weights: Weights, plan: MemoryPlan, fusion: FusionPlan, entry: EntryPoint, ir: IRModule,
-         target: TargetSpec) throws {
+         target: TargetSpec, externalWeights: Bool) throws {
+        self.externalWeights = externalWeights
         self.model = model
         self.weights = weights
         self.plan = plan
@@ -204,10 +221,18 @@ final class FunctionLowering {
             if let p = params[name] { return p }
             guard let tensor = weights[name] else { throw CodegenError("no weights for @\(name)") }
             let data = tensor.floats
-            let global = data.withUnsafeBytes { ir.addConstantBytes("w." + name, $0) }
+            let global = constant("w." + name, data)
             params[name] = global
             return global
         }
+    }
+
+    /// Weight data as an embedded constant, or as an external symbol whose data the JIT defines.
+    func constant(_ name: String, _ data: [Float]) -> Value {
+        guard externalWeights else { return data.withUnsafeBytes { ir.addConstantBytes(name, $0) } }
+        let symbol = "tfc.weight.\(external.count)"
+        external.append(ExternalWeight(symbol: symbol, values: data))
+        return ir.addExternalConstant(symbol)
     }
 
     func type(_ operand: Operand) throws -> TensorType {
@@ -296,7 +321,7 @@ final class FunctionLowering {
         let key = "\(name).packed\(gemm.shape.nr)\(transposed ? ".t" : "")"
         if let p = packed[key] { return p }
         let data = packWeights(tensor.floats, k: K, n: N, transposed: transposed, nr: gemm.shape.nr)
-        let global = data.withUnsafeBytes { ir.addConstantBytes("w." + key, $0) }
+        let global = constant("w." + key, data)
         packed[key] = global
         return global
     }
