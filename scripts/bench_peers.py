@@ -80,6 +80,9 @@ def parse_args(argv=None):
     p.add_argument("--pause", type=float, default=0.05,
                    help="seconds of idle time before each timed peer call, so that one framework's "
                         "spinning worker threads have gone to sleep before the next one runs (default 0.05)")
+    p.add_argument("--max-load", type=float, default=None,
+                   help="on a shared machine: before each timed part, wait (up to 10 minutes) until the "
+                        "1-minute load average is below this (e.g. 0.5)")
     p.add_argument("--json", dest="json_out", default=None, help="also write every result to this JSON file")
     a = p.parse_args(argv)
     a.runs = a.runs if a.runs is not None else (5 if a.quick else 20)
@@ -414,6 +417,21 @@ def load_average():
         return "load average unknown"
 
 
+def wait_for_quiet(max_load, what):
+    """Waits until the 1-minute load average is below max_load (at most 10 minutes)."""
+    if max_load is None:
+        return
+    deadline = time.time() + 600
+    said = False
+    while os.getloadavg()[0] >= max_load and time.time() < deadline:
+        if not said:
+            log(f"  waiting for the load average ({os.getloadavg()[0]:.2f}) to fall below {max_load} before {what}")
+            said = True
+        time.sleep(5)
+    if os.getloadavg()[0] >= max_load:
+        log(f"  load average still {os.getloadavg()[0]:.2f} after 10 minutes; timing {what} anyway")
+
+
 def percentile(values, p):
     """The same nearest-rank percentile as tfc bench (Sources/TFC/Bench.swift)."""
     s = sorted(values)
@@ -624,6 +642,7 @@ def main(argv=None):
             if calls:
                 log(f"[{kind}] {threads} thread(s): timing {', '.join(LABELS[c] for c in calls)} interleaved, "
                     f"{args.warmup} + {args.runs} rounds")
+                wait_for_quiet(args.max_load, "the peers")
                 t1 = time.time()
                 times = time_interleaved(calls, args.runs, args.warmup, args.pause)
                 log(f"[{kind}] {threads} thread(s): peers timed in {time.time() - t1:.0f} s; {load_average()}")
@@ -639,6 +658,7 @@ def main(argv=None):
             if "tfc" in fw:
                 log(f"[{kind}] {threads} thread(s): tfc bench --threads {threads} --runs {args.runs} "
                     f"--warmup {args.warmup} (compiles 3 variants; minutes for big models)")
+                wait_for_quiet(args.max_load, "tfc bench")
                 try:
                     tfc_report = tfc_bench(tfc, tir, seq, threads, args.runs, args.warmup)
                     gflop = tfc_report["gflopPerCall"]

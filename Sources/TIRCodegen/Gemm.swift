@@ -50,13 +50,16 @@ func packWeights(_ w: [Float], k: Int, n: Int, transposed: Bool, nr: Int) -> [Fl
 /// What happens to a block of x @ W before it is stored.
 struct Epilogue: Hashable {
     enum Activation: Hashable { case none, geluTanh, geluErf }
+    /// Multiply each row by its own scale first (a parameter-free RMSNorm/CRMSNorm on the input:
+    /// (s_r x_r) @ W = s_r (x_r @ W), so the normalized input is never written).
+    var rowScale = false
     var bias = false
     var activation = Activation.none
     /// Add a residual matrix (the other operand of a following add).
     var residual = false
 
     var name: String {
-        var s = bias ? "b" : ""
+        var s = (rowScale ? "s" : "") + (bias ? "b" : "")
         switch activation {
         case .none: break
         case .geluTanh: s += "gt"
@@ -80,15 +83,16 @@ final class GemmKernels {
         shape = GemmShape.forTarget(target)
     }
 
-    /// `void kernel(ptr x, i64 ldx, ptr panel, i64 K, ptr y, i64 ldy, i64 cols, ptr bias, ptr res, i64 ldres)`:
+    /// `void kernel(ptr x, i64 ldx, ptr panel, i64 K, ptr y, i64 ldy, i64 cols, ptr bias, ptr res, i64 ldres, ptr scale)`:
     /// y[0..<rows, 0..<cols] (+)= x[0..<rows, 0..<K] @ panel, then the epilogue if `finish`.
     /// With `accumulate` the block starts from y (a later slice of K), else from zero. bias and
-    /// res point at the panel's first column and are read only if the epilogue uses them.
+    /// res point at the panel's first column, scale at the block's first row; each is read only
+    /// if the epilogue uses it.
     func kernel(rows: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool) -> Function {
         let key = "tfc.gemm.\(rows)x\(shape.nr).\(accumulate ? "acc." : "")\(finish ? epilogue.name : "partial")"
         if let f = cache[key] { return f }
         let p = ir.ptr, i64 = ir.i64
-        let fn = ir.addFunction(key, ir.functionType(ir.void, [p, i64, p, i64, p, i64, i64, p, p, i64]), linkage: .internal)
+        let fn = ir.addFunction(key, ir.functionType(ir.void, [p, i64, p, i64, p, i64, i64, p, p, i64, p]), linkage: .internal)
         ir.addAttribute("nounwind", to: fn)
         if target.isX86 {
             ir.addAttribute("prefer-vector-width", "\(target.vectorBits)", to: fn)
@@ -104,6 +108,7 @@ final class GemmKernels {
         let (x, ldx, panel, K, y, ldy, cols, bias, res, ldres) =
             (fn.param(0), fn.param(1), fn.param(2), fn.param(3), fn.param(4), fn.param(5), fn.param(6),
              fn.param(7), fn.param(8), fn.param(9))
+        let scale = fn.param(10)
         let lanes = shape.lanes, f32 = ir.f32
         let vec = ir.vector(f32, lanes)
         // Accumulators live in stack slots that mem2reg turns into registers (phis).
@@ -135,6 +140,9 @@ final class GemmKernels {
             let biasVector = epilogue.bias ? b.maskedLoad(vec, b.gep(f32, bias, ir.i64(v * lanes)), mask) : nil
             for i in 0..<rows {
                 var value = b.load(vec, acc[i][v], align: 4)
+                if epilogue.rowScale {
+                    value = b.fmul(value, b.splat(b.load(f32, b.gep(f32, scale, ir.i64(i))), lanes: lanes))
+                }
                 if let biasVector { value = b.fadd(value, biasVector) }
                 switch epilogue.activation {
                 case .none: break

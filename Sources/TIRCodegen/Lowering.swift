@@ -275,8 +275,10 @@ final class FunctionLowering {
             guard let destination = buffers[plan.output] else {
                 throw CodegenError("no buffer planned for the fused output of %\(inst.result)")
             }
-            try lowerGemm(inst, plan: plan, x: ops[0], rows: R, k: cols(types[0]), n: N,
-                          bias: ops.count > 2 ? ops[2] : nil, out: destination)
+            let x = try plan.rowScale.map { try pointer($0.input) } ?? ops[0]
+            let scales = try plan.rowScale.map { try pointer(.value($0.norm)) }
+            try lowerGemm(inst, plan: plan, x: x, rows: R, k: cols(types[0]), n: N,
+                          bias: ops.count > 2 ? ops[2] : nil, scales: scales, out: destination)
             return
         }
         guard let out = buffers[inst.result] else { throw CodegenError("no buffer planned for %\(inst.result)") }
@@ -304,7 +306,8 @@ final class FunctionLowering {
                                 bias: ops.count > 2 ? ops[2] : nil, out: out, n: N)
         case .layernorm, .rmsnorm, .crmsnorm:
             lowerNorm(inst.op, x: ops[0], rows: R, d: N, eps: inst.double("eps") ?? 1e-5,
-                      gain: ops.count > 1 ? ops[1] : nil, bias: ops.count > 2 ? ops[2] : nil, out: out)
+                      gain: ops.count > 1 ? ops[1] : nil, bias: ops.count > 2 ? ops[2] : nil, out: out,
+                      scalesOnly: fusion.scaleOnlyNorms[inst.result] != nil)
         case .attention:
             try lowerAttention(inst, ops: ops, types: types, rows: R, out: out)
         case .gelu:
@@ -330,7 +333,7 @@ final class FunctionLowering {
     /// rows one at a time (a single row is the matrix-vector case). Threads take contiguous
     /// ranges of panels, so each writes its own columns of y.
     private func lowerGemm(_ inst: Instruction, plan: FusionPlan.Linear, x: Value, rows R: Value, k K: Int, n N: Int,
-                           bias: Value?, out: Value) throws {
+                           bias: Value?, scales: Value?, out: Value) throws {
         let panel = try packedWeights(inst, k: K, n: N)
         let residual = try plan.residual.map(pointer) ?? ir.nullPointer
         let nr = gemm.shape.nr, kc = GemmShape.kc
@@ -341,16 +344,18 @@ final class FunctionLowering {
             slices[slices.count - 1].length += last.length
         }
         let panels = (N + nr - 1) / nr
-        parallelFor("\(cIdentifier(inst.result)).gemm", count: ir.i64(panels), captures: [x, out, residual, R]) { c, begin, end in
+        parallelFor("\(cIdentifier(inst.result)).gemm", count: ir.i64(panels),
+                    captures: [x, out, residual, R, scales ?? ir.nullPointer]) { c, begin, end in
             gemmPanels(begin, end, slices: slices, plan: plan, x: c[0], k: K, n: N, weights: panel, bias: bias,
-                       residual: plan.residual == nil ? nil : c[2], rows: c[3], out: c[1])
+                       residual: plan.residual == nil ? nil : c[2], scales: scales == nil ? nil : c[4], rows: c[3],
+                       out: c[1])
         }
     }
 
     /// Panels [begin, end) of one GEMM: for each slice of K, every row block.
     private func gemmPanels(_ begin: Value, _ end: Value, slices: [(k0: Int, length: Int)], plan: FusionPlan.Linear,
-                            x: Value, k K: Int, n N: Int, weights: Value, bias: Value?, residual: Value?, rows R: Value,
-                            out: Value) {
+                            x: Value, k K: Int, n N: Int, weights: Value, bias: Value?, residual: Value?, scales: Value?,
+                            rows R: Value, out: Value) {
         let nr = gemm.shape.nr, mr = gemm.shape.mr
         let blocks = b.sdiv(R, ir.i64(mr))
         b.forLoop(begin, end) { p in
@@ -367,7 +372,8 @@ final class FunctionLowering {
                     let at = b.add(b.mul(row, N), col)
                     b.call(kernel, [b.gep(f32, x, b.add(b.mul(row, K), ir.i64(slice.k0))), ir.i64(K), w,
                                     ir.i64(slice.length), b.gep(f32, out, at), ir.i64(N), cols, biasAt,
-                                    residual.map { b.gep(f32, $0, at) } ?? ir.nullPointer, ir.i64(N)])
+                                    residual.map { b.gep(f32, $0, at) } ?? ir.nullPointer, ir.i64(N),
+                                    scales.map { b.gep(f32, $0, row) } ?? ir.nullPointer])
                 }
                 b.forLoop(blocks) { block in call(full, row: b.mul(block, mr)) }
                 b.forLoop(b.mul(blocks, mr), R) { row in call(single, row: row) }
@@ -451,39 +457,63 @@ final class FunctionLowering {
         }
     }
 
-    /// One row at a time: the statistics, then y = (x - mean) * rsqrt(var + eps) * g + b.
+    /// One row at a time: the statistics in one vectorized pass (sum and sum of squares
+    /// together; for LayerNorm shifted by the row's first element, which keeps the variance free
+    /// of cancellation when the mean is large), then y = (x - mean) * rsqrt(var + eps) * g + b.
+    /// With `scalesOnly` (a parameter-free norm read only by GEMMs, which apply the scale in
+    /// their epilogue) just rsqrt(var + eps) is stored, one float per row.
     private func lowerNorm(_ op: OpKind, x: Value, rows R: Value, d: Int, eps: Double, gain: Value?, bias: Value?,
-                           out: Value) {
-        let sqrt = ir.intrinsic("llvm.sqrt", [f32])
+                           out: Value, scalesOnly: Bool = false) {
+        let lanes = GemmShape.forTarget(target).lanes
+        let vec = ir.vector(f32, lanes)
+        let zero = ir.f32(0, lanes: lanes)
+        let allLanes = b.prefixMask(ir.i64(lanes), lanes: lanes)
+        /// Calls body(offset, mask) over the row in vector chunks: full ones in a loop, then a
+        /// masked tail.
+        func forEachChunk(_ body: (Value, Value) -> Void) {
+            b.forLoop(d / lanes) { c in body(b.mul(c, lanes), allLanes) }
+            if d % lanes != 0 { body(ir.i64(d - d % lanes), b.prefixMask(ir.i64(d % lanes), lanes: lanes)) }
+        }
+        let sums = b.alloca(vec), squares = b.alloca(vec)
         b.forLoop(R) { r in
-            let xr = b.gep(f32, x, b.mul(r, d)), yr = b.gep(f32, out, b.mul(r, d))
-            var mean = ir.f32(0)
+            let xr = b.gep(f32, x, b.mul(r, d))
+            let shift = op == .layernorm ? b.splat(loadF(xr, ir.i64(0)), lanes: lanes) : zero
+            b.store(zero, sums, align: 4)
+            b.store(zero, squares, align: 4)
+            forEachChunk { offset, mask in
+                // Masked-off lanes load 0; minus the shift they would count, so select them out.
+                let v = b.select(mask, b.fsub(b.maskedLoad(vec, b.gep(f32, xr, offset), mask), shift), zero)
+                b.store(b.fadd(b.load(vec, sums, align: 4), v), sums, align: 4)
+                b.store(b.fma(v, v, b.load(vec, squares, align: 4)), squares, align: 4)
+            }
+            let (total, totalSquares) = (b.reduceAdd(b.load(vec, sums, align: 4)), b.reduceAdd(b.load(vec, squares, align: 4)))
+            let invD = ir.f32(1 / Double(d))
+            var mean: Value = zero
             let meanSquare: Value
             switch op {
             case .layernorm:
-                // Two passes (mean, then centered squares): no cancellation for large means.
-                mean = b.fmul(sum(ir.i64(d), from: ir.f32(0)) { loadF(xr, $0) }, ir.f32(1 / Double(d)))
-                let m = mean
-                meanSquare = b.fmul(sum(ir.i64(d), from: ir.f32(0)) { j in
-                    let c = b.fsub(loadF(xr, j), m)
-                    return b.fmul(c, c, fast: true)
-                }, ir.f32(1 / Double(d)))
+                let shiftedMean = b.fmul(total, invD)
+                mean = b.fadd(shift, b.splat(shiftedMean, lanes: lanes))
+                let variance = b.fsub(b.fmul(totalSquares, invD), b.fmul(shiftedMean, shiftedMean))
+                meanSquare = b.maxnum(variance, ir.f32(0))
             case .crmsnorm:
                 // The row stands for the zero-mean (d+1)-vector [x, -sum(x)].
-                let total = sum(ir.i64(d), from: ir.f32(0)) { loadF(xr, $0) }
-                let squares = sum(ir.i64(d), from: ir.f32(0)) { j in b.fmul(loadF(xr, j), loadF(xr, j), fast: true) }
-                meanSquare = b.fmul(b.fadd(squares, b.fmul(total, total)), ir.f32(1 / Double(d + 1)))
+                meanSquare = b.fmul(b.fma(total, total, totalSquares), ir.f32(1 / Double(d + 1)))
             default:
-                meanSquare = b.fmul(sum(ir.i64(d), from: ir.f32(0)) { j in
-                    b.fmul(loadF(xr, j), loadF(xr, j), fast: true)
-                }, ir.f32(1 / Double(d)))
+                meanSquare = b.fmul(totalSquares, invD)
             }
-            let inv = b.fdiv(ir.f32(1), b.call(sqrt, [b.fadd(meanSquare, ir.f32(eps))]))
-            b.forLoop(d) { j in
-                var y = b.fmul(b.fsub(loadF(xr, j), mean), inv)
-                if let gain { y = b.fmul(y, loadF(gain, j)) }
-                if let bias { y = b.fadd(y, loadF(bias, j)) }
-                storeF(y, yr, j)
+            let inv = b.fdiv(ir.f32(1), b.sqrt(b.fadd(meanSquare, ir.f32(eps))))
+            if scalesOnly {
+                storeF(inv, out, r)
+                return
+            }
+            let yr = b.gep(f32, out, b.mul(r, d))
+            let invVector = b.splat(inv, lanes: lanes)
+            forEachChunk { at, mask in
+                var y = b.fmul(b.fsub(b.maskedLoad(vec, b.gep(f32, xr, at), mask), mean), invVector)
+                if let gain { y = b.fmul(y, b.maskedLoad(vec, b.gep(f32, gain, at), mask)) }
+                if let bias { y = b.fadd(y, b.maskedLoad(vec, b.gep(f32, bias, at), mask)) }
+                b.maskedStore(y, b.gep(f32, yr, at), mask)
             }
         }
     }
@@ -597,7 +627,14 @@ struct FusionPlan {
         /// The value the fused chain produces (where the kernel stores).
         var output: String { chain.last ?? linear }
         var linear: String
+        /// For a linear reading a scale-only norm: that norm (whose buffer holds one scale per
+        /// row) and its input, which the kernel reads instead of the norm's output.
+        var rowScale: (norm: String, input: Operand)?
     }
+
+    /// Parameter-free RMSNorm/CRMSNorm whose readers are all fused linears: they compute only a
+    /// scale per row. Norm result -> its input.
+    var scaleOnlyNorms: [String: Operand] = [:]
 
     var linears: [String: Linear] = [:]
     /// Results computed by a fused producer, not by their own code.
@@ -642,6 +679,16 @@ struct FusionPlan {
                 }
             }
             linears[inst.result] = plan
+        }
+        for norm in m.body where (norm.op == .rmsnorm || norm.op == .crmsnorm) && norm.operands.count == 1 {
+            guard !outputs.contains(norm.result), let readers = uses[norm.result], !readers.isEmpty,
+                  readers.allSatisfy({ $0.operand == 0 && linears[m.body[$0.index].result] != nil })
+            else { continue }
+            scaleOnlyNorms[norm.result] = norm.operands[0]
+            for reader in readers {
+                linears[m.body[reader.index].result]?.rowScale = (norm.result, norm.operands[0])
+                linears[m.body[reader.index].result]?.epilogue.rowScale = true
+            }
         }
     }
 }

@@ -43,7 +43,11 @@ struct MemoryPlan {
         var lastRead: [String: Int] = [:]
         for inst in model.body {
             let at = runsAt[inst.result] ?? 0
-            for case .value(let v) in inst.operands { lastRead[v] = max(lastRead[v] ?? 0, at) }
+            for case .value(let v) in inst.operands {
+                lastRead[v] = max(lastRead[v] ?? 0, at)
+                // A linear after a scale-only norm reads the norm's input too.
+                if case .value(let input)? = fusion.scaleOnlyNorms[v] { lastRead[input] = max(lastRead[input] ?? 0, at) }
+            }
         }
         struct Slot { var offset: Int; var bytes: Int; var lastRead: Int }
         var live: [Slot] = []
@@ -52,7 +56,11 @@ struct MemoryPlan {
             .sorted { (runsAt[$0.result] ?? 0) < (runsAt[$1.result] ?? 0) }
         for inst in values {
             let start = runsAt[inst.result] ?? 0
-            let bytes = Self.rounded(inst.type.elementCount(seqLen: model.maxSeqLen) * 4)
+            // A scale-only norm keeps one float per row.
+            let elements = fusion.scaleOnlyNorms[inst.result] != nil
+                ? inst.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1
+                : inst.type.elementCount(seqLen: model.maxSeqLen)
+            let bytes = Self.rounded(elements * 4)
             unsharedBytes += bytes
             // Slots whose value was last read before this one is written are free again. A value
             // read while this one is written (the op's own operands) keeps its slot.
