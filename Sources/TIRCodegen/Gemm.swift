@@ -18,9 +18,12 @@ struct GemmShape: Hashable {
     /// Rows of the register block.
     let mr: Int
     /// Columns of the register block (and of a weight panel): two vectors.
-    var nr: Int { 2 * lanes }
+    /// Vectors per row of the register block.
+    var vectors = 2
+    var nr: Int { vectors * lanes }
 
-    /// AVX-512: 32 zmm registers hold 8x2 accumulators, 2 weight vectors and a broadcast.
+    /// AVX-512: 32 zmm registers hold 8x2 accumulators, 2 weight vectors and a broadcast (on
+    /// GPT-2's shapes 4x4, 6x3, 6x4 and 12x2 measured the same or slower).
     /// AVX2: 16 ymm registers, so 6x2. NEON/SSE: 32 (or 16) 128-bit registers, 8x2 (6x2).
     static func forTarget(_ target: TargetSpec) -> GemmShape {
         switch target.vectorBits {
@@ -112,10 +115,10 @@ final class GemmKernels {
         let lanes = shape.lanes, f32 = ir.f32
         let vec = ir.vector(f32, lanes)
         // Accumulators live in stack slots that mem2reg turns into registers (phis).
-        let acc = (0..<rows).map { _ in (0..<2).map { _ in b.alloca(vec) } }
-        let masks = (0..<2).map { v in b.prefixMask(b.sub(cols, ir.i64(v * lanes)), lanes: lanes) }
+        let acc = (0..<rows).map { _ in (0..<shape.vectors).map { _ in b.alloca(vec) } }
+        let masks = (0..<shape.vectors).map { v in b.prefixMask(b.sub(cols, ir.i64(v * lanes)), lanes: lanes) }
         for i in 0..<rows {
-            for v in 0..<2 {
+            for v in 0..<shape.vectors {
                 let start = accumulate
                     ? b.maskedLoad(vec, b.gep(f32, b.gep(f32, y, b.mul(ldy, ir.i64(i))), ir.i64(v * lanes)), masks[v])
                     : ir.f32(0, lanes: lanes)
@@ -125,16 +128,16 @@ final class GemmKernels {
         let rowBase = (0..<rows).map { i in b.gep(f32, x, b.mul(ldx, ir.i64(i))) }
         b.forLoop(K) { k in
             let wk = b.gep(f32, panel, b.mul(k, shape.nr))
-            let w = [b.load(vec, wk, align: 64), b.load(vec, b.gep(f32, wk, ir.i64(lanes)), align: 64)]
+            let w = (0..<shape.vectors).map { v in b.load(vec, b.gep(f32, wk, ir.i64(v * lanes)), align: 64) }
             for i in 0..<rows {
                 let a = b.splat(b.load(f32, b.gep(f32, rowBase[i], k)), lanes: lanes)
-                for v in 0..<2 {
+                for v in 0..<shape.vectors {
                     b.store(b.fma(a, w[v], b.load(vec, acc[i][v], align: 4)), acc[i][v], align: 4)
                 }
             }
         }
         let math = VectorMath(b: b, lanes: lanes)
-        for v in 0..<2 {
+        for v in 0..<shape.vectors {
             // Lanes of this vector that are real columns (the last panel may be partial).
             let mask = masks[v]
             let biasVector = epilogue.bias ? b.maskedLoad(vec, b.gep(f32, bias, ir.i64(v * lanes)), mask) : nil

@@ -1,0 +1,296 @@
+/* Calls every entry point of a tfc-compiled model (<name>_forward, and <name>_forward_threads
+ * with 0, 1, 2 and 3 threads) on valid and invalid arguments, with every buffer allocated to
+ * exactly its documented size, and checks what the header promises. SanitizerTests builds it
+ * with clang -fsanitize=address,undefined (or thread) and links it with the model.
+ *
+ * Build: clang -std=c11 -g -fsanitize=address,undefined -DMODEL_GPT -I DIR sanitizer_harness.c DIR/gpt_tiny.o -lm -lpthread
+ *        (-DMODEL_VIT for vit_tiny.h; -DTHREADS_ONLY for a ThreadSanitizer build)
+ * Usage: sanitizer_harness MODE
+ *   heap        buffers from malloc / aligned_alloc (64, size rounded up to 64), so AddressSanitizer's
+ *               redzones lie right after them: catches any access past a buffer by code that
+ *               AddressSanitizer instrumented (the harness, or the model compiled from its .ll).
+ *   guard-tail  each buffer ends where an inaccessible page begins: a read or write past its end
+ *               faults even in uninstrumented code (the object as `tfc compile` writes it);
+ *   guard-head  each buffer begins right after an inaccessible page: catches accesses before it.
+ *               In both guard modes the inputs are read-only, so a write to an input faults.
+ * Checks, besides "no fault and no sanitizer report":
+ *   - valid calls return OK and write every output element (the outputs are filled with NaN
+ *     first, and every value must come back finite);
+ *   - the results do not depend on what the workspace or the outputs held before (run with
+ *     both filled with zero bytes and with 0xFF bytes, which are NaNs: same bits), so nothing
+ *     reads workspace it did not write;
+ *   - every thread count gives the bits of <name>_forward;
+ *   - the inputs are never written;
+ *   - bad arguments give their documented status and leave the outputs and the workspace as
+ *     they were.
+ * Prints one FAIL line per broken promise and "ok N checks" at the end; exits 0 when all held. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "model_api.h"
+
+enum mode { MODE_HEAP, MODE_GUARD_TAIL, MODE_GUARD_HEAD };
+static enum mode mode = MODE_HEAP;
+static int failures = 0, checks = 0;
+
+static void check(int ok, const char *what, long long arg) {
+    checks++;
+    if (!ok) {
+        failures++;
+        printf("FAIL %s (%lld)\n", what, arg);
+        fflush(stdout);
+    }
+}
+
+/* A buffer of exactly `size` bytes (aligned to `align`), placed according to the mode. */
+typedef struct {
+    unsigned char *ptr;
+    size_t size;
+    void *map;
+    size_t map_len;
+} buffer;
+
+static const unsigned char slack_byte = 0x5A;
+
+static buffer buffer_new(size_t size, size_t align) {
+    buffer b = {NULL, size, NULL, 0};
+    if (mode == MODE_HEAP) {
+        b.ptr = align > 16 ? aligned_alloc(align, (size + align - 1) / align * align) : malloc(size);
+        if (!b.ptr) { perror("malloc"); exit(2); }
+        return b;
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t pages = (size + align + page - 1) / page + 1;
+    b.map_len = pages * page;
+    b.map = mmap(NULL, b.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (b.map == MAP_FAILED) { perror("mmap"); exit(2); }
+    unsigned char *base = b.map;
+    if (mode == MODE_GUARD_TAIL) {
+        unsigned char *guard = base + (pages - 1) * page;
+        if (mprotect(guard, page, PROT_NONE) != 0) { perror("mprotect"); exit(2); }
+        b.ptr = (unsigned char *)((uintptr_t)(guard - size) & ~(uintptr_t)(align - 1));
+        /* Bytes between the end and the guard page (alignment slack) hold a pattern. */
+        memset(b.ptr + size, slack_byte, (size_t)(guard - (b.ptr + size)));
+    } else {
+        if (mprotect(base, page, PROT_NONE) != 0) { perror("mprotect"); exit(2); }
+        b.ptr = base + page;
+    }
+    return b;
+}
+
+/* The slack after a guard-tail buffer still holds its pattern. */
+static int slack_intact(const buffer *b) {
+    if (mode != MODE_GUARD_TAIL) return 1;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const unsigned char *guard = (const unsigned char *)b->map + b->map_len - page;
+    for (const unsigned char *p = b->ptr + b->size; p < guard; p++)
+        if (*p != slack_byte) return 0;
+    return 1;
+}
+
+/* Guard modes: inputs become read-only once filled. */
+static void buffer_seal(buffer *b) {
+    if (mode == MODE_HEAP) return;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char *base = b->map;
+    unsigned char *start = mode == MODE_GUARD_HEAD ? base + page : base;
+    size_t len = b->map_len - page;
+    if (mprotect(start, len, PROT_READ) != 0) { perror("mprotect"); exit(2); }
+}
+
+static void buffer_free(buffer *b) {
+    if (mode == MODE_HEAP) free(b->ptr);
+    else munmap(b->map, b->map_len);
+    b->ptr = NULL;
+}
+
+/* The entry points: -1 is <name>_forward, t >= 0 <name>_forward_threads(..., t). */
+#ifdef THREADS_ONLY
+static const int32_t entry_points[] = {2, 3};
+#else
+static const int32_t entry_points[] = {-1, 0, 1, 2, 3};
+#endif
+#define ENTRY_POINTS ((int)(sizeof entry_points / sizeof entry_points[0]))
+
+static int32_t call(int32_t threads, const model_input_t *in, int64_t seq, float *out, void *ws) {
+    return threads < 0 ? MODEL_FORWARD(in, seq, out, ws) : MODEL_FORWARD_THREADS(in, seq, out, ws, threads);
+}
+
+static void fill_input(model_input_t *in, size_t count, int64_t seq, int variant) {
+    for (size_t i = 0; i < count; i++) {
+#if defined(MODEL_GPT)
+        /* Ids over the whole vocabulary, both ends included. */
+        in[i] = (int32_t)((i * 37 + (size_t)seq * 11 + (size_t)variant * 101) % MODEL_VOCAB);
+        if (i == 0) in[i] = variant % 2 ? MODEL_VOCAB - 1 : 0;
+#else
+        (void)seq;
+        in[i] = (float)sin(0.37 * (double)i + (double)variant) * 1.5f;
+#endif
+    }
+}
+
+/* One valid input: every entry point, outputs and workspace pre-filled two ways. */
+static void run_valid(int64_t seq, int variant, buffer *ws) {
+    size_t in_count = MODEL_INPUT_COUNT(seq), out_count = MODEL_OUTPUT_COUNT(seq);
+    size_t out_bytes = out_count * sizeof(float);
+    buffer in = buffer_new(in_count * sizeof(model_input_t), _Alignof(model_input_t));
+    model_input_t *input = (model_input_t *)in.ptr;
+    fill_input(input, in_count, seq, variant);
+    model_input_t *copy = malloc(in_count * sizeof *copy);
+    float *reference = malloc(out_bytes);
+    if (!copy || !reference) exit(2);
+    memcpy(copy, input, in_count * sizeof *copy);
+    buffer_seal(&in);
+
+    int have_reference = 0;
+    for (int e = 0; e < ENTRY_POINTS; e++) {
+        for (int fill = 0; fill < 2; fill++) {
+            buffer out = buffer_new(out_bytes, _Alignof(float));
+            float *output = (float *)out.ptr;
+            /* 0x00: zeros; 0xFF: NaNs. Results must not depend on either. */
+            memset(ws->ptr, fill ? 0xFF : 0x00, ws->size);
+            memset(output, fill ? 0xFF : 0x00, out_bytes);
+            if (fill == 0) for (size_t i = 0; i < out_count; i++) output[i] = NAN;
+            int32_t status = call(entry_points[e], input, seq, output, ws->ptr);
+            check(status == MODEL_OK, "valid call returns OK (seq_len)", seq);
+            int finite = 1;
+            for (size_t i = 0; i < out_count; i++) finite &= isfinite(output[i]) != 0;
+            check(finite, "every output element written and finite (seq_len)", seq);
+            if (!have_reference) {
+                memcpy(reference, output, out_bytes);
+                have_reference = 1;
+            } else {
+                check(memcmp(reference, output, out_bytes) == 0,
+                      "same bits for every entry point, thread count and prior buffer contents (threads)",
+                      entry_points[e]);
+            }
+            check(slack_intact(&out) && slack_intact(ws), "nothing written past a buffer's end (seq_len)", seq);
+            buffer_free(&out);
+        }
+    }
+    check(memcmp(copy, input, in_count * sizeof *copy) == 0, "inputs unchanged (seq_len)", seq);
+    buffer_free(&in);
+    free(copy);
+    free(reference);
+}
+
+/* One invalid call through every entry point: the status, and nothing written. */
+static void run_invalid(const char *what, int32_t want, const model_input_t *input, int64_t seq, int null_out,
+                        int null_ws, size_t out_count, buffer *ws) {
+    size_t out_bytes = out_count * sizeof(float);
+    for (int e = 0; e < ENTRY_POINTS; e++) {
+        buffer out = buffer_new(out_bytes, _Alignof(float));
+        memset(out.ptr, 0xA5, out_bytes);
+        memset(ws->ptr, 0x3C, ws->size);
+        int32_t status = call(entry_points[e], input, seq, null_out ? NULL : (float *)out.ptr, null_ws ? NULL : ws->ptr);
+        char label[160];
+        snprintf(label, sizeof label, "%s: status %d, expected %d (threads)", what, (int)status, (int)want);
+        check(status == want, label, entry_points[e]);
+        int untouched = 1;
+        for (size_t i = 0; i < out_bytes; i++) untouched &= out.ptr[i] == 0xA5;
+        for (size_t i = 0; i < ws->size; i++) untouched &= ws->ptr[i] == 0x3C;
+        snprintf(label, sizeof label, "%s: outputs and workspace untouched (threads)", what);
+        check(untouched, label, entry_points[e]);
+        buffer_free(&out);
+    }
+}
+
+static void run_invalid_cases(buffer *ws) {
+#if defined(MODEL_GPT)
+    /* Token buffers of exactly the length passed (or of MAX_SEQ when seq_len is too large). */
+    const int64_t lengths[] = {1, 2, MODEL_MAX_SEQ};
+    const int32_t bad_ids[] = {-1, MODEL_VOCAB, INT32_MIN, INT32_MAX};
+    for (int l = 0; l < 3; l++) {
+        int64_t seq = lengths[l];
+        for (int b = 0; b < 4; b++) {
+            for (int64_t at = 0; at < seq; at += seq > 1 ? seq - 1 : 1) {  /* first and last position */
+                buffer in = buffer_new(MODEL_INPUT_COUNT(seq) * sizeof(model_input_t), _Alignof(model_input_t));
+                fill_input((model_input_t *)in.ptr, MODEL_INPUT_COUNT(seq), seq, 0);
+                ((model_input_t *)in.ptr)[at] = bad_ids[b];
+                buffer_seal(&in);
+                char what[96];
+                snprintf(what, sizeof what, "id %d at %lld of %lld", (int)bad_ids[b], (long long)at, (long long)seq);
+                run_invalid(what, MODEL_ERR_TOKEN_ID, (const model_input_t *)in.ptr, seq, 0, 0, MODEL_OUTPUT_COUNT(seq), ws);
+                buffer_free(&in);
+            }
+        }
+    }
+    const int64_t bad_lengths[] = {0, -3, MODEL_MAX_SEQ + 1, INT64_MIN, INT64_MAX};
+    buffer in = buffer_new(MODEL_INPUT_COUNT(MODEL_MAX_SEQ) * sizeof(model_input_t), _Alignof(model_input_t));
+    fill_input((model_input_t *)in.ptr, MODEL_INPUT_COUNT(MODEL_MAX_SEQ), MODEL_MAX_SEQ, 0);
+    buffer_seal(&in);
+    for (int l = 0; l < 5; l++) {
+        char what[64];
+        snprintf(what, sizeof what, "seq_len %lld", (long long)bad_lengths[l]);
+        /* The outputs are sized for the longest valid sequence. */
+        run_invalid(what, MODEL_ERR_SEQ_LEN, (const model_input_t *)in.ptr, bad_lengths[l], 0, 0,
+                    MODEL_OUTPUT_COUNT(MODEL_MAX_SEQ), ws);
+    }
+    buffer_free(&in);
+#endif
+    const int64_t seq = 2 <= MODEL_MAX_SEQ ? 2 : 1;
+    buffer good = buffer_new(MODEL_INPUT_COUNT(seq) * sizeof(model_input_t), _Alignof(model_input_t));
+    fill_input((model_input_t *)good.ptr, MODEL_INPUT_COUNT(seq), seq, 0);
+    buffer_seal(&good);
+    run_invalid("NULL input", MODEL_ERR_NULL, NULL, seq, 0, 0, MODEL_OUTPUT_COUNT(seq), ws);
+    run_invalid("NULL output", MODEL_ERR_NULL, (const model_input_t *)good.ptr, seq, 1, 0, MODEL_OUTPUT_COUNT(seq), ws);
+    run_invalid("NULL workspace", MODEL_ERR_NULL, (const model_input_t *)good.ptr, seq, 0, 1, MODEL_OUTPUT_COUNT(seq), ws);
+    buffer_free(&good);
+}
+
+#if defined(MODEL_VIT)
+/* Non-finite and huge pixels: any result is fine, but no fault and no sanitizer report. */
+static void run_extreme_inputs(buffer *ws) {
+    const float specials[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 0.0f};
+    for (int s = 0; s < 6; s++) {
+        buffer in = buffer_new(MODEL_INPUT_COUNT(1) * sizeof(float), _Alignof(float));
+        fill_input((model_input_t *)in.ptr, MODEL_INPUT_COUNT(1), 1, s);
+        for (size_t i = (size_t)s; i < MODEL_INPUT_COUNT(1); i += 7) ((float *)in.ptr)[i] = specials[s];
+        buffer_seal(&in);
+        buffer out = buffer_new(MODEL_OUTPUT_COUNT(1) * sizeof(float), _Alignof(float));
+        for (int e = 0; e < ENTRY_POINTS; e++) {
+            int32_t status = call(entry_points[e], (const float *)in.ptr, 1, (float *)out.ptr, ws->ptr);
+            check(status == MODEL_OK, "non-finite pixels: status OK (special)", s);
+            check(slack_intact(&out) && slack_intact(ws), "non-finite pixels: nothing written past the end", s);
+        }
+        buffer_free(&out);
+        buffer_free(&in);
+    }
+}
+#endif
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s heap|guard-tail|guard-head\n", argv[0]);
+        return 2;
+    }
+    if (strcmp(argv[1], "heap") == 0) mode = MODE_HEAP;
+    else if (strcmp(argv[1], "guard-tail") == 0) mode = MODE_GUARD_TAIL;
+    else if (strcmp(argv[1], "guard-head") == 0) mode = MODE_GUARD_HEAD;
+    else { fprintf(stderr, "unknown mode %s\n", argv[1]); return 2; }
+
+    buffer ws = buffer_new(MODEL_WORKSPACE_SIZE, MODEL_WORKSPACE_ALIGNMENT);
+#if MODEL_HAS_SEQ
+    const int64_t lengths[] = {1, 2, 7, 33, MODEL_MAX_SEQ - 1, MODEL_MAX_SEQ};
+    for (int l = 0; l < 6; l++) run_valid(lengths[l], l, &ws);
+#else
+    run_valid(1, 0, &ws);
+    run_valid(1, 1, &ws);
+    run_extreme_inputs(&ws);
+#endif
+#ifndef THREADS_ONLY
+    run_invalid_cases(&ws);
+#endif
+    buffer_free(&ws);
+    if (failures) {
+        printf("%d of %d checks failed\n", failures, checks);
+        return 1;
+    }
+    printf("ok %d checks\n", checks);
+    return 0;
+}
