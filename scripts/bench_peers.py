@@ -249,7 +249,7 @@ def load_or_build(kind, cache, tfc, need_tir):
     cls = GPT2LMHeadModel if kind == "gpt2" else ViTForImageClassification
     model = cls.from_pretrained(ckpt, dtype=torch.float32).eval()
     tir = os.path.join(cache, f"{kind}.tir")
-    if need_tir and not os.path.isfile(tir):
+    if need_tir:  # every time (seconds): the .tir is whatever this tfc's importer writes
         log(f"[{kind}] tfc import {ckpt} -o {tir}")
         run_tfc(tfc, ["import", ckpt, "-o", tir])
     return model, ckpt, tir

@@ -27,6 +27,9 @@ public struct LoadedModel: Sendable {
     }
 }
 
+/// The largest `.tir` file read (parsing takes about 30 bytes of memory per byte of text).
+public let maxSourceBytes = 256 << 20
+
 /// Reads `path` as UTF-8 text, or fails with a diagnostic naming the file.
 func readText(_ path: String) throws -> String {
     var isDirectory: ObjCBool = false
@@ -34,6 +37,9 @@ func readText(_ path: String) throws -> String {
         throw DriverError(Diagnostic(file: path, loc: nil, "no such file").description)
     }
     guard !isDirectory.boolValue else { throw DriverError(Diagnostic(file: path, loc: nil, "is a directory").description) }
+    if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > maxSourceBytes {
+        throw DriverError(Diagnostic(file: path, loc: nil, "the file has \(size) bytes; tfc reads models of at most \(maxSourceBytes) bytes").description)
+    }
     guard let data = FileManager.default.contents(atPath: path) else {
         throw DriverError(Diagnostic(file: path, loc: nil, "cannot read the file").description)
     }

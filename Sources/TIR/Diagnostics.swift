@@ -48,14 +48,20 @@ public struct Diagnostic: Error, Sendable, CustomStringConvertible {
         return out
     }
 
+    /// Line `n` (1-based) of `source`, without its line break. Scans bytes only up to that line.
     static func line(_ n: Int, of source: String) -> String? {
+        let bytes = source.utf8
+        var start = bytes.startIndex
         var current = 1
-        // "\r\n" is a single Character in Swift, so it must be named as a separator too.
-        for line in source.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
-            if current == n { return String(line.hasSuffix("\r") ? line.dropLast() : line) }
+        while current < n {
+            guard let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+            start = bytes.index(after: newline)
             current += 1
         }
-        return nil
+        let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.endIndex
+        var line = Substring(source.utf8[start..<end])
+        if line.hasSuffix("\r") { line = line.dropLast() }
+        return String(line)
     }
 }
 
@@ -63,7 +69,17 @@ public struct Diagnostic: Error, Sendable, CustomStringConvertible {
 public struct DiagnosticList: Error, Sendable, CustomStringConvertible {
     public var diagnostics: [Diagnostic]
 
-    public init(_ diagnostics: [Diagnostic]) { self.diagnostics = diagnostics }
+    /// At most this many diagnostics are kept; the rest are counted in a final note.
+    public static let limit = 50
+
+    public init(_ diagnostics: [Diagnostic]) {
+        if diagnostics.count > Self.limit, let first = diagnostics.first {
+            self.diagnostics = Array(diagnostics.prefix(Self.limit))
+                + [Diagnostic(.note, file: first.file, loc: nil, "\(diagnostics.count - Self.limit) more errors not shown")]
+        } else {
+            self.diagnostics = diagnostics
+        }
+    }
 
     public var description: String { diagnostics.map(\.description).joined(separator: "\n") }
 

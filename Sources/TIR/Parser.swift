@@ -81,6 +81,8 @@ private struct TIRParser {
     mutating func parseFile() throws(DiagnosticList) -> Module {
         guard let open = try? parseHeader() else { throw DiagnosticList(sortedDiagnostics()) }
         while peek.kind != .rbrace && peek.kind != .eof {
+            // A file that is mostly errors gets its first screenful, not millions of lines.
+            if diagnostics.count >= DiagnosticList.limit { throw DiagnosticList(sortedDiagnostics()) }
             let itemStart = pos
             do {
                 try parseItem()

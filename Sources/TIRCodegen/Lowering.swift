@@ -30,10 +30,17 @@ public struct ExternalWeight: Sendable {
     public var values: [Float]
 }
 
+/// The most ops one model may have: the forward function is one LLVM function, and LLVM's
+/// optimizer is superlinear in its size. (GPT-2 XL, 48 blocks, has about 500.)
+public let maxCompiledOps = 20_000
+
 /// Builds the model's entry point(s) into `ir` and returns how to call them, with the weights
 /// left for the caller to define when they are external.
 public func lowerModel(_ model: Module, weights: Weights, into ir: IRModule, target: TargetSpec,
                        options: CodegenOptions = CodegenOptions()) throws -> (entry: EntryPoint, external: [ExternalWeight]) {
+    guard model.body.count <= maxCompiledOps else {
+        throw CodegenError("@\(model.name) has \(model.body.count) ops; tfc compiles models of at most \(maxCompiledOps)")
+    }
     let fusion = FusionPlan(model)
     let plan = try MemoryPlan(model, fusion: fusion)
     let entry = EntryPoint(prefix: cIdentifier(options.prefix ?? model.name), inputs: model.inputs,

@@ -164,3 +164,37 @@ func buildCProgram(_ source: String, in dir: String, named name: String) throws 
     #expect(r.stderr.contains("gpt.tir:3:3: error:"), "\(r.stderr)")
     #expect(r.stderr.contains("gpt.safetensors"), "\(r.stderr)")
 }
+
+@Test func oversizedModelsAreRefusedQuickly() throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    // 20,001 ops: parses and verifies, but the code generator refuses it with a clear error.
+    var lines = ["model @deep {", "  seq T <= 4", "  input %x0 : f32[T, 4]"]
+    for i in 0..<20_001 { lines.append("  %x\(i + 1) = rmsnorm(%x\(i)) {eps = 1e-05} : f32[T, 4]") }
+    lines += ["  output %x20001", "}"]
+    try lines.joined(separator: "\n").write(toFile: "\(dir)/deep.tir", atomically: true, encoding: .utf8)
+    let r = try tfc("compile", "\(dir)/deep.tir", "-o", "\(dir)/deep.o")
+    #expect(r.status == 1)
+    #expect(r.stderr.contains("has 20001 ops; tfc compiles models of at most 20000"), "\(r.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: "\(dir)/deep.o"))
+
+    // A parameter too large to allocate is refused before anything is allocated.
+    try """
+        model @wide {
+          input %x : f32[1, 4]
+          param @w : f32[4, 1000000000]
+          %y = linear(%x, @w) : f32[1, 1000000000]
+          output %y
+        }
+        """.write(toFile: "\(dir)/wide.tir", atomically: true, encoding: .utf8)
+    let wide = try tfc("check", "\(dir)/wide.tir")
+    #expect(wide.status == 1)
+    #expect(wide.stderr.contains("is too large"), "\(wide.stderr)")
+
+    // A file of nothing but errors reports the first 50 and counts the rest.
+    try ("model @m {\n" + String(repeating: "$\n", count: 100_000) + "}\n").write(toFile: "\(dir)/errors.tir", atomically: true, encoding: .utf8)
+    let errors = try tfc("check", "\(dir)/errors.tir")
+    #expect(errors.status == 1)
+    #expect(errors.stderr.components(separatedBy: ": error: ").count - 1 == 50)
+    #expect(errors.stderr.contains("99950 more errors not shown"), "\(errors.stderr.suffix(200))")
+}

@@ -1,31 +1,45 @@
 /* Calls every entry point of a tfc-compiled model (<name>_forward, and <name>_forward_threads
- * with 0, 1, 2 and 3 threads) on valid and invalid arguments, with every buffer allocated to
- * exactly its documented size, and checks what the header promises. SanitizerTests builds it
- * with clang -fsanitize=address,undefined (or thread) and links it with the model.
+ * with 0, 1, 2 and 3 threads, and counts outside 0...64) on valid and invalid arguments, with every
+ * buffer allocated to exactly its documented size, and checks what the header promises.
+ * SanitizerTests builds it with clang -fsanitize=address,undefined (or thread) and links it with
+ * the model; CrossTargetTests builds it for aarch64 without sanitizers and runs it under qemu.
  *
  * Build: clang -std=c11 -g -fsanitize=address,undefined -DMODEL_GPT -I DIR sanitizer_harness.c DIR/gpt_tiny.o -lm -lpthread
- *        (-DMODEL_VIT for vit_tiny.h; -DTHREADS_ONLY for a ThreadSanitizer build)
- * Usage: sanitizer_harness MODE
- *   heap        buffers from malloc / aligned_alloc (64, size rounded up to 64), so AddressSanitizer's
- *               redzones lie right after them: catches any access past a buffer by code that
- *               AddressSanitizer instrumented (the harness, or the model compiled from its .ll).
- *   guard-tail  each buffer ends where an inaccessible page begins: a read or write past its end
- *               faults even in uninstrumented code (the object as `tfc compile` writes it);
- *   guard-head  each buffer begins right after an inaccessible page: catches accesses before it.
- *               In both guard modes the inputs are read-only, so a write to an input faults.
+ *        (-DMODEL_VIT for vit_tiny.h; or -fsanitize=thread; or any C11 compiler without sanitizers)
+ * Usage: sanitizer_harness MODE [quick]
+ *   MODE heap        the workspace from aligned_alloc(64, size rounded up to 64), inputs and
+ *                    outputs from malloc (4 bytes in, so only 4-byte aligned), so AddressSanitizer's
+ *                    redzones lie right after them: catches any access past a buffer by code that
+ *                    AddressSanitizer instrumented (the harness, or the model compiled from its
+ *                    .ll), but not by the uninstrumented object;
+ *   MODE guard-tail  each buffer ends where an inaccessible page begins: a read or write past its
+ *                    end faults even in uninstrumented code (the object as `tfc compile` writes
+ *                    it); the alignment slack before the page (workspace only) holds a pattern
+ *                    that must survive;
+ *   MODE guard-head  each buffer begins right after an inaccessible page: catches accesses before it.
+ *                    In both guard modes the inputs are read-only, so a write to an input faults.
+ *   quick            fewer valid calls (gpt: seq_len 1, 7 and the maximum instead of six lengths;
+ *                    vit: one image; only <name>_forward and 3 threads; non-finite pixels through
+ *                    <name>_forward only; no thread counts outside 0...3), for runs under qemu.
  * Checks, besides "no fault and no sanitizer report":
  *   - valid calls return OK and write every output element (the outputs are filled with NaN
  *     first, and every value must come back finite);
- *   - the results do not depend on what the workspace or the outputs held before (run with
- *     both filled with zero bytes and with 0xFF bytes, which are NaNs: same bits), so nothing
- *     reads workspace it did not write;
- *   - every thread count gives the bits of <name>_forward;
+ *   - the results do not depend on what the workspace or the outputs held before (run with both
+ *     filled with zero bytes and with 0xFF bytes, which are NaNs: same bits), so no result
+ *     depends on workspace the call did not write first;
+ *   - every thread count gives the bits of <name>_forward, also counts beyond the limit of 64
+ *     and negative ones;
  *   - the inputs are never written;
- *   - bad arguments give their documented status and leave the outputs and the workspace as
- *     they were.
+ *   - bad ids (-1, the vocabulary size, INT32_MIN, INT32_MAX; first and last position), bad
+ *     lengths (0, -3, max + 1, INT64_MIN, INT64_MAX) and NULL pointers give their documented
+ *     status and leave the outputs and the workspace as they were;
+ *   - calls from three threads at once, each with its own workspace and outputs, give the bits
+ *     of one call alone.
  * Prints one FAIL line per broken promise and "ok N checks" at the end; exits 0 when all held. */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +50,7 @@
 
 enum mode { MODE_HEAP, MODE_GUARD_TAIL, MODE_GUARD_HEAD };
 static enum mode mode = MODE_HEAP;
+static int quick = 0;
 static int failures = 0, checks = 0;
 
 static void check(int ok, const char *what, long long arg) {
@@ -60,7 +75,14 @@ static const unsigned char slack_byte = 0x5A;
 static buffer buffer_new(size_t size, size_t align) {
     buffer b = {NULL, size, NULL, 0};
     if (mode == MODE_HEAP) {
-        b.ptr = align > 16 ? aligned_alloc(align, (size + align - 1) / align * align) : malloc(size);
+        if (align > 16) {
+            b.ptr = aligned_alloc(align, (size + align - 1) / align * align);
+        } else {
+            /* Inputs and outputs 4 bytes past malloc's 16-byte alignment: the code may not assume
+             * more than the element alignment. The end is still the end of the allocation. */
+            b.map = malloc(size + 4);
+            b.ptr = b.map ? (unsigned char *)b.map + 4 : NULL;
+        }
         if (!b.ptr) { perror("malloc"); exit(2); }
         return b;
     }
@@ -104,17 +126,13 @@ static void buffer_seal(buffer *b) {
 }
 
 static void buffer_free(buffer *b) {
-    if (mode == MODE_HEAP) free(b->ptr);
+    if (mode == MODE_HEAP) free(b->map ? b->map : b->ptr);
     else munmap(b->map, b->map_len);
     b->ptr = NULL;
 }
 
 /* The entry points: -1 is <name>_forward, t >= 0 <name>_forward_threads(..., t). */
-#ifdef THREADS_ONLY
-static const int32_t entry_points[] = {2, 3};
-#else
 static const int32_t entry_points[] = {-1, 0, 1, 2, 3};
-#endif
 #define ENTRY_POINTS ((int)(sizeof entry_points / sizeof entry_points[0]))
 
 static int32_t call(int32_t threads, const model_input_t *in, int64_t seq, float *out, void *ws) {
@@ -134,7 +152,8 @@ static void fill_input(model_input_t *in, size_t count, int64_t seq, int variant
     }
 }
 
-/* One valid input: every entry point, outputs and workspace pre-filled two ways. */
+/* One valid input through every entry point, the outputs and workspace pre-filled with zeros or
+ * NaNs: both ways for <name>_forward, then alternately. */
 static void run_valid(int64_t seq, int variant, buffer *ws) {
     size_t in_count = MODEL_INPUT_COUNT(seq), out_count = MODEL_OUTPUT_COUNT(seq);
     size_t out_bytes = out_count * sizeof(float);
@@ -149,7 +168,8 @@ static void run_valid(int64_t seq, int variant, buffer *ws) {
 
     int have_reference = 0;
     for (int e = 0; e < ENTRY_POINTS; e++) {
-        for (int fill = 0; fill < 2; fill++) {
+        if (quick && e != 0 && e != ENTRY_POINTS - 1) continue;
+        for (int fill = e == 0 ? 0 : e % 2; fill < 2; fill += 2 - (e == 0)) {
             buffer out = buffer_new(out_bytes, _Alignof(float));
             float *output = (float *)out.ptr;
             /* 0x00: zeros; 0xFF: NaNs. Results must not depend on either. */
@@ -243,9 +263,77 @@ static void run_invalid_cases(buffer *ws) {
     buffer_free(&good);
 }
 
+/* The longest input through thread counts outside 0...64 (clamped, per the header's "at most 64"). */
+static void run_thread_limits(buffer *ws) {
+    const int64_t seq = MODEL_MAX_SEQ;
+    size_t in_count = MODEL_INPUT_COUNT(seq), out_bytes = MODEL_OUTPUT_COUNT(seq) * sizeof(float);
+    buffer in = buffer_new(in_count * sizeof(model_input_t), _Alignof(model_input_t));
+    fill_input((model_input_t *)in.ptr, in_count, seq, 3);
+    buffer_seal(&in);
+    buffer reference = buffer_new(out_bytes, _Alignof(float)), out = buffer_new(out_bytes, _Alignof(float));
+    check(MODEL_FORWARD((const model_input_t *)in.ptr, seq, (float *)reference.ptr, ws->ptr) == MODEL_OK,
+          "forward for the thread-count checks", 0);
+    const int32_t counts[] = {64, 65, 1000, INT32_MAX, -1, INT32_MIN};
+    for (int c = 0; c < 6; c++) {
+        memset(out.ptr, 0xFF, out_bytes);
+        int32_t status = MODEL_FORWARD_THREADS((const model_input_t *)in.ptr, seq, (float *)out.ptr, ws->ptr, counts[c]);
+        check(status == MODEL_OK && memcmp(reference.ptr, out.ptr, out_bytes) == 0,
+              "thread count out of 0...64: OK and the same bits (threads)", counts[c]);
+        check(slack_intact(&out) && slack_intact(ws), "nothing written past a buffer's end (threads)", counts[c]);
+    }
+    buffer_free(&out);
+    buffer_free(&reference);
+    buffer_free(&in);
+}
+
+/* Three callers at once, each with its own workspace and outputs, on 1, 2 and 3 threads. */
+typedef struct {
+    const model_input_t *input;
+    int64_t seq;
+    int32_t threads;
+    buffer out, ws;
+    int32_t status;
+} concurrent_call;
+
+static void *concurrent_caller(void *arg) {
+    concurrent_call *c = arg;
+    for (int repeat = 0; repeat < 2 && (c->status = MODEL_FORWARD_THREADS(c->input, c->seq, (float *)c->out.ptr,
+                                                                        c->ws.ptr, c->threads)) == MODEL_OK; repeat++) {}
+    return NULL;
+}
+
+static void run_concurrent_calls(buffer *ws) {
+    const int64_t seq = MODEL_MAX_SEQ;
+    size_t in_count = MODEL_INPUT_COUNT(seq), out_bytes = MODEL_OUTPUT_COUNT(seq) * sizeof(float);
+    buffer in = buffer_new(in_count * sizeof(model_input_t), _Alignof(model_input_t));
+    fill_input((model_input_t *)in.ptr, in_count, seq, 4);
+    buffer_seal(&in);
+    buffer reference = buffer_new(out_bytes, _Alignof(float));
+    check(MODEL_FORWARD((const model_input_t *)in.ptr, seq, (float *)reference.ptr, ws->ptr) == MODEL_OK,
+          "forward for the concurrent-call checks", 0);
+    concurrent_call calls[3];
+    pthread_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        calls[i] = (concurrent_call){(const model_input_t *)in.ptr, seq, i + 1, buffer_new(out_bytes, _Alignof(float)),
+                                     buffer_new(MODEL_WORKSPACE_SIZE, MODEL_WORKSPACE_ALIGNMENT), -1};
+        if (pthread_create(&ids[i], NULL, concurrent_caller, &calls[i]) != 0) { perror("pthread_create"); exit(2); }
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(ids[i], NULL);
+        check(calls[i].status == MODEL_OK && memcmp(reference.ptr, calls[i].out.ptr, out_bytes) == 0,
+              "concurrent calls: OK and the bits of a lone call (threads)", calls[i].threads);
+        check(slack_intact(&calls[i].out) && slack_intact(&calls[i].ws), "concurrent calls: nothing written past the end",
+              calls[i].threads);
+        buffer_free(&calls[i].out);
+        buffer_free(&calls[i].ws);
+    }
+    buffer_free(&reference);
+    buffer_free(&in);
+}
+
 #if defined(MODEL_VIT)
 /* Non-finite and huge pixels: any result is fine, but no fault and no sanitizer report. */
-static void run_extreme_inputs(buffer *ws) {
+static void run_extreme_inputs(buffer *ws, int entry_points_used) {
     const float specials[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 0.0f};
     for (int s = 0; s < 6; s++) {
         buffer in = buffer_new(MODEL_INPUT_COUNT(1) * sizeof(float), _Alignof(float));
@@ -253,7 +341,7 @@ static void run_extreme_inputs(buffer *ws) {
         for (size_t i = (size_t)s; i < MODEL_INPUT_COUNT(1); i += 7) ((float *)in.ptr)[i] = specials[s];
         buffer_seal(&in);
         buffer out = buffer_new(MODEL_OUTPUT_COUNT(1) * sizeof(float), _Alignof(float));
-        for (int e = 0; e < ENTRY_POINTS; e++) {
+        for (int e = 0; e < entry_points_used; e++) {
             int32_t status = call(entry_points[e], (const float *)in.ptr, 1, (float *)out.ptr, ws->ptr);
             check(status == MODEL_OK, "non-finite pixels: status OK (special)", s);
             check(slack_intact(&out) && slack_intact(ws), "non-finite pixels: nothing written past the end", s);
@@ -265,10 +353,11 @@ static void run_extreme_inputs(buffer *ws) {
 #endif
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s heap|guard-tail|guard-head\n", argv[0]);
+    if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "quick") != 0)) {
+        fprintf(stderr, "usage: %s heap|guard-tail|guard-head [quick]\n", argv[0]);
         return 2;
     }
+    quick = argc == 3;
     if (strcmp(argv[1], "heap") == 0) mode = MODE_HEAP;
     else if (strcmp(argv[1], "guard-tail") == 0) mode = MODE_GUARD_TAIL;
     else if (strcmp(argv[1], "guard-head") == 0) mode = MODE_GUARD_HEAD;
@@ -276,16 +365,16 @@ int main(int argc, char **argv) {
 
     buffer ws = buffer_new(MODEL_WORKSPACE_SIZE, MODEL_WORKSPACE_ALIGNMENT);
 #if MODEL_HAS_SEQ
-    const int64_t lengths[] = {1, 2, 7, 33, MODEL_MAX_SEQ - 1, MODEL_MAX_SEQ};
-    for (int l = 0; l < 6; l++) run_valid(lengths[l], l, &ws);
+    const int64_t lengths[] = {1, 7, MODEL_MAX_SEQ, 2, 33, MODEL_MAX_SEQ - 1};
+    for (int l = 0; l < (quick ? 3 : 6); l++) run_valid(lengths[l], l, &ws);
 #else
     run_valid(1, 0, &ws);
-    run_valid(1, 1, &ws);
-    run_extreme_inputs(&ws);
+    if (!quick) run_valid(1, 1, &ws);
+    run_extreme_inputs(&ws, quick ? 1 : ENTRY_POINTS);
 #endif
-#ifndef THREADS_ONLY
     run_invalid_cases(&ws);
-#endif
+    if (!quick) run_thread_limits(&ws);
+    run_concurrent_calls(&ws);
     buffer_free(&ws);
     if (failures) {
         printf("%d of %d checks failed\n", failures, checks);

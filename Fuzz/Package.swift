@@ -1,0 +1,30 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Fuzzing and differential testing of tfc, kept out of the main package so that its build
+// and tests are untouched. Build and run through scripts/fuzz.sh and scripts/differential.sh
+// (see Docs/testing.md, "Fuzzing and differential testing").
+//
+// The fuzz-* executables are libFuzzer targets: built with
+//   swift build -c debug -Xswiftc -sanitize=fuzzer,address --product fuzz-tir
+// each one's main calls LLVMFuzzerRunDriver (declared by the header-only CFuzzer) with its
+// test function, so SwiftPM's renaming of an executable's main does not get in the way.
+// Built without the sanitizer flags they link, but have no fuzzer runtime to call.
+// SwiftPM names a path dependency after its folder (lowercased), whatever the checkout is called.
+let main = Context.packageDirectory.split(separator: "/").dropLast().last.map { String($0).lowercased() } ?? "main"
+let tfc = Target.Dependency.product(name: "TFC", package: main)
+
+let package = Package(
+    name: "tfc-fuzz",
+    platforms: [.macOS(.v14)],
+    dependencies: [.package(path: "..")],
+    targets: [
+        .target(name: "CFuzzer"),
+        .target(name: "FuzzSupport", dependencies: ["CFuzzer"]),
+        .executableTarget(name: "fuzz-tir", dependencies: ["FuzzSupport", tfc]),
+        .executableTarget(name: "fuzz-safetensors", dependencies: ["FuzzSupport", tfc]),
+        .executableTarget(name: "fuzz-config", dependencies: ["FuzzSupport", tfc]),
+        .executableTarget(name: "fuzz-npy", dependencies: ["FuzzSupport", tfc]),
+        .executableTarget(name: "differential", dependencies: [tfc]),
+    ]
+)

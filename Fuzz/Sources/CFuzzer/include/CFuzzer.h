@@ -1,0 +1,6 @@
+// libFuzzer's entry for programs that have their own main (compiler-rt's FuzzerInterface.h).
+// It is defined by libclang_rt.fuzzer, which `-sanitize=fuzzer` links.
+#include <stddef.h>
+#include <stdint.h>
+
+int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));

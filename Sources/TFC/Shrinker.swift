@@ -1,0 +1,271 @@
+// Differential checks of generated models (compiled code against the interpreter in every
+// variant, every variant against the original in float64) and the shrinker that reduces a
+// failing `ModelSpec` to a small one that still fails. Used by `Fuzz/`'s `differential` driver
+// and by Tests/TFCTests/DifferentialTests.swift.
+import Foundation
+import TIR
+import TIRCodegen
+import TIRInterpreter
+import TIRTransforms
+
+// MARK: - Shrinking
+
+/// The smallest spec reachable from `spec` by greedy steps that keep `failing` true.
+///
+/// Each step tries smaller candidates in a fixed order (fewer layers; a smaller vocabulary,
+/// sequence, image or class count; a smaller width, attention width, head count and MLP width;
+/// then options turned off or back to their defaults) and moves to the first one that still
+/// fails; the search ends when no candidate does. Only candidates whose model verifies are
+/// tried, and none twice. Integer sizes are tried from small to large among 1, 2, n/4, n/2,
+/// n-2 and n-1, so the result is a local minimum: no single size can go down by one, and no
+/// option can be dropped, without the failure going away. For a failure that is monotone in
+/// each size (the common case) that is the smallest failing spec.
+///
+/// `failing(spec)` should be true; if it is not, the result is still a failing spec when one
+/// is reachable, else `spec` itself.
+public func shrink(_ spec: ModelSpec, while failing: (ModelSpec) -> Bool) -> ModelSpec {
+    var current = spec
+    var tried: Set<ModelSpec> = [spec]
+    search: while true {
+        for candidate in smallerSpecs(than: current) where tried.insert(candidate).inserted {
+            guard generatesValidModel(candidate), failing(candidate) else { continue }
+            current = candidate
+            continue search
+        }
+        return current
+    }
+}
+
+/// Whether `generateModel(spec)` passes the verifier: hand-made sizes may not fit together.
+public func generatesValidModel(_ spec: ModelSpec) -> Bool {
+    verifyModule(generateModel(spec), file: "generated.tir").isEmpty
+}
+
+/// The one-step reductions of `s`, biggest structural cuts first.
+func smallerSpecs(than s: ModelSpec) -> [ModelSpec] {
+    var out: [ModelSpec] = []
+    func with(_ change: (inout ModelSpec) -> Void) {
+        var t = s
+        change(&t)
+        if t != s { out.append(t) }
+    }
+
+    for n in smallerSizes(s.layers) { with { $0.layers = n } }
+
+    switch s.kind {
+    case .gpt(let g):
+        func gpt(_ change: (inout ModelSpec.GPT) -> Void) {
+            var h = g
+            change(&h)
+            with { $0.kind = .gpt(h) }
+        }
+        for n in smallerSizes(g.maxSeq) {
+            gpt { $0.positionRows = n + ($0.positionRows - $0.maxSeq); $0.maxSeq = n }
+        }
+        gpt { $0.positionRows = $0.maxSeq }
+        for n in smallerSizes(g.vocab) { gpt { $0.vocab = n } }
+        gpt { $0.tiedHead = true }
+        gpt { $0.positions = .learned }
+    case .vit(let v):
+        func vit(_ change: (inout ModelSpec.ViT) -> Void) {
+            var w = v
+            change(&w)
+            with { $0.kind = .vit(w) }
+        }
+        for n in smallerSizes(v.gridHeight) { vit { $0.gridHeight = n } }
+        for n in smallerSizes(v.gridWidth) { vit { $0.gridWidth = n } }
+        for n in smallerSizes(v.patch) { vit { $0.patch = n } }
+        for n in smallerSizes(v.channels) { vit { $0.channels = n } }
+        for n in smallerSizes(v.classes) { vit { $0.classes = n } }
+        vit { $0.classifier = .classToken }
+        vit { $0.clsAsRow = false }
+    }
+
+    for n in smallerSizes(s.width) { with { $0.width = n } }
+    // Heads must divide the attention width: a smaller width keeps the common divisor.
+    for n in smallerSizes(s.attentionWidth) {
+        with {
+            $0.attentionWidth = n
+            $0.heads = gcd(n, $0.heads)
+        }
+    }
+    for n in smallerSizes(s.heads) where s.attentionWidth % n == 0 { with { $0.heads = n } }
+    for n in smallerSizes(s.mlpWidth) { with { $0.mlpWidth = n } }
+
+    with { $0.blockStyle = .sequential }
+    with { $0.attentionInput = .fused }
+    with { $0.biases = false }
+    with { $0.headBias = false }
+    with { $0.headTransposed = false }
+    with { $0.normGain = false }
+    with { $0.normBias = false }
+    with { $0.wideGains = false }
+    with { $0.offset = 0 }
+    with { $0.eps = 1e-5 }
+    with { $0.gelu = .tanh }
+    return out
+}
+
+/// Sizes below `n` worth trying, smallest first: 1, 2, n/4, n/2, n-2, n-1.
+private func smallerSizes(_ n: Int) -> [Int] {
+    Array(Set([1, 2, n / 4, n / 2, n - 2, n - 1]).filter { $0 >= 1 && $0 < n }).sorted()
+}
+
+private func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? max(a, 1) : gcd(b, a % b) }
+
+// MARK: - Differential checks
+
+/// Tolerances and inputs of `checkDifferential`.
+public struct DifferentialOptions: Sendable {
+    /// Compiled float32 code against the interpreter on the same (float32) weights: relative
+    /// error, max |a - r| / max |r|. Generated models can be ill-conditioned (wide gains, a
+    /// large residual offset), hence 1e-4 rather than float32's 1e-6.
+    public var compiledTolerance = 1e-4
+    /// A rewritten variant (its float64 parameters) against the original, both in float64.
+    public var float64Tolerance = 1e-9
+    public var variants = Variant.allCases
+    /// Whether to compile and run native code (the compiled-vs-interpreter check); without it
+    /// only the float64 check runs, in a fraction of the time (a JIT compile dominates).
+    public var compiled = true
+    /// Seeds `fillRandomInputs` (plus the sequence length).
+    public var inputSeed: UInt64 = 1
+    /// Threads of the compiled code (0: one per core).
+    public var threads = 0
+
+    public init() {}
+}
+
+/// One check that did not hold.
+public struct DifferentialFailure: Sendable, Hashable, CustomStringConvertible {
+    public enum Check: String, Sendable, Hashable {
+        /// The variant's compiled code against the interpreter, both on its float32 weights.
+        case compiled = "compiled vs interpreter"
+        /// The variant against the original, both in float64.
+        case float64 = "float64 vs original"
+        /// Something threw: rewriting, compiling, running.
+        case error
+    }
+
+    public var variant: Variant
+    public var check: Check
+    public var seqLen: Int?
+    /// The relative error found (infinity for a thrown error or a NaN).
+    public var error: Double
+    public var limit: Double
+    public var message: String
+
+    public var description: String {
+        let at = seqLen.map { " at seq \($0)" } ?? ""
+        if check == .error { return "\(variant.rawValue): \(message)" }
+        return "\(variant.rawValue) \(check.rawValue)\(at): relative error \(String(format: "%.3e", error))"
+            + " > \(String(format: "%.0e", limit))"
+    }
+
+    /// Whether `other` is the same kind of failure (same variant, same check): what a shrink
+    /// keeps.
+    public func sameKind(as other: DifferentialFailure) -> Bool { variant == other.variant && check == other.check }
+}
+
+/// The outcome of `checkDifferential` on one spec.
+public struct DifferentialReport: Sendable {
+    public var spec: ModelSpec
+    public var failures: [DifferentialFailure] = []
+    /// The largest errors seen in each check (over variants and sequence lengths).
+    public var worstCompiled = 0.0
+    public var worstFloat64 = 0.0
+    /// Engines run: (variant, compiled or float64 check, sequence length) triples.
+    public var comparisons = 0
+
+    public var passed: Bool { failures.isEmpty }
+}
+
+/// Generates `spec`'s model and checks, at sequence lengths 1 and the maximum, in every
+/// variant: the compiled code (JITModel) against the interpreter on the variant's float32
+/// weights, and (pre-rms, pre-crms) the variant's float64 program against the original's.
+public func checkDifferential(_ spec: ModelSpec, options: DifferentialOptions = DifferentialOptions()) -> DifferentialReport {
+    var report = DifferentialReport(spec: spec)
+    let module = generateModel(spec)
+    let path = "generated.tir"
+    let problems = verifyModule(module, file: path)
+    guard problems.isEmpty else {
+        report.failures.append(DifferentialFailure(
+            variant: .preLN, check: .error, seqLen: nil, error: .infinity, limit: 0,
+            message: "the generated model does not verify: " + problems.map(\.description).joined(separator: "; ")))
+        return report
+    }
+    let model: LoadedModel
+    let references: [[String: [Double]]]
+    let seqLens = Array(Set([1, module.maxSeqLen])).sorted()
+    let inputs: [[String: HostTensor]]
+    do {
+        let weights = try loadWeights(for: module, tirPath: path)
+        model = LoadedModel(path: path, source: printModule(module), module: module, weights: weights)
+        inputs = seqLens.map { fillRandomInputs(model, given: [:], seed: options.inputSeed &+ UInt64($0), seqLen: $0) }
+        let original = Program(module: module, weights: weights)
+        references = try zip(seqLens, inputs).map { try evaluate64(original, $1, seq: $0) }
+    } catch {
+        report.failures.append(DifferentialFailure(variant: .preLN, check: .error, seqLen: nil, error: .infinity,
+                                                   limit: 0, message: "the original does not run: \(error)"))
+        return report
+    }
+
+    for variant in options.variants {
+        var stage = "rewriting"
+        do {
+            let rewritten = try rewrite(model, variant: variant)
+            stage = "compiling"
+            let jit = options.compiled
+                ? try JITModel(rewritten.model.module, weights: rewritten.model.weights, threads: options.threads) : nil
+            let interpreter = Interpreter(module: rewritten.model.module, weights: rewritten.model.weights)
+            for (i, seq) in seqLens.enumerated() {
+                stage = "running at seq \(seq)"
+                if let jit {
+                    let native = try jit.run(inputs: inputs[i], seqLen: seq).mapValues { $0.floats.map(Double.init) }
+                    let interpreted = try interpreter.run(inputs: inputs[i], seqLen: seq)
+                    let compiledError = relativeError(native, reference: interpreted, outputs: module.outputs)
+                    report.worstCompiled = max(report.worstCompiled, compiledError)
+                    report.comparisons += 1
+                    if !(compiledError <= options.compiledTolerance) {
+                        report.failures.append(DifferentialFailure(
+                            variant: variant, check: .compiled, seqLen: seq, error: compiledError,
+                            limit: options.compiledTolerance, message: ""))
+                    }
+                }
+                guard variant != .preLN else { continue }
+                let exact = try evaluate64(rewritten.program, inputs[i], seq: seq)
+                let float64Error = relativeError(exact, reference: references[i], outputs: module.outputs)
+                report.worstFloat64 = max(report.worstFloat64, float64Error)
+                report.comparisons += 1
+                if !(float64Error <= options.float64Tolerance) {
+                    report.failures.append(DifferentialFailure(variant: variant, check: .float64, seqLen: seq,
+                                                               error: float64Error, limit: options.float64Tolerance,
+                                                               message: ""))
+                }
+            }
+        } catch {
+            report.failures.append(DifferentialFailure(variant: variant, check: .error, seqLen: nil, error: .infinity,
+                                                       limit: 0, message: "\(stage): \(error)"))
+        }
+    }
+    return report
+}
+
+/// Runs a program with its parameters in float64: no rounding anywhere.
+private func evaluate64(_ program: Program, _ inputs: [String: HostTensor], seq: Int) throws -> [String: [Double]] {
+    let params = program.params.mapValues { (shape: $0.shape, values: $0.values) }
+    return try Interpreter(module: program.module, float64Params: params).run(inputs: inputs, seqLen: seq)
+}
+
+/// max |a - r| / max |r| over every output; infinity for a missing output, a size mismatch
+/// or a NaN or infinity anywhere.
+private func relativeError(_ a: [String: [Double]], reference: [String: [Double]], outputs: [OutputRef]) -> Double {
+    var worst = 0.0
+    for output in outputs {
+        guard let x = a[output.name], let r = reference[output.name], x.count == r.count else { return .infinity }
+        if !x.allSatisfy(\.isFinite) || !r.allSatisfy(\.isFinite) { return .infinity }
+        let scale = max(r.map(abs).max() ?? 0, 1e-300)
+        let diff = zip(x, r).map { abs($0 - $1) }.max() ?? 0
+        worst = max(worst, diff / scale)
+    }
+    return worst
+}
