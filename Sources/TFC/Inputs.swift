@@ -66,41 +66,11 @@ public func parseInputs(_ module: Module, tokens: String?, files: [String]) thro
     return inputs
 }
 
-/// Seeded random values for every input not given: token ids uniform over the smallest table
-/// that reads them, images uniform in [-1, 1).
+/// Seeded random values (see `randomInputs(for:seqLen:seed:)`) for every input not given.
 public func fillRandomInputs(_ model: LoadedModel, given: [String: HostTensor], seed: UInt64,
                              seqLen: Int?) -> [String: HostTensor] {
-    var inputs = given
-    let m = model.module
-    let seq = seqLen ?? m.maxSeqLen
-    var rng = SeededGenerator(seed: seed)
-    for input in m.inputs where inputs[input.name] == nil {
-        let shape = input.type.shape(seqLen: seq)
-        let count = shape.reduce(1, *)
-        if input.type.dtype == .i32 {
-            let vocab = m.body.filter { $0.op == .embedding && $0.operands.first == .value(input.name) }
-                .compactMap { m.type(of: $0.operands[1])?.staticShape?.first }.min() ?? 1
-            inputs[input.name] = HostTensor(shape: shape, i32: (0..<count).map { _ in Int32(rng.next() % UInt64(vocab)) })
-        } else {
-            inputs[input.name] = HostTensor(shape: shape, f32: (0..<count).map { _ in
-                Float(Double(rng.next() >> 11) / Double(1 << 53) * 2 - 1)
-            })
-        }
-    }
-    return inputs
-}
-
-/// SplitMix64: a small, portable, seeded generator for test inputs.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    let seq = seqLen ?? model.module.maxSeqLen
+    return given.merging(randomInputs(for: model.module, seqLen: seq, seed: seed)) { mine, _ in mine }
 }
 
 /// `%logits f32[3, 256]` then one line per row: its first values and its argmax.

@@ -179,7 +179,7 @@ extension ModelSpec {
     /// The spec drawn by a SplitMix64 generator seeded with `seed`: the same on every run and
     /// platform, so a failing seed reproduces.
     public static func random(seed: UInt64) -> ModelSpec {
-        var generator = SeededGenerator(seed: seed)
+        var generator = SplitMix64(seed: seed)
         return random(using: &generator)
     }
 

@@ -18,6 +18,13 @@ func fail(_ error: any Error) -> Never {
     exit(1)
 }
 
+/// Pretty, stable JSON on stdout (for --json).
+func printJSON(_ value: some Encodable) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    Swift.print(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self))
+}
+
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
@@ -227,9 +234,7 @@ struct Verify: ParsableCommand {
             fail(error)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            Swift.print(String(decoding: (try? encoder.encode(report)) ?? Data(), as: UTF8.self))
+            printJSON(report)
         } else {
             Swift.print(report.text)
         }
@@ -273,9 +278,7 @@ struct Bench: ParsableCommand {
             fail(error)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            Swift.print(String(decoding: (try? encoder.encode(report)) ?? Data(), as: UTF8.self))
+            printJSON(report)
         } else {
             Swift.print(report.text)
         }

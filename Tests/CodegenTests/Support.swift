@@ -32,27 +32,7 @@ func relativeError(_ a: [Float], _ reference: [Double]) -> Double {
     return zip(a, reference).map { abs(Double($0) - $1) }.max().map { $0 / scale } ?? 0
 }
 
-/// Seeded inputs: ids below `vocab`, floats in [-1, 1).
+/// Seeded inputs: ids within the vocabulary, floats in [-1, 1).
 func randomInputs(_ module: Module, seqLen: Int, seed: UInt64) -> [String: HostTensor] {
-    var state = seed
-    func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    var inputs: [String: HostTensor] = [:]
-    for input in module.inputs {
-        let shape = input.type.shape(seqLen: seqLen)
-        let n = shape.reduce(1, *)
-        if input.type.dtype == .i32 {
-            let vocab = module.body.filter { $0.op == .embedding && $0.operands.first == .value(input.name) }
-                .compactMap { module.type(of: $0.operands[1])?.staticShape?.first }.min() ?? 1
-            inputs[input.name] = HostTensor(shape: shape, i32: (0..<n).map { _ in Int32(next() % UInt64(vocab)) })
-        } else {
-            inputs[input.name] = HostTensor(shape: shape, f32: (0..<n).map { _ in Float(Double(next() >> 11) / Double(1 << 53) * 2 - 1) })
-        }
-    }
-    return inputs
+    TIR.randomInputs(for: module, seqLen: seqLen, seed: seed)
 }

@@ -14,11 +14,16 @@ public func runFuzzer(_ body: @escaping (UnsafeRawBufferPointer) -> Void) -> Nev
     testOneInput = body
     var argc = CommandLine.argc
     var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-    let status = LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-        testOneInput?(UnsafeRawBufferPointer(start: data, count: size))
-        return 0
-    }
-    exit(status)
+    exit(LLVMFuzzerRunDriver(&argc, &argv) { LLVMFuzzerTestOneInput($0, $1) })
+}
+
+/// libFuzzer's test function, by its C name: `-sanitize=fuzzer` links libFuzzer's own main,
+/// which needs the symbol, although SwiftPM's entry point (the executable's main.swift,
+/// which calls `runFuzzer`) is the one that runs.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    testOneInput?(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
 }
 
 /// Reports a broken invariant as a crash, so that libFuzzer saves the input.
