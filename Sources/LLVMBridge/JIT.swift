@@ -13,20 +13,8 @@ public final class JIT: @unchecked Sendable {
     public init() throws {
         _ = LLVMTargets.initialized
         target = TargetSpec.host
-        // A TargetMachine made here is consumed by the JIT target machine builder.
-        var llvmTarget: LLVMTargetRef?
-        var err: UnsafeMutablePointer<CChar>?
-        guard LLVMGetTargetFromTriple(target.triple, &llvmTarget, &err) == 0 else {
-            throw LLVMError("unknown host target: \(take(err))")
-        }
-        let options = LLVMCreateTargetMachineOptions()
-        defer { LLVMDisposeTargetMachineOptions(options) }
-        LLVMTargetMachineOptionsSetCPU(options, target.cpu)
-        LLVMTargetMachineOptionsSetFeatures(options, target.features)
-        LLVMTargetMachineOptionsSetCodeGenOptLevel(options, LLVMCodeGenLevelAggressive)
-        guard let tm = LLVMCreateTargetMachineWithOptions(llvmTarget, target.triple, options) else {
-            throw LLVMError("cannot create the host target machine")
-        }
+        // This TargetMachine is consumed by the JIT target machine builder.
+        let tm = try TargetMachine.create(target)
         let builder = LLVMOrcCreateLLJITBuilder()
         LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(tm))
         var jit: LLVMOrcLLJITRef?

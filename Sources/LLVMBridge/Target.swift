@@ -81,6 +81,12 @@ public final class TargetMachine: @unchecked Sendable {
     public let spec: TargetSpec
 
     public init(_ spec: TargetSpec) throws {
+        ref = try Self.create(spec, relocation: LLVMRelocPIC)
+        self.spec = spec
+    }
+
+    /// A raw TargetMachine (O3 code generation), owned by the caller.
+    static func create(_ spec: TargetSpec, relocation: LLVMRelocMode = LLVMRelocDefault) throws -> LLVMTargetMachineRef {
         precondition(LLVMTargets.initialized, "the native LLVM target failed to initialize")
         var target: LLVMTargetRef?
         var err: UnsafeMutablePointer<CChar>?
@@ -92,12 +98,11 @@ public final class TargetMachine: @unchecked Sendable {
         LLVMTargetMachineOptionsSetCPU(options, spec.cpu)
         LLVMTargetMachineOptionsSetFeatures(options, spec.features)
         LLVMTargetMachineOptionsSetCodeGenOptLevel(options, LLVMCodeGenLevelAggressive)
-        LLVMTargetMachineOptionsSetRelocMode(options, LLVMRelocPIC)
+        LLVMTargetMachineOptionsSetRelocMode(options, relocation)
         guard let tm = LLVMCreateTargetMachineWithOptions(target, spec.triple, options) else {
             throw LLVMError("cannot create a target machine for \(spec)")
         }
-        self.ref = tm
-        self.spec = spec
+        return tm
     }
 
     deinit { LLVMDisposeTargetMachine(ref) }
