@@ -309,8 +309,8 @@ final class FunctionLowering {
             lowerLinear(x: ops[0], rows: R, k: K, n: N, w: ops[1], transposed: inst.bool("transposed") ?? false,
                         bias: ops.count > 2 ? ops[2] : nil, out: out)
         case .patchEmbed:
-            try lowerPatchEmbed(inst, image: ops[0], imageType: types[0], w: ops[1],
-                                bias: ops.count > 2 ? ops[2] : nil, out: out, n: N)
+            try lowerPatchEmbed(inst, image: ops[0], imageType: types[0], bias: ops.count > 2 ? ops[2] : nil, out: out,
+                                n: N)
         case .layernorm, .rmsnorm, .crmsnorm:
             lowerNorm(inst.op, x: ops[0], rows: R, d: N, eps: inst.double("eps") ?? 1e-5,
                       gain: ops.count > 1 ? ops[1] : nil, bias: ops.count > 2 ? ops[2] : nil, out: out,
@@ -417,51 +417,31 @@ final class FunctionLowering {
     /// Patches in row-major grid order; each flattened in (channel, row, column) order, which is
     /// PyTorch's Conv2d weight [d, C, p, p] reshaped to [d, C*p*p] (the transposed layout) or
     /// that transposed. Pixels past the last whole patch are unused, as in a strided convolution.
-    private func lowerPatchEmbed(_ inst: Instruction, image: Value, imageType: TensorType, w: Value, bias: Value?,
+    /// The patches are gathered into a scratch matrix (im2col), then multiplied by the GEMM.
+    private func lowerPatchEmbed(_ inst: Instruction, image: Value, imageType: TensorType, bias: Value?,
                                  out: Value, n N: Int) throws {
-        guard let shape = imageType.staticShape, shape.count == 3, let p = inst.int("patch"), p > 0 else {
-            throw CodegenError("patch_embed %\(inst.result): needs a static [C, H, W] image and a patch size")
+        guard let shape = imageType.staticShape, shape.count == 3, let p = inst.int("patch"), p > 0,
+              let patches = buffers[MemoryPlan.im2colName(inst.result)] else {
+            throw CodegenError("patch_embed %\(inst.result): needs a static [C, H, W] image, a patch size and scratch")
         }
         let (C, H, W) = (shape[0], shape[1], shape[2])
-        let gridW = W / p, K = C * p * p
-        let transposed = inst.bool("transposed") ?? false
-        b.forLoop(H / p) { gy in
+        let (gridH, gridW, K) = (H / p, W / p, C * p * p)
+        b.forLoop(gridH) { gy in
             b.forLoop(gridW) { gx in
-                let yr = b.gep(f32, out, b.mul(b.add(b.mul(gy, gridW), gx), N))
-                /// Calls body(k, pixel) for each element of the patch, k = (c * p + ky) * p + kx.
-                func forEachPixel(_ body: (Value, Value) -> Void) {
-                    b.forLoop(C) { c in
-                        b.forLoop(p) { ky in
-                            b.forLoop(p) { kx in
-                                let row = b.add(b.mul(gy, p), ky), col = b.add(b.mul(gx, p), kx)
-                                let pixel = loadF(image, b.add(b.mul(b.add(b.mul(c, H), row), W), col))
-                                body(b.add(b.mul(b.add(b.mul(c, p), ky), p), kx), pixel)
-                            }
-                        }
-                    }
-                }
-                if transposed {
-                    // y[j] = bias[j] + sum_k pixel_k * W[j, k]: one contiguous weight row per output.
-                    b.forLoop(N) { j in
-                        let acc = b.alloca(f32)
-                        b.store(bias.map { loadF($0, j) } ?? ir.f32(0), acc)
-                        let wj = b.gep(f32, w, b.mul(j, K))
-                        forEachPixel { k, pixel in
-                            b.store(b.fadd(b.load(f32, acc), b.fmul(pixel, loadF(wj, k), fast: true), fast: true), acc)
-                        }
-                        storeF(b.load(f32, acc), yr, j)
-                    }
-                } else {
-                    b.forLoop(N) { j in storeF(bias.map { loadF($0, j) } ?? ir.f32(0), yr, j) }
-                    forEachPixel { k, pixel in
-                        let wk = b.gep(f32, w, b.mul(k, N))
-                        b.forLoop(N) { j in
-                            storeF(b.fadd(loadF(yr, j), b.fmul(pixel, loadF(wk, j), fast: true), fast: true), yr, j)
-                        }
+                let row = b.gep(f32, patches, b.mul(b.add(b.mul(gy, gridW), gx), K))
+                b.forLoop(C) { c in
+                    b.forLoop(p) { ky in
+                        // One image row segment of the patch is p contiguous pixels.
+                        let pixel = b.add(b.mul(b.add(b.mul(c, H), b.add(b.mul(gy, p), ky)), W), b.mul(gx, p))
+                        copy(to: b.gep(f32, row, b.mul(b.add(b.mul(c, p), ky), p)), from: b.gep(f32, image, pixel),
+                             floats: ir.i64(p))
                     }
                 }
             }
         }
+        let plan = FusionPlan.Linear(epilogue: Epilogue(bias: bias != nil), residual: nil, linear: inst.result)
+        try lowerGemm(inst, plan: plan, x: patches, rows: ir.i64(gridH * gridW), k: K, n: N, bias: bias, scales: nil,
+                      out: out)
     }
 
     /// One row at a time: the statistics in one vectorized pass (sum and sum of squares

@@ -52,26 +52,39 @@ struct MemoryPlan {
         struct Slot { var offset: Int; var bytes: Int; var lastRead: Int }
         var live: [Slot] = []
         var top = 0
-        let values = model.body.filter { !outputNames.contains($0.result) && !notWritten.contains($0.result) }
-            .sorted { (runsAt[$0.result] ?? 0) < (runsAt[$1.result] ?? 0) }
-        for inst in values {
-            let start = runsAt[inst.result] ?? 0
-            // A scale-only norm keeps one float per row.
-            let elements = fusion.scaleOnlyNorms[inst.result] != nil
-                ? inst.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1
-                : inst.type.elementCount(seqLen: model.maxSeqLen)
+        func place(_ name: String, elements: Int, at start: Int, lastRead end: Int) {
             let bytes = Self.rounded(elements * 4)
             unsharedBytes += bytes
             // Slots whose value was last read before this one is written are free again. A value
             // read while this one is written (the op's own operands) keeps its slot.
             live.removeAll { $0.lastRead < start }
             let offset = Self.lowestGap(size: bytes, among: live.map { ($0.offset, $0.bytes) })
-            live.append(Slot(offset: offset, bytes: bytes, lastRead: lastRead[inst.result] ?? start))
-            offsets.append((inst.result, offset))
+            live.append(Slot(offset: offset, bytes: bytes, lastRead: end))
+            offsets.append((name, offset))
             top = max(top, offset + bytes)
+        }
+        let ordered = model.body.enumerated().sorted { (runsAt[$0.element.result] ?? $0.offset, $0.offset) < (runsAt[$1.element.result] ?? $1.offset, $1.offset) }
+        for (_, inst) in ordered {
+            let start = runsAt[inst.result] ?? 0
+            // patch_embed gathers its patches into a scratch matrix for the GEMM, live only
+            // while it runs.
+            if inst.op == .patchEmbed, let rows = inst.type.dims.first?.fixedValue,
+               let weight = model.type(of: inst.operands[1])?.staticShape {
+                let k = inst.bool("transposed") == true ? weight[1] : weight[0]
+                place(Self.im2colName(inst.result), elements: rows * k, at: start, lastRead: start)
+            }
+            guard !outputNames.contains(inst.result), !notWritten.contains(inst.result) else { continue }
+            // A scale-only norm keeps one float per row.
+            let elements = fusion.scaleOnlyNorms[inst.result] != nil
+                ? inst.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1
+                : inst.type.elementCount(seqLen: model.maxSeqLen)
+            place(inst.result, elements: elements, at: start, lastRead: lastRead[inst.result] ?? start)
         }
         workspaceBytes = max(top, Self.alignment)
     }
+
+    /// The workspace name of a patch_embed's gathered patches.
+    static func im2colName(_ result: String) -> String { result + ".im2col" }
 
     static func rounded(_ bytes: Int) -> Int { (bytes + alignment - 1) / alignment * alignment }
 
