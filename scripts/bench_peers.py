@@ -9,9 +9,11 @@ One invocation, CPU only, batch 1, float32 everywhere, the same weights for ever
      (config.json + model.safetensors) into a cache folder.
   2. `tfc import` turns that checkpoint into a .tir; torch.onnx.export writes an ONNX file
      that ONNX Runtime and OpenVINO both load. Every output is checked against PyTorch's.
-  3. For each thread count, the peers (PyTorch eager, ONNX Runtime, OpenVINO) are timed in
-     interleaved rounds, one call of each per round; then `tfc bench` times tfc's variants
-     (pre-ln, pre-rms, pre-crms) the same way, in its own process.
+  3. `tfc compile` turns each variant (pre-ln, pre-rms, pre-crms) into an object, linked into a
+     shared library and called through ctypes. For each thread count, the peers (PyTorch eager,
+     ONNX Runtime, OpenVINO) and tfc's three objects are timed in interleaved rounds, one call
+     of each per round; then `tfc bench` times tfc's JIT-compiled variants the same way, in its
+     own process, as a cross-check.
   4. One table per model and thread count: median, p10, p90, GFLOP/s (tfc's count of
      matrix work for everyone) and the speed relative to the best peer of that run.
 
@@ -72,6 +74,11 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer runs (a smoke test, not a measurement)")
     p.add_argument("--frameworks", default=",".join(ALL_FRAMEWORKS),
                    help="comma-separated subset of torch,ort,openvino,tfc (default: all)")
+    p.add_argument("--tfc-timing", default="interleaved,bench",
+                   help="how tfc is timed, comma-separated: 'interleaved' (its objects from tfc compile, "
+                        "one per variant, called in-process in the same rounds as the peers) and/or 'bench' "
+                        "(tfc bench: JIT, its own process, its variants interleaved with each other) "
+                        "(default: both)")
     p.add_argument("--tfc", default=os.path.join(ROOT, ".build", "release", "tfc"),
                    help="the tfc executable (default .build/release/tfc, built if missing)")
     p.add_argument("--cache", default=os.path.join(ROOT, ".bench-cache"),
@@ -100,6 +107,9 @@ def parse_args(argv=None):
     bad = [f for f in a.fw if f not in ALL_FRAMEWORKS]
     if bad:
         p.error(f"--frameworks: unknown {', '.join(bad)} (choose from {', '.join(ALL_FRAMEWORKS)})")
+    a.tfc_modes = [m.strip() for m in a.tfc_timing.split(",") if m.strip()]
+    if not a.tfc_modes or any(m not in ("interleaved", "bench") for m in a.tfc_modes):
+        p.error("--tfc-timing: expected interleaved, bench or both")
     if not 1 <= a.seq <= 1024:
         p.error("--seq must be within 1...1024 (GPT-2's n_positions)")
     return a
@@ -108,17 +118,23 @@ def parse_args(argv=None):
 def machine_info():
     cpu = platform.processor() or platform.machine()
     flags = set()
+    ids = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name") and cpu in ("", platform.machine(), platform.processor()):
                     cpu = line.split(":", 1)[1].strip()
+                elif line.startswith(("cpu family", "model\t", "stepping")) and ":" in line:
+                    key = line.split(":", 1)[0].strip().replace(" ", "_")
+                    ids.setdefault(key, line.split(":", 1)[1].strip())
                 elif line.startswith("flags") and not flags:
                     flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
     simd = [f for f in ["avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_fp16",
                         "asimd", "sve"] if f in flags]
+    if ids:
+        cpu += " (" + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in ids.items()) + ")"
     return {
         "cpu": cpu,
         "logical_cpus": os.cpu_count(),
@@ -192,6 +208,77 @@ def tfc_bench(tfc, tir, seq, threads, runs, warmup):
     report = json.loads(out[start:])
     report["wallSeconds"] = time.time() - t0
     return report
+
+
+class TfcObject:
+    """One tfc variant compiled ahead of time (`tfc compile`: an object with the weights embedded
+    and its header), linked into a shared library and called through ctypes, in this process:
+    the deployment path, timed in the same rounds as the peers."""
+
+    def __init__(self, tfc, tir, variant, kind, x_np, folder):
+        import ctypes
+        import numpy as np
+        import re
+        base = os.path.join(folder, f"{kind}-{variant}")
+        run_tfc(tfc, ["compile", tir, "-o", base + ".o", "--variant", variant])
+        cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+        if cc is None:
+            raise RuntimeError("no C compiler (cc) to link tfc's object into a shared library")
+        r = subprocess.run([cc, "-shared", "-o", base + ".so", base + ".o", "-lm", "-lpthread"],
+                           capture_output=True, text=True)
+        os.remove(base + ".o")
+        if r.returncode != 0:
+            raise RuntimeError(f"{cc} -shared failed: {r.stderr.strip()}")
+        with open(base + ".h") as f:
+            header = f.read()
+        m = re.search(r"int32_t (\w+)_forward_threads\(([^)]*)\);", header)
+        ws = re.search(r"#define (\w+)_WORKSPACE_SIZE (\d+)", header)
+        if not m or not ws:
+            raise RuntimeError(f"{base}.h: no <name>_forward_threads or <NAME>_WORKSPACE_SIZE")
+        params = [p.strip() for p in m.group(2).split(",")]
+        self.lib = ctypes.CDLL(base + ".so")
+        fn = getattr(self.lib, m.group(1) + "_forward_threads")
+        fn.restype = ctypes.c_int32
+        # Inputs, [seq_len,] outputs, workspace, threads.
+        expected = 5 if kind == "gpt2" else 4
+        if len(params) != expected or (kind == "gpt2" and "int64_t" not in params[1]):
+            raise RuntimeError(f"{base}.h: unexpected signature {m.group(0)}")
+        fn.argtypes = ([ctypes.c_void_p, ctypes.c_int64] if kind == "gpt2" else [ctypes.c_void_p]) \
+            + [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
+        size = int(ws.group(2))
+        self.workspace = np.zeros(size + 64, dtype=np.uint8)
+        ws_ptr = self.workspace.ctypes.data + (-self.workspace.ctypes.data) % 64
+        if kind == "gpt2":
+            self.input = np.ascontiguousarray(x_np[0].astype(np.int32))
+            self.out = np.zeros((x_np.shape[1], 50257), dtype=np.float32)
+            self.args = (self.input.ctypes.data, x_np.shape[1], self.out.ctypes.data, ws_ptr)
+        else:
+            self.input = np.ascontiguousarray(x_np[0])
+            self.out = np.zeros((1, 1000), dtype=np.float32)
+            self.args = (self.input.ctypes.data, self.out.ctypes.data, ws_ptr)
+        self.fn = fn
+        self.info = {"library": os.path.basename(base) + ".so", "workspaceBytes": size,
+                     "symbol": m.group(1) + "_forward_threads"}
+
+    def close(self):
+        import _ctypes
+        _ctypes.dlclose(self.lib._handle)
+        self.lib = self.fn = None
+
+    def bind(self, threads):
+        fn, args = self.fn, self.args + (threads,)
+
+        def call():
+            status = fn(*args)
+            if status != 0:
+                raise RuntimeError(f"tfc {self.info['symbol']} returned status {status}")
+            return self.out
+
+        def result():
+            call()
+            return self.out.copy()
+
+        return call, result
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,8 +554,10 @@ def table(kind, threads, rows, gflop, runs, gflop_source):
     lines = [f"{kind}, {threads} thread{'s' if threads != 1 else ''}, {runs} timed calls each; "
              f"{gflop:.2f} GFLOP per call ({gflop_source}); 'vs best peer' = best peer median / this median (> 1: faster)",
              f"  {'framework / variant':<22} {'median ms':>10} {'p10 ms':>9} {'p90 ms':>9} {'GFLOP/s':>8} {'vs best peer':>13}"]
-    for r in rows:
+    for i, r in enumerate(rows):
         vs = f"{r['vsBestPeer']:.2f}x" if r["vsBestPeer"] else "-"
+        if r["framework"] == "tfc-bench" and (i == 0 or rows[i - 1]["framework"] != "tfc-bench"):
+            lines.append("  tfc bench (JIT, its own process, after the rounds above: not interleaved with them):")
         lines.append(f"  {r['name']:<22} {r['medianMs']:>10.1f} {r['p10Ms']:>9.1f} {r['p90Ms']:>9.1f} "
                      f"{r['gflops']:>8.1f} {vs:>13}")
     return "\n".join(lines)
@@ -607,47 +696,66 @@ def main(argv=None):
                     log(msg)
                     problems.append(msg)
 
+        # tfc's variants as objects (tfc compile), linked and loaded into this process.
+        objects = {}
+        aot_dir = None
+        if "tfc" in fw and "interleaved" in args.tfc_modes:
+            aot_dir = tempfile.mkdtemp(dir=args.cache, prefix=f"{kind}.aot.")
+            for v in TFC_VARIANTS:
+                t1 = time.time()
+                try:
+                    objects[v] = TfcObject(tfc, tir, v, kind, x, aot_dir)
+                    log(f"[{kind}] tfc compile --variant {v} + cc -shared: {time.time() - t1:.0f} s")
+                except Exception as e:
+                    msg = f"[{kind}] tfc compile --variant {v} failed, not timed in-process: {e}"
+                    log(msg)
+                    problems.append(msg)
+
         for threads in args.thread_counts:
-            log(f"[{kind}] {threads} thread(s): preparing peers")
-            calls, infos, checks = {}, {}, {}
-            for f in [f for f in PEERS if f in fw]:
-                if f != "torch" and onnx_path is None:
-                    continue
+            log(f"[{kind}] {threads} thread(s): preparing")
+            calls, infos, labels = {}, {}, {}
+            candidates = [f for f in PEERS if f in fw and (f == "torch" or onnx_path is not None)]
+            candidates += [f"tfc {v}" for v in objects]
+            for f in candidates:
+                label = LABELS.get(f, f)
                 try:
                     t1 = time.time()
                     if f == "torch":
                         call, result, info = make_torch(model, x, threads)
                     elif f == "ort":
                         call, result, info = make_ort(onnx_path, x, threads)
-                    else:
+                    elif f == "openvino":
                         call, result, info = make_openvino(onnx_path, x, threads)
+                    else:
+                        obj = objects[f.split(" ", 1)[1]]
+                        call, result = obj.bind(threads)
+                        info = dict(obj.info, threads=threads)
                     info["setupSeconds"] = round(time.time() - t1, 1)
                     out = result()
                     d = max_abs_diff(out, ref)
-                    checks[f] = d
                     mres["checks"][f"{f} ({threads} threads)"] = d
-                    log(f"[{kind}] check: {LABELS[f]} ({threads} threads) vs the PyTorch reference: max abs diff {d:.3g} "
+                    log(f"[{kind}] check: {label} ({threads} threads) vs the PyTorch reference: max abs diff {d:.3g} "
                         f"(setup {info['setupSeconds']} s; {json.dumps({k: v for k, v in info.items() if k != 'setupSeconds'})})")
                     if not d <= tolerance:
-                        msg = f"[{kind}] {LABELS[f]} output differs from PyTorch's by {d:.3g}: mis-exported?"
+                        msg = f"[{kind}] {label} output differs from PyTorch's by {d:.3g}"
                         log("warning: " + msg)
                         problems.append(msg)
-                    calls[f] = call
-                    infos[f] = info
+                    calls[f], infos[f], labels[f] = call, info, label
                 except Exception as e:
-                    msg = f"[{kind}] {LABELS[f]} ({threads} threads) failed, skipped: {type(e).__name__}: {e}"
+                    msg = f"[{kind}] {label} ({threads} threads) failed, skipped: {type(e).__name__}: {e}"
                     log(msg)
                     problems.append(msg)
             rows = []
             if calls:
-                log(f"[{kind}] {threads} thread(s): timing {', '.join(LABELS[c] for c in calls)} interleaved, "
+                log(f"[{kind}] {threads} thread(s): timing {', '.join(labels.values())} interleaved, "
                     f"{args.warmup} + {args.runs} rounds")
-                wait_for_quiet(args.max_load, "the peers")
+                wait_for_quiet(args.max_load, "the interleaved rounds")
                 t1 = time.time()
                 times = time_interleaved(calls, args.runs, args.warmup, args.pause)
-                log(f"[{kind}] {threads} thread(s): peers timed in {time.time() - t1:.0f} s; {load_average()}")
+                log(f"[{kind}] {threads} thread(s): timed in {time.time() - t1:.0f} s; {load_average()}")
                 for f in calls:
-                    rows.append({"framework": f, "name": LABELS[f], "medianMs": statistics.median(times[f]),
+                    rows.append({"framework": "tfc" if f.startswith("tfc") else f, "name": labels[f],
+                                 "medianMs": statistics.median(times[f]),
                                  "p10Ms": percentile(times[f], 0.1), "p90Ms": percentile(times[f], 0.9),
                                  "timesMs": times[f], "info": infos[f]})
             calls.clear()
@@ -655,17 +763,17 @@ def main(argv=None):
             gc.collect()
 
             tfc_report = None
-            if "tfc" in fw:
+            if "tfc" in fw and "bench" in args.tfc_modes:
                 log(f"[{kind}] {threads} thread(s): tfc bench --threads {threads} --runs {args.runs} "
-                    f"--warmup {args.warmup} (compiles 3 variants; minutes for big models)")
+                    f"--warmup {args.warmup} (JIT-compiles 3 variants first)")
                 wait_for_quiet(args.max_load, "tfc bench")
                 try:
                     tfc_report = tfc_bench(tfc, tir, seq, threads, args.runs, args.warmup)
                     gflop = tfc_report["gflopPerCall"]
                     log(f"[{kind}] {threads} thread(s): tfc bench done in {tfc_report['wallSeconds']:.0f} s; {load_average()}")
                     for r in tfc_report["rows"]:
-                        rows.append({"framework": "tfc", "name": f"tfc {r['variant']}", "medianMs": r["medianMs"],
-                                     "p10Ms": r["p10Ms"], "p90Ms": r["p90Ms"],
+                        rows.append({"framework": "tfc-bench", "name": f"tfc bench {r['variant']}",
+                                     "medianMs": r["medianMs"], "p10Ms": r["p10Ms"], "p90Ms": r["p90Ms"],
                                      "info": {"normsMs": r["normsMs"], "speedupVsPreLN": r["speedup"],
                                               "tfcGflops": r["gflops"]}})
                 except Exception as e:
@@ -682,10 +790,15 @@ def main(argv=None):
             log(table(kind, threads, rows, gflop, args.runs, gflop_source))
             if tfc_report:
                 norms = ", ".join(f"{r['variant']} {r['normsMs']:.2f}" for r in tfc_report["rows"])
-                log(f"  tfc norms alone (median ms): {norms}")
+                log(f"  tfc bench, norms alone (median ms): {norms}")
             log("")
             markdown.append(markdown_table(kind, threads, rows))
             mres["runs"].append({"threads": threads, "gflopPerCall": gflop, "rows": rows, "tfc": tfc_report})
+        for obj in objects.values():
+            obj.close()
+        objects.clear()
+        if aot_dir:
+            shutil.rmtree(aot_dir, ignore_errors=True)
         mres["gflopPerCall"] = gflop
         del model
 
