@@ -35,6 +35,6 @@ let package = Package(
         .testTarget(name: "InterpreterTests", dependencies: ["TIR", "TIRInterpreter"], exclude: ["make_reference.py"]),
         .testTarget(name: "CodegenTests", dependencies: ["TIR", "TIRInterpreter", "TIRCodegen", "LLVMBridge"]),
         .testTarget(name: "ImportTests", dependencies: ["TFC", "TIR", "TIRImport", "TIRTransforms"], exclude: ["Fixtures"]),
-        .testTarget(name: "TFCTests", dependencies: ["TFC"], exclude: ["C"]),
+        .testTarget(name: "TFCTests", dependencies: ["TFC"], exclude: ["C", "FuzzRegressions"]),
     ]
 )

@@ -7,9 +7,9 @@ import PackageDescription
 //
 // The fuzz-* executables are libFuzzer targets: built with
 //   swift build -c debug -Xswiftc -sanitize=fuzzer,address --product fuzz-tir
-// each one's main calls LLVMFuzzerRunDriver (declared by the header-only CFuzzer) with its
-// test function, so SwiftPM's renaming of an executable's main does not get in the way.
-// Built without the sanitizer flags they link, but have no fuzzer runtime to call.
+// each one's main calls LLVMFuzzerRunDriver (declared by CFuzzer) with its test function, so
+// SwiftPM's renaming of an executable's main does not get in the way. Built without the
+// sanitizer flags they still link (CFuzzer's weak stand-in runs each file given once).
 // SwiftPM names a path dependency after its folder (lowercased), whatever the checkout is called.
 let main = Context.packageDirectory.split(separator: "/").dropLast().last.map { String($0).lowercased() } ?? "main"
 let tfc = Target.Dependency.product(name: "TFC", package: main)

@@ -106,7 +106,11 @@ main() {
         swift build --package-path Fuzz --scratch-path "$scratch" "${flags[@]}" --product "fuzz-$t" >&2
         local bin="$scratch/debug/fuzz-$t"
         if [ "$mode" = repro ]; then
-            "$bin" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 "$@" || status=1
+            local pid
+            "$bin" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 "$@" &
+            pid=$!
+            wait $pid || status=1
+            rm -rf "/dev/shm/tfc-fuzz-$pid"  # the scratch folder of a process that crashed
             continue
         fi
 

@@ -56,11 +56,18 @@ struct Config {
         return try positiveInt(found, value)
     }
 
+    /// The largest size accepted from a config: products of three such sizes (channels * p * p,
+    /// a patch grid) still fit in an Int, and no real checkpoint comes near it.
+    static let maxSize = 1 << 20
+
     private func positiveInt(_ key: String, _ value: JSONValue) throws(Diagnostic) -> Int {
         guard let n = value.intValue else {
             throw error("'\(key)' must be an integer, got \(value.serialized())", at: key)
         }
         guard n > 0 else { throw error("'\(key)' must be positive, got \(n)", at: key) }
+        guard n <= Self.maxSize else {
+            throw error("'\(key)' is \(n); sizes above \(Self.maxSize) are not supported", at: key)
+        }
         return n
     }
 

@@ -7,9 +7,10 @@ import TIRTransforms
 @testable import TFC
 
 @Suite struct DifferentialTests {
-    /// Seeds 5000..<5010: above every range the other generated-model tests draw from. One test
-    /// case per seed, so that they run in parallel.
-    @Test(arguments: UInt64(5000)..<5010)
+    /// Seeds 5000..<5008: above every range the other generated-model tests draw from. One test
+    /// case per seed, so that they run in parallel. Each costs three JIT compiles (about 0.5 s
+    /// of CPU each, most of it LLVM's): the suite takes some 12 s of CPU, 7 s on two cores.
+    @Test(arguments: UInt64(5000)..<5008)
     func randomModelAgreesInEveryVariant(seed: UInt64) {
         let spec = ModelSpec.random(seed: seed)
         let report = checkDifferential(spec)

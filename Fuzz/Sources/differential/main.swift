@@ -4,6 +4,7 @@
 // still fails the same way, printed as .tir and saved.
 //
 //   differential [--start N] [--count N] [--seconds S] [--out DIR] [--no-shrink] [--threads N] [--verbose]
+//                [--compiled-tolerance X] [--float64-tolerance X]
 //   differential --seed N          one seed (a reproduction)
 //
 // Seeds run upwards from --start (default 5000) until --count models or --seconds have passed
@@ -42,6 +43,8 @@ struct Arguments {
             case "--out": out = value(arg)
             case "--no-shrink": shrinkFailures = false
             case "--threads": options.threads = number(arg)
+            case "--compiled-tolerance": options.compiledTolerance = number(arg)
+            case "--float64-tolerance": options.float64Tolerance = number(arg)
             case "--verbose", "-v": verbose = true
             case "--help", "-h": usage(nil)
             default: usage("unknown argument '\(arg)'")
@@ -53,19 +56,24 @@ struct Arguments {
 
 func usage(_ problem: String?) -> Never {
     if let problem { FileHandle.standardError.write(Data("differential: \(problem)\n".utf8)) }
-    print("usage: differential [--start SEED] [--count N] [--seconds S] [--out DIR] [--no-shrink] [--threads N] [--verbose]")
-    print("       differential --seed SEED")
+    say("usage: differential [--start SEED] [--count N] [--seconds S] [--out DIR] [--no-shrink] [--threads N] [--verbose]")
+    say("                    [--compiled-tolerance X] [--float64-tolerance X]")
+    say("       differential --seed SEED")
     exit(problem == nil ? 0 : 2)
 }
+
+/// Writes a line unbuffered, so that progress shows as it comes, also into a pipe.
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
 func sci(_ x: Double) -> String { String(format: "%.2e", x) }
 
 let args = Arguments(Array(CommandLine.arguments.dropFirst()))
 let began = Date()
+var lastProgress = began
 var checked = 0, comparisons = 0, failed = 0, gpts = 0
 var worstCompiled = (error: 0.0, seed: UInt64(0)), worstFloat64 = (error: 0.0, seed: UInt64(0))
 var seed = args.start
-print("differential: seeds from \(args.start)"
+say("differential: seeds from \(args.start)"
       + (args.count.map { ", \($0) models" } ?? "") + (args.seconds.map { ", for \(Int($0)) s" } ?? "")
       + "; compiled vs interpreter <= \(sci(args.options.compiledTolerance)), float64 variants <= \(sci(args.options.float64Tolerance))")
 
@@ -80,26 +88,31 @@ while true {
     if report.worstCompiled > worstCompiled.error { worstCompiled = (report.worstCompiled, seed) }
     if report.worstFloat64 > worstFloat64.error { worstFloat64 = (report.worstFloat64, seed) }
     if args.verbose || !report.passed {
-        print("seed \(seed): \(report.passed ? "ok" : "FAIL")  compiled \(sci(report.worstCompiled))"
+        say("seed \(seed): \(report.passed ? "ok" : "FAIL")  compiled \(sci(report.worstCompiled))"
               + "  float64 \(sci(report.worstFloat64))  \(spec)")
     }
     if !report.passed {
         failed += 1
-        for failure in report.failures { print("  \(failure)") }
+        for failure in report.failures { say("  \(failure)") }
         let first = report.failures[0]
         var smallest = spec
         if args.shrinkFailures {
+            // Only the failing variant, and no compiling unless the failure needs it: each
+            // step is then much cheaper.
+            var shrinkOptions = args.options
+            shrinkOptions.variants = [first.variant]
+            shrinkOptions.compiled = first.check != .float64
             var steps = 0
             smallest = shrink(spec) { candidate in
                 steps += 1
-                return checkDifferential(candidate, options: args.options).failures.contains { $0.sameKind(as: first) }
+                return checkDifferential(candidate, options: shrinkOptions).failures.contains { $0.sameKind(as: first) }
             }
-            print("  shrunk in \(steps) checks to: \(smallest)")
+            say("  shrunk in \(steps) checks to: \(smallest)")
         }
         let final = checkDifferential(smallest, options: args.options)
         let text = printModule(generateModel(smallest))
-        print("  smallest failing model (\(final.failures.map(\.description).joined(separator: "; "))):")
-        print(text.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n"))
+        say("  smallest failing model (\(final.failures.map(\.description).joined(separator: "; "))):")
+        say(text.split(separator: "\n", omittingEmptySubsequences: false).map { "    " + $0 }.joined(separator: "\n"))
         let name = "seed\(seed)-\(first.variant.rawValue)-\(first.check == .float64 ? "float64" : first.check == .compiled ? "compiled" : "error")"
         do {
             try FileManager.default.createDirectory(atPath: args.out, withIntermediateDirectories: true)
@@ -107,17 +120,21 @@ while true {
             let notes = "ModelSpec.random(seed: \(seed)) = \(spec)\nshrunk: \(smallest)\n"
                 + final.failures.map(\.description).joined(separator: "\n") + "\n"
             try notes.write(toFile: "\(args.out)/\(name).txt", atomically: true, encoding: .utf8)
-            print("  saved \(args.out)/\(name).tir and .txt")
+            say("  saved \(args.out)/\(name).tir and .txt")
         } catch {
-            print("  cannot save to \(args.out): \(error)")
+            say("  cannot save to \(args.out): \(error)")
         }
     }
     seed += 1
+    if Date().timeIntervalSince(lastProgress) >= 60 {
+        lastProgress = Date()
+        say("  ... \(checked) models in \(Int(lastProgress.timeIntervalSince(began))) s, \(failed) failed")
+    }
 }
 
 let elapsed = Date().timeIntervalSince(began)
-print("differential: \(checked) models (\(gpts) GPT, \(checked - gpts) ViT; seeds \(args.start)..<\(seed)), "
+say("differential: \(checked) models (\(gpts) GPT, \(checked - gpts) ViT; seeds \(args.start)..<\(seed)), "
       + "\(comparisons) comparisons in \(String(format: "%.0f", elapsed)) s; \(failed) failed")
-print("  worst compiled vs interpreter \(sci(worstCompiled.error)) (seed \(worstCompiled.seed)),"
+say("  worst compiled vs interpreter \(sci(worstCompiled.error)) (seed \(worstCompiled.seed)),"
       + " worst float64 variant vs original \(sci(worstFloat64.error)) (seed \(worstFloat64.seed))")
 exit(failed == 0 ? 0 : 1)
