@@ -4,23 +4,6 @@ import Foundation
 import Testing
 @testable import TIR
 
-private func diagnostic<T>(_ body: () throws(Diagnostic) -> T) -> Diagnostic? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        return error
-    }
-}
-
-private func makeTempDir() throws -> String {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tfc-npy-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url.path
-}
-
-private func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-private func le64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
 
 /// A version 1.0 .npy image built by hand from the spec (no padding: readers must not need it).
 private func npy(_ header: String, _ data: [UInt8] = [], version: UInt8 = 1) -> Data {
@@ -76,7 +59,7 @@ private func golden(_ name: String) throws -> String {
     }
 
     @Test func npyRoundTripsDTypesAndRanks() throws {
-        let dir = try makeTempDir()
+        let dir = try makeTempDir("npy")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let tensors = [
             HostTensor(shape: [], f32: [-0.75]),

@@ -4,24 +4,6 @@ import Foundation
 import Testing
 @testable import TIR
 
-private func diagnostic<T>(_ body: () throws(Diagnostic) -> T) -> Diagnostic? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        return error
-    }
-}
-
-private func makeTempDir() throws -> String {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tfc-safetensors-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url.path
-}
-
-private func le64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-private func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) } }
-private func le16(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
 
 /// A safetensors image built by hand from the spec: u64 LE header length, header, data.
 private func image(_ header: String, _ data: [UInt8] = []) -> Data {
@@ -82,7 +64,7 @@ private func openError(_ bytes: Data) -> String? {
     }
 
     @Test func safetensorsRoundTripsDTypesAndRanks() throws {
-        let dir = try makeTempDir()
+        let dir = try makeTempDir("safetensors")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/model.safetensors"
         let tensors: [(name: String, tensor: HostTensor)] = [
@@ -106,7 +88,7 @@ private func openError(_ bytes: Data) -> String? {
     }
 
     @Test func safetensorsWriteIsAtomic() throws {
-        let dir = try makeTempDir()
+        let dir = try makeTempDir("safetensors")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/w.safetensors"
         try writeSafetensors([(name: "a", tensor: HostTensor(shape: [1], f32: [1]))], to: path)

@@ -4,21 +4,6 @@ import Foundation
 import Testing
 @testable import TIR
 
-private func diagnostic<T>(_ body: () throws(Diagnostic) -> T) -> Diagnostic? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        return error
-    }
-}
-
-private func makeTempDir() throws -> String {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tfc-weights-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url.path
-}
-
 private func param(_ name: String, _ dims: [Int], _ initializer: ParamInit = .default, line: Int = 0) -> Param {
     Param(name: name, type: TensorType(.f32, dims.map(Dim.fixed)), initializer: initializer,
           loc: SourceLoc(line: line, column: 3))
@@ -33,7 +18,7 @@ private func fileModule(_ file: String, _ params: [Param]) -> Module {
 
 /// Writes `tensors` as `w.safetensors` in a fresh folder; returns the path of a `.tir` next to it.
 private func tirNextToWeights(_ tensors: [(name: String, tensor: HostTensor)]) throws -> String {
-    let dir = try makeTempDir()
+    let dir = try makeTempDir("weights")
     try writeSafetensors(tensors, to: dir + "/w.safetensors")
     return dir + "/model.tir"
 }
@@ -159,7 +144,7 @@ private func removeFolder(of tirPath: String) {
     }
 
     @Test func widensHalfAndNarrowsDoubleTensors() throws {
-        let dir = try makeTempDir()
+        let dir = try makeTempDir("weights")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Hand-built: F16 [1, -2] and F64 [0.1].
         let header = Array(#"{"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"d":{"dtype":"F64","shape":[1],"data_offsets":[4,12]}}"#.utf8)
@@ -179,7 +164,7 @@ private func removeFolder(of tirPath: String) {
     }
 
     @Test func truncatedWeightsFileIsReportedAtTheWeightsLine() throws {
-        let dir = try makeTempDir()
+        let dir = try makeTempDir("weights")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Data((0..<8).map { UInt8(truncatingIfNeeded: 4096 >> (8 * $0)) } + Array(repeating: 0x20, count: 92))
             .write(to: URL(fileURLWithPath: dir + "/gpt.safetensors"))
