@@ -99,6 +99,39 @@ public final class Builder {
         LLVMSetAlignment(s, UInt32(align))
     }
 
+    // MARK: Atomics (sequentially consistent: the generated thread team needs no weaker orders)
+
+    /// An atomic load of an integer (i32 or i64).
+    public func atomicLoad(_ type: IRType, _ pointer: Value) -> Value {
+        let v = LLVMBuildLoad2(ref, type.ref, pointer.ref, "")!
+        LLVMSetAlignment(v, LLVMGetIntTypeWidth(type.ref) / 8)
+        LLVMSetOrdering(v, LLVMAtomicOrderingSequentiallyConsistent)
+        return Value(ref: v)
+    }
+
+    /// An atomic store of an integer.
+    public func atomicStore(_ value: Value, _ pointer: Value) {
+        let s = LLVMBuildStore(ref, value.ref, pointer.ref)!
+        LLVMSetAlignment(s, LLVMGetIntTypeWidth(LLVMTypeOf(value.ref)) / 8)
+        LLVMSetOrdering(s, LLVMAtomicOrderingSequentiallyConsistent)
+    }
+
+    /// Atomically adds `value` to the integer at `pointer`; returns the old value.
+    @discardableResult
+    public func atomicAdd(_ pointer: Value, _ value: Value) -> Value {
+        Value(ref: LLVMBuildAtomicRMW(ref, LLVMAtomicRMWBinOpAdd, pointer.ref, value.ref,
+                                      LLVMAtomicOrderingSequentiallyConsistent, 0))
+    }
+
+    /// A hint that this is a spin-wait loop (x86 `pause`, aarch64 `yield`); nothing elsewhere.
+    public func spinHint(for target: TargetSpec) {
+        if target.isX86 {
+            call(module.intrinsic("llvm.x86.sse2.pause", []), [])
+        } else if target.isAArch64 {
+            call(module.intrinsic("llvm.aarch64.hint", []), [module.i32(1)])
+        }
+    }
+
     /// A stack slot, placed in the entry block so that mem2reg turns it into SSA values.
     public func alloca(_ type: IRType) -> Value {
         let here = LLVMGetInsertBlock(ref)
@@ -118,6 +151,13 @@ public final class Builder {
     public func call(_ fn: Function, _ args: [Value]) -> Value {
         var refs: [LLVMValueRef?] = args.map(\.ref)
         return Value(ref: LLVMBuildCall2(ref, fn.type.ref, fn.ref, &refs, UInt32(refs.count), ""))
+    }
+
+    /// A call through a function pointer of type `type`.
+    @discardableResult
+    public func callIndirect(_ type: IRType, _ pointer: Value, _ args: [Value]) -> Value {
+        var refs: [LLVMValueRef?] = args.map(\.ref)
+        return Value(ref: LLVMBuildCall2(ref, type.ref, pointer.ref, &refs, UInt32(refs.count), ""))
     }
 
     public func br(_ to: Block) { LLVMBuildBr(ref, to.ref) }

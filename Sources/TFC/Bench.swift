@@ -13,6 +13,8 @@ public struct BenchOptions: Sendable {
     public var seed: UInt64 = 1
     /// Threads per call (0: one per online core).
     public var threads = 0
+    /// Measure the machine's FMA peak on the same threads first.
+    public var measurePeak = true
     public init() {}
 }
 
@@ -23,6 +25,8 @@ public struct BenchRow: Codable, Sendable {
     public var p10Ms: Double
     public var p90Ms: Double
     public var gflops: Double
+    /// gflops as a fraction of the measured FMA peak on the same threads (nil: not measured).
+    public var ofPeak: Double?
     /// The pre-ln median divided by this one (> 1: faster).
     public var speedup: Double
     /// Median time of the variant's norms alone, on the same shapes.
@@ -36,16 +40,24 @@ public struct BenchReport: Codable, Sendable {
     public var runs: Int
     /// Multiply-add work per call, counted as 2 flops each (linears, patch embedding, attention).
     public var gflopPerCall: Double
+    /// fp32 FMA throughput measured on this machine with the same number of threads, just before
+    /// the timed calls (see PeakProbe): the ceiling for the GFLOP/s column.
+    public var peakGflops: Double?
     public var rows: [BenchRow]
 
     public var text: String {
         var lines = ["\(model): sequence length \(seqLen), \(threads) thread\(threads == 1 ? "" : "s"), \(runs) calls per variant, interleaved; "
                      + String(format: "%.2f GFLOP per call", gflopPerCall)]
-        lines.append("  variant     median ms    p10 ms    p90 ms   GFLOP/s  speedup  norms ms")
+        if let peakGflops {
+            lines.append(String(format: "fp32 FMA peak measured on %d thread%@: %.1f GFLOP/s", threads,
+                                threads == 1 ? "" : "s", peakGflops))
+        }
+        lines.append("  variant     median ms    p10 ms    p90 ms   GFLOP/s  of peak  speedup  norms ms")
         for r in rows {
+            let ofPeak = r.ofPeak.map { String(format: "%7.1f%%", $0 * 100) } ?? "       -"
             lines.append("  " + r.variant.padding(toLength: 9, withPad: " ", startingAt: 0)
-                         + String(format: " %11.3f %9.3f %9.3f %9.1f %8.3f %9.3f", r.medianMs, r.p10Ms, r.p90Ms,
-                                  r.gflops, r.speedup, r.normsMs))
+                         + String(format: " %11.3f %9.3f %9.3f %9.1f ", r.medianMs, r.p10Ms, r.p90Ms, r.gflops)
+                         + ofPeak + String(format: " %8.3f %9.3f", r.speedup, r.normsMs))
         }
         return lines.joined(separator: "\n")
     }
@@ -127,6 +139,8 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
             throw DriverError("error: \(error)")
         }
     }
+    let threads = min(options.threads > 0 ? options.threads : ProcessInfo.processInfo.activeProcessorCount, 64)
+    let peak = options.measurePeak ? try PeakProbe.measure(threads: threads) : nil
     var times = [[Double]](repeating: [], count: calls.count)
     var normTimes = [[Double]](repeating: [], count: calls.count)
     do {
@@ -150,9 +164,8 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
         let sorted = times[i].sorted()
         return BenchRow(variant: calls[i].0.rawValue, medianMs: medians[i], p10Ms: percentile(sorted, 0.1),
                         p90Ms: percentile(sorted, 0.9), gflops: flops / (medians[i] * 1e6),
-                        speedup: baseline / medians[i], normsMs: percentile(normTimes[i].sorted(), 0.5))
+                        ofPeak: peak.map { flops / (medians[i] * 1e6) / $0 }, speedup: baseline / medians[i], normsMs: percentile(normTimes[i].sorted(), 0.5))
     }
-    let threads = options.threads > 0 ? options.threads : ProcessInfo.processInfo.activeProcessorCount
-    return BenchReport(model: original.path, seqLen: seq, threads: min(threads, 64), runs: options.runs,
-                       gflopPerCall: flops / 1e9, rows: rows)
+    return BenchReport(model: original.path, seqLen: seq, threads: threads, runs: options.runs,
+                       gflopPerCall: flops / 1e9, peakGflops: peak, rows: rows)
 }

@@ -2,9 +2,10 @@
 // LLVM vector IR and weights packed at compile time into the microkernel's panel layout.
 //
 // W [K, N] is cut into panels of `nr` columns (two vectors); each panel is stored K-major,
-// [K][nr], zero-padded past N, so the kernel reads it with two aligned vector loads per k. The
-// kernel keeps an mr x nr block of y in registers (mr * 2 accumulators), broadcasts one x value
-// per row and k, and applies the epilogue to the block before a (masked) store.
+// [K][nr], zero-padded past N, so the kernel reads it with two aligned vector loads per k (a
+// panel starts on a vector boundary). The kernel keeps an mr x nr block of y in registers
+// (mr * 2 accumulators), broadcasts one x value per row and k, and applies the epilogue to the
+// block before a (masked) store.
 import LLVMBridge
 import TIR
 
@@ -128,7 +129,7 @@ final class GemmKernels {
         let rowBase = (0..<rows).map { i in b.gep(f32, x, b.mul(ldx, ir.i64(i))) }
         b.forLoop(K) { k in
             let wk = b.gep(f32, panel, b.mul(k, shape.nr))
-            let w = (0..<shape.vectors).map { v in b.load(vec, b.gep(f32, wk, ir.i64(v * lanes)), align: 64) }
+            let w = (0..<shape.vectors).map { v in b.load(vec, b.gep(f32, wk, ir.i64(v * lanes)), align: lanes * 4) }
             for i in 0..<rows {
                 let a = b.splat(b.load(f32, b.gep(f32, rowBase[i], k)), lanes: lanes)
                 for v in 0..<shape.vectors {

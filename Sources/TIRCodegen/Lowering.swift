@@ -42,7 +42,7 @@ public func lowerModel(_ model: Module, weights: Weights, into ir: IRModule, tar
         throw CodegenError("@\(model.name) has \(model.body.count) ops; tfc compiles models of at most \(maxCompiledOps)")
     }
     let fusion = FusionPlan(model)
-    let plan = try MemoryPlan(model, fusion: fusion)
+    let plan = try MemoryPlan(model, fusion: fusion, nr: GemmShape.forTarget(target).nr)
     let entry = EntryPoint(prefix: cIdentifier(options.prefix ?? model.name), inputs: model.inputs,
                            outputs: plan.outputs, seq: model.seq, workspaceBytes: plan.workspaceBytes)
     let lowering = try FunctionLowering(model: model, weights: weights, plan: plan, fusion: fusion, entry: entry, ir: ir,
@@ -98,6 +98,9 @@ final class FunctionLowering {
     var workspace: Value
     /// Threads to use (1...maxThreads), computed on entry from the `threads` argument.
     var threads: Value
+    /// The call's thread team record (see Parallel.swift), in the forward function's frame.
+    var teamRecord: Value!
+    lazy var teamFunctions: TeamFunctions = buildTeamFunctions()
     let gemm: GemmKernels
     let fusion: FusionPlan
     /// Packed weight constants, by parameter name and layout.
@@ -160,12 +163,14 @@ final class FunctionLowering {
     func build() throws -> Function {
         try checkArguments()
         threads = resolveThreadCount(fn.param(fn.type.paramCount - 1))
+        teamRecord = makeTeam()
         for (name, offset) in plan.offsets {
             buffers[name] = b.gep(ir.i8, workspace, ir.i64(offset))
         }
         for inst in model.body where !fusion.fused.contains(inst.result) {
             try lower(inst)
         }
+        endTeam(teamRecord)
         b.ret(ir.i32(Int(Status.ok.rawValue)))
         return fn
     }
@@ -336,9 +341,9 @@ final class FunctionLowering {
         return global
     }
 
-    /// x @ W through the microkernel, panel by panel: full blocks of mr rows, then the remaining
-    /// rows one at a time (a single row is the matrix-vector case). Threads take contiguous
-    /// ranges of panels, so each writes its own columns of y.
+    /// x @ W through the microkernel, panel by panel: full blocks of mr rows, then one block of
+    /// the remaining R mod mr rows (a single row is the matrix-vector case). Threads claim chunks
+    /// of panels, so each writes its own columns of y.
     private func lowerGemm(_ inst: Instruction, plan: FusionPlan.Linear, x: Value, rows R: Value, k K: Int, n N: Int,
                            bias: Value?, scales: Value?, out: Value) throws {
         let panel = try packedWeights(inst, k: K, n: N)
@@ -372,8 +377,7 @@ final class FunctionLowering {
             let biasAt = bias.map { b.gep(f32, $0, col) } ?? ir.nullPointer
             for (s, slice) in slices.enumerated() {
                 let first = s == 0, last = s == slices.count - 1
-                let full = gemm.kernel(rows: mr, plan.epilogue, accumulate: !first, finish: last)
-                let single = gemm.kernel(rows: 1, plan.epilogue, accumulate: !first, finish: last)
+                func kernel(rows: Int) -> Function { gemm.kernel(rows: rows, plan.epilogue, accumulate: !first, finish: last) }
                 let w = b.gep(f32, weights, b.add(b.mul(p, K * nr), ir.i64(slice.k0 * nr)))
                 func call(_ kernel: Function, row: Value) {
                     let at = b.add(b.mul(row, N), col)
@@ -382,8 +386,12 @@ final class FunctionLowering {
                                     residual.map { b.gep(f32, $0, at) } ?? ir.nullPointer, ir.i64(N),
                                     scales.map { b.gep(f32, $0, row) } ?? ir.nullPointer])
                 }
-                b.forLoop(blocks) { block in call(full, row: b.mul(block, mr)) }
-                b.forLoop(b.mul(blocks, mr), R) { row in call(single, row: row) }
+                b.forLoop(blocks) { block in call(kernel(rows: mr), row: b.mul(block, mr)) }
+                // The last R mod mr rows in one block of just that many rows.
+                let tail = b.sub(R, b.mul(blocks, mr))
+                for rows in 1..<mr {
+                    b.ifThen(b.icmp(.eq, tail, ir.i64(rows))) { call(kernel(rows: rows), row: b.mul(blocks, mr)) }
+                }
             }
         }
     }
@@ -505,81 +513,139 @@ final class FunctionLowering {
         }
     }
 
-    /// Per head and query row: the scores against every visible key in a row on the stack, a
-    /// safe softmax (minus the row's max, vectorized exp), then the weighted sum of value rows
-    /// kept in registers. Threads take contiguous ranges of (head, row) pairs.
+    /// Attention as two small GEMMs per head through the GEMM microkernel. First, per head, K^T
+    /// and V are packed into the kernel's panel layout in a workspace scratch (keys, resp. head
+    /// columns, zero-padded to whole panels). Then per (head, block of mr query rows): the block's
+    /// scores S = Q K^T against every visible key (in a stack buffer of mr rows), a safe softmax
+    /// per row (minus the row's max, vectorized exp, masked keys exactly 0), and O = P V with the
+    /// softmax's 1/sum applied as the kernel's row scale. Threads claim chunks of (head, block).
     private func lowerAttention(_ inst: Instruction, ops: [Value], types: [TensorType], rows R: Value, out: Value) throws {
         let inner = cols(inst.type)
         guard let heads = inst.int("heads"), heads > 0, inner % heads == 0 else {
             throw CodegenError("attention %\(inst.result): heads must divide the width \(inner)")
         }
+        guard let scratch = buffers[MemoryPlan.attentionName(inst.result)] else {
+            throw CodegenError("attention %\(inst.result): no scratch in the memory plan")
+        }
         let dh = inner / heads
         let causal = inst.bool("causal") ?? false
         let maxRows = inst.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1
+        let layout = AttentionLayout(maxRows: maxRows, headDim: dh, nr: gemm.shape.nr)
         // (row stride, column offset) of q, k and v.
-        let layout: [(stride: Int, offset: Int)] = ops.count == 1
+        let strides: [(stride: Int, offset: Int)] = ops.count == 1
             ? [(3 * inner, 0), (3 * inner, inner), (3 * inner, 2 * inner)]
             : [(inner, 0), (inner, 0), (inner, 0)]
         let bases = ops.count == 1 ? [ops[0], ops[0], ops[0]] : ops
-        parallelFor("\(cIdentifier(inst.result)).attention", count: b.mul(R, heads),
-                    captures: bases + [out, R]) { c, begin, end in
-            let (q, k, v, out, R) = (c[0], c[1], c[2], c[3], c[4])
-            let lanes = GemmShape.forTarget(target).lanes
-            let vec = ir.vector(f32, lanes), math = VectorMath(b: b, lanes: lanes)
-            // The head dimension in vector chunks; the last may be partial.
-            let chunks = stride(from: 0, to: dh, by: lanes).map { (offset: $0, mask: b.prefixMask(ir.i64(dh - $0), lanes: lanes)) }
-            let scores = b.alloca(ir.array(f32, maxRows))
-            let scale = ir.f32(1 / Double(dh).squareRoot(), lanes: lanes)
-            b.forLoop(begin, end) { u in
-                let h = b.sdiv(u, R), t = b.sub(u, b.mul(b.sdiv(u, R), R))
-                let headCol = b.mul(h, dh)
-                func row(_ base: Value, _ which: Int, _ r: Value) -> Value {
-                    b.gep(f32, base, b.add(b.mul(r, layout[which].stride), b.add(headCol, ir.i64(layout[which].offset))))
-                }
-                let visible = causal ? b.add(t, 1) : R
-                let qt = row(q, 0, t)
-                let qv = chunks.map { b.fmul(b.maskedLoad(vec, b.gep(f32, qt, ir.i64($0.offset)), $0.mask), scale) }
-                let best = b.alloca(f32)
-                b.store(ir.f32(-.infinity), best)
-                b.forLoop(visible) { s in
-                    let ks = row(k, 1, s)
-                    var dot = ir.f32(0, lanes: lanes)
-                    for (i, chunk) in chunks.enumerated() {
-                        dot = b.fma(qv[i], b.maskedLoad(vec, b.gep(f32, ks, ir.i64(chunk.offset)), chunk.mask), dot)
-                    }
-                    let score = b.reduceAdd(dot)
-                    storeF(score, scores, s)
-                    b.store(b.maxnum(score, b.load(f32, best)), best)
-                }
-                let m = b.splat(b.load(f32, best), lanes: lanes)
-                // e^(score - max) in place, summed.
-                let total = b.alloca(vec)
-                b.store(ir.f32(0, lanes: lanes), total, align: 4)
-                b.forLoop(b.sdiv(b.add(visible, lanes - 1), ir.i64(lanes))) { block in
-                    let at = b.gep(f32, scores, b.mul(block, lanes))
-                    let mask = b.prefixMask(b.sub(visible, b.mul(block, lanes)), lanes: lanes)
-                    let e = math.exp(b.fsub(b.maskedLoad(vec, at, mask), m))
-                    b.maskedStore(e, at, mask)
-                    b.store(b.fadd(b.load(vec, total, align: 4), b.select(mask, e, ir.f32(0, lanes: lanes))), total, align: 4)
-                }
-                let inv = b.fdiv(ir.f32(1), b.reduceAdd(b.load(vec, total, align: 4)))
-                let acc = chunks.map { _ in b.alloca(vec) }
-                for slot in acc { b.store(ir.f32(0, lanes: lanes), slot, align: 4) }
-                b.forLoop(visible) { s in
-                    let w = b.splat(loadF(scores, s), lanes: lanes)
-                    let vs = row(v, 2, s)
-                    for (i, chunk) in chunks.enumerated() {
-                        let value = b.maskedLoad(vec, b.gep(f32, vs, ir.i64(chunk.offset)), chunk.mask)
-                        b.store(b.fma(w, value, b.load(vec, acc[i], align: 4)), acc[i], align: 4)
+        let nr = gemm.shape.nr, mr = gemm.shape.mr, lanes = gemm.shape.lanes
+        let vec = ir.vector(f32, lanes)
+
+        parallelFor("\(cIdentifier(inst.result)).pack", count: ir.i64(heads), captures: [bases[1], bases[2], scratch, R]) { c, begin, end in
+            let (k, v, scratch, R) = (c[0], c[1], c[2], c[3])
+            b.forLoop(begin, end) { h in
+                let keys = b.gep(f32, scratch, b.mul(h, layout.perHead))
+                let values = b.gep(f32, keys, ir.i64(layout.valuesOffset))
+                // K^T: panel p holds keys p*nr ..< p*nr+nr as [dh][nr]; keys past R are 0.
+                let keyPanels = b.sdiv(b.add(R, nr - 1), ir.i64(nr))
+                b.forLoop(b.mul(keyPanels, nr)) { key in
+                    let inRange = b.icmp(.slt, key, R)
+                    let src = b.gep(f32, k, b.add(b.mul(key, strides[1].stride), b.add(b.mul(h, dh), ir.i64(strides[1].offset))))
+                    let p = b.sdiv(key, ir.i64(nr)), j = b.sub(key, b.mul(p, nr))
+                    let dst = b.gep(f32, keys, b.add(b.mul(p, dh * nr), j))
+                    b.forLoop(dh) { kk in
+                        let x = b.select(inRange, loadF(src, kk), ir.f32(0))
+                        storeF(x, dst, b.mul(kk, nr))
                     }
                 }
-                let ot = b.gep(f32, out, b.add(b.mul(t, inner), headCol))
-                for (i, chunk) in chunks.enumerated() {
-                    let result = b.fmul(b.load(vec, acc[i], align: 4), b.splat(inv, lanes: lanes))
-                    b.maskedStore(result, b.gep(f32, ot, ir.i64(chunk.offset)), chunk.mask)
+                // V: panel q holds head columns q*nr ..< q*nr+nr as [rows][nr]; columns past dh are 0.
+                for q in 0..<layout.valuePanels {
+                    let columns = min(nr, dh - q * nr)
+                    b.forLoop(R) { key in
+                        let src = b.gep(f32, v, b.add(b.mul(key, strides[2].stride),
+                                                      b.add(b.mul(h, dh), ir.i64(strides[2].offset + q * nr))))
+                        let dst = b.gep(f32, values, b.add(ir.i64(q * maxRows * nr), b.mul(key, nr)))
+                        for at in stride(from: 0, to: nr, by: lanes) {
+                            let mask = b.prefixMask(ir.i64(columns - at), lanes: lanes)
+                            b.store(b.maskedLoad(vec, b.gep(f32, src, ir.i64(at)), mask), b.gep(f32, dst, ir.i64(at)),
+                                    align: lanes * 4)
+                        }
+                    }
                 }
             }
         }
+
+        let blocks = b.sdiv(b.add(R, mr - 1), ir.i64(mr))
+        parallelFor("\(cIdentifier(inst.result)).attention", count: b.mul(blocks, heads),
+                    captures: [bases[0], scratch, out, R, blocks]) { c, begin, end in
+            let (q, scratch, out, R, blocks) = (c[0], c[1], c[2], c[3], c[4])
+            let math = VectorMath(b: b, lanes: lanes)
+            // Scores of one block of rows: mr x (every key, in whole panels).
+            let ldS = layout.keyPanels * nr
+            let scores = b.alloca(ir.array(f32, mr * ldS))
+            let inverse = b.alloca(ir.array(f32, mr))
+            let scale = ir.f32(1 / Double(dh).squareRoot(), lanes: lanes)
+            b.forLoop(begin, end) { u in
+                let h = b.sdiv(u, blocks), t0 = b.mul(b.sub(u, b.mul(h, blocks)), mr)
+                let remaining = b.sub(R, t0)
+                let rows = b.select(b.icmp(.slt, remaining, ir.i64(mr)), remaining, ir.i64(mr))
+                let visible = causal ? b.add(t0, rows) : R
+                let keys = b.gep(f32, scratch, b.mul(h, layout.perHead))
+                let values = b.gep(f32, keys, ir.i64(layout.valuesOffset))
+                let qBlock = b.gep(f32, q, b.add(b.mul(t0, strides[0].stride), b.add(b.mul(h, dh), ir.i64(strides[0].offset))))
+                let noScale = ir.nullPointer
+                // S = Q_block K^T, panel by panel.
+                let keyPanels = b.sdiv(b.add(visible, nr - 1), ir.i64(nr))
+                forEachRowCount(rows, upTo: mr) { n in
+                    let kernel = gemm.kernel(rows: n, Epilogue(), accumulate: false, finish: true)
+                    b.forLoop(keyPanels) { p in
+                        b.call(kernel, [qBlock, ir.i64(strides[0].stride), b.gep(f32, keys, b.mul(p, dh * nr)), ir.i64(dh),
+                                        b.gep(f32, scores, b.mul(p, nr)), ir.i64(ldS), ir.i64(nr), noScale, noScale,
+                                        ir.i64(0), noScale])
+                    }
+                }
+                // Softmax of each row over its visible keys; the keys after them up to `visible` get 0.
+                b.forLoop(rows) { i in
+                    let row = b.gep(f32, scores, b.mul(i, ldS))
+                    let seen = causal ? b.add(b.add(t0, i), 1) : R
+                    let chunks = b.sdiv(b.add(visible, lanes - 1), ir.i64(lanes))
+                    let best = b.alloca(vec)
+                    b.store(ir.f32(-.infinity, lanes: lanes), best, align: 4)
+                    b.forLoop(chunks) { chunk in
+                        let mask = b.prefixMask(b.sub(seen, b.mul(chunk, lanes)), lanes: lanes)
+                        let x = b.select(mask, b.load(vec, b.gep(f32, row, b.mul(chunk, lanes)), align: 4),
+                                         ir.f32(-.infinity, lanes: lanes))
+                        b.store(b.maxnum(x, b.load(vec, best, align: 4)), best, align: 4)
+                    }
+                    let m = b.splat(b.reduceMax(b.load(vec, best, align: 4)), lanes: lanes)
+                    let total = b.alloca(vec)
+                    b.store(ir.f32(0, lanes: lanes), total, align: 4)
+                    b.forLoop(chunks) { chunk in
+                        let at = b.gep(f32, row, b.mul(chunk, lanes))
+                        let mask = b.prefixMask(b.sub(seen, b.mul(chunk, lanes)), lanes: lanes)
+                        let e = b.select(mask, math.exp(b.fmul(b.fsub(b.load(vec, at, align: 4), m), scale)),
+                                         ir.f32(0, lanes: lanes))
+                        b.store(e, at, align: 4)
+                        b.store(b.fadd(b.load(vec, total, align: 4), e), total, align: 4)
+                    }
+                    storeF(b.fdiv(ir.f32(1), b.reduceAdd(b.load(vec, total, align: 4))), inverse, i)
+                }
+                // O = P V / sum, panel by panel of the head's columns.
+                let outBlock = b.gep(f32, out, b.add(b.mul(t0, inner), b.mul(h, dh)))
+                forEachRowCount(rows, upTo: mr) { n in
+                    let kernel = gemm.kernel(rows: n, Epilogue(rowScale: true), accumulate: false, finish: true)
+                    for p in 0..<layout.valuePanels {
+                        b.call(kernel, [scores, ir.i64(ldS), b.gep(f32, values, ir.i64(p * maxRows * nr)), visible,
+                                        b.gep(f32, outBlock, ir.i64(p * nr)), ir.i64(inner), ir.i64(min(nr, dh - p * nr)),
+                                        noScale, noScale, ir.i64(0), inverse])
+                    }
+                }
+            }
+        }
+    }
+
+    /// Emits `body(n)` for the n in 1...max that equals the run-time `count` (kernels have a
+    /// compile-time row count).
+    private func forEachRowCount(_ count: Value, upTo max: Int, _ body: (Int) -> Void) {
+        for n in 1...max { b.ifThen(b.icmp(.eq, count, ir.i64(n))) { body(n) } }
     }
 
     /// GELU, exact (erf) or GPT-2's tanh approximation, through libm's erff / tanhf.

@@ -15,7 +15,8 @@ struct MemoryPlan {
     /// Buffers start on 64-byte boundaries (a cache line, one AVX-512 vector).
     static let alignment = 64
 
-    init(_ model: Module, fusion: FusionPlan) throws {
+    /// `nr`: the GEMM panel width of the target (attention packs K^T and V in panels).
+    init(_ model: Module, fusion: FusionPlan, nr: Int) throws {
         let results = Dictionary(model.body.map { ($0.result, $0) }, uniquingKeysWith: { first, _ in first })
         for out in model.outputs {
             guard let inst = results[out.name] else {
@@ -73,6 +74,12 @@ struct MemoryPlan {
                 let k = inst.bool("transposed") == true ? weight[1] : weight[0]
                 place(Self.im2colName(inst.result), elements: rows * k, at: start, lastRead: start)
             }
+            // attention packs K^T and V of every head into a scratch, live only while it runs.
+            if inst.op == .attention, let heads = inst.int("heads"), heads > 0 {
+                let layout = AttentionLayout(maxRows: inst.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1,
+                                             headDim: (inst.type.dims.last?.fixedValue ?? heads) / heads, nr: nr)
+                place(Self.attentionName(inst.result), elements: heads * layout.perHead, at: start, lastRead: start)
+            }
             guard !outputNames.contains(inst.result), !notWritten.contains(inst.result) else { continue }
             // A scale-only norm keeps one float per row.
             let elements = fusion.scaleOnlyNorms[inst.result] != nil
@@ -86,6 +93,9 @@ struct MemoryPlan {
     /// The workspace name of a patch_embed's gathered patches.
     static func im2colName(_ result: String) -> String { result + ".im2col" }
 
+    /// The workspace name of an attention's packed keys and values.
+    static func attentionName(_ result: String) -> String { result + ".kv" }
+
     static func rounded(_ bytes: Int) -> Int { (bytes + alignment - 1) / alignment * alignment }
 
     /// The lowest offset where `size` bytes fit between the occupied ranges (first fit).
@@ -96,5 +106,24 @@ struct MemoryPlan {
             candidate = max(candidate, range.offset + range.bytes)
         }
         return candidate
+    }
+}
+
+/// Where attention keeps one head's packed K^T and V (in floats; see lowerAttention): K^T as
+/// `keyPanels` panels of [headDim][nr] (keys past the sequence are 0), then V as `valuePanels`
+/// panels of [maxRows][nr] (columns past headDim are 0). Offsets are multiples of 16 floats, so
+/// every panel starts on a vector boundary.
+struct AttentionLayout {
+    let keyPanels: Int
+    let valuePanels: Int
+    let valuesOffset: Int
+    let perHead: Int
+
+    init(maxRows: Int, headDim: Int, nr: Int) {
+        func round16(_ n: Int) -> Int { (n + 15) / 16 * 16 }
+        keyPanels = (maxRows + nr - 1) / nr
+        valuePanels = (headDim + nr - 1) / nr
+        valuesOffset = round16(keyPanels * headDim * nr)
+        perHead = valuesOffset + round16(valuePanels * maxRows * nr)
     }
 }

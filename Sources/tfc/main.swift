@@ -245,7 +245,7 @@ struct Verify: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the model's variants (pre-ln, pre-rms, pre-crms), compiled for this CPU, in one run.",
-        discussion: "Each variant is compiled, then called in turns (one call of each per round) so that machine noise falls on all alike. Prints the median and the 10th/90th percentiles of the call time, GFLOP/s of matrix work (linears, patch embedding, attention; the original's count for every variant), the speedup against pre-ln, and the median time of each variant's norms alone on the same shapes.")
+        discussion: "Each variant is compiled, then called in turns (one call of each per round) so that machine noise falls on all alike. Prints the median and the 10th/90th percentiles of the call time, GFLOP/s of matrix work (linears, patch embedding, attention; the original's count for every variant) and its share of this machine's fp32 FMA peak (measured first, on the same number of threads), the speedup against pre-ln, and the median time of each variant's norms alone on the same shapes.")
 
     @Argument(help: "The .tir model.") var model: String
     @Option(help: "Sequence length (default: the model's maximum).") var seq: Int?
@@ -254,6 +254,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Variants to time, comma-separated (default: all).") var variants: String?
     @Option(help: "Threads per call (default: one per online core).") var threads = 0
     @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(help: "Skip the FMA peak measurement.") var noPeak = false
 
     func validate() throws {
         guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1 and --warmup at least 0") }
@@ -267,6 +268,7 @@ struct Bench: ParsableCommand {
             options.runs = runs
             options.warmup = warmup
             options.threads = threads
+            options.measurePeak = !noPeak
             if let variants {
                 options.variants = try variants.split(separator: ",").map {
                     guard let v = Variant(rawValue: String($0)) else { throw DriverError("error: unknown variant '\($0)'") }

@@ -198,3 +198,29 @@ func buildCProgram(_ source: String, in dir: String, named name: String) throws 
     #expect(errors.stderr.components(separatedBy: ": error: ").count - 1 == 50)
     #expect(errors.stderr.contains("99950 more errors not shown"), "\(errors.stderr.suffix(200))")
 }
+
+/// `tfc bench` as a user runs it: every variant timed, pre-ln the baseline, GFLOP/s against the
+/// FMA peak measured on the same threads; `--no-peak` leaves the peak out.
+@Test func benchReportsEveryVariantAgainstThePeak() throws {
+    let r = try tfc("bench", examplePath("gpt-tiny.tir"), "--runs", "3", "--warmup", "1", "--threads", "2", "--json")
+    try #require(r.status == 0, "\(r.stderr)")
+    let report = try JSONDecoder().decode(BenchReport.self, from: Data(r.stdout.utf8))
+    #expect(report.rows.map(\.variant) == ["pre-ln", "pre-rms", "pre-crms"])
+    #expect(report.threads == 2 && report.runs == 3 && report.seqLen == 64)
+    let peak = try #require(report.peakGflops)
+    // Positive and physically possible: a probe loop optimized away would read as absurdly fast.
+    #expect(peak > 0.1 && peak < 20_000, "peak \(peak) GFLOP/s")
+    for row in report.rows {
+        #expect(row.medianMs > 0 && row.p10Ms <= row.medianMs && row.medianMs <= row.p90Ms, "\(row)")
+        #expect(row.gflops > 0 && abs(row.gflops / peak - (row.ofPeak ?? -1)) < 1e-9, "\(row)")
+        #expect(row.normsMs > 0, "\(row)")
+    }
+    #expect(report.rows[0].speedup == 1)
+    #expect(abs(report.gflopPerCall - matmulFlops(try loadModel(examplePath("gpt-tiny.tir")).module, seqLen: 64) / 1e9) < 1e-12)
+
+    let text = try tfc("bench", examplePath("gpt-tiny.tir"), "--runs", "1", "--warmup", "0", "--threads", "1",
+                       "--variants", "pre-rms", "--no-peak")
+    try #require(text.status == 0, "\(text.stderr)")
+    #expect(!text.stdout.contains("FMA peak"))
+    #expect(text.stdout.contains("pre-rms") && !text.stdout.contains("pre-ln "))
+}
