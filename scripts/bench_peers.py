@@ -791,6 +791,12 @@ def main(argv=None):
             if tfc_report:
                 norms = ", ".join(f"{r['variant']} {r['normsMs']:.2f}" for r in tfc_report["rows"])
                 log(f"  tfc bench, norms alone (median ms): {norms}")
+                peak = tfc_report.get("peakGflops")
+                if peak:
+                    shares = ", ".join(f"{r['name']} {gflop * 1e3 / r['medianMs'] / peak:.0%}"
+                                       for r in rows if r["framework"] != "tfc-bench")
+                    log(f"  fp32 FMA peak on {threads} thread(s), measured by tfc bench: {peak:.1f} GFLOP/s; "
+                        f"share of it: {shares}")
             log("")
             markdown.append(markdown_table(kind, threads, rows))
             mres["runs"].append({"threads": threads, "gflopPerCall": gflop, "rows": rows, "tfc": tfc_report})

@@ -83,6 +83,25 @@ import TIRTransforms
         #expect(rewritten.remarks.contains { $0.message.contains("its width is 1; nothing to drop") }, "\(rewritten.remarks)")
     }
 
+    /// The kernels at the odd sizes GEMM blocking and CRMSNorm compression meet: widths 767 and
+    /// 769 (CRMSNorm: 766 and 768), head widths 59 and 769, MLP widths 769 and 15, vocabularies
+    /// 7 and 17, sequence lengths 1, 7, 15, 17 (the maximum). Every variant, compiled, is checked
+    /// against the float64 interpreter (`verifyVariants`: pre-ln within 1e-4 of it, the others
+    /// within 10x pre-ln's own error).
+    @Test(arguments: [(767, 13, 769, 17), (769, 1, 15, 7)])
+    func oddWidthsVerifyInEveryVariant(width: Int, heads: Int, mlp: Int, vocab: Int) throws {
+        let spec = ModelSpec(kind: .gpt(.init(vocab: vocab, maxSeq: 17, tiedHead: vocab == 17)), width: width,
+                             heads: heads, mlpWidth: mlp, layers: 1, weightSeed: UInt64(width))
+        let model = try load(spec)
+        let candidates = try [Variant.preRMS, .preCRMS].map { ($0.rawValue, try rewrite(model, variant: $0).model) }
+        var options = VerifyOptions()
+        options.samples = 1
+        options.seqLens = [1, 7, 15, 17]
+        let report = try verifyVariants(model, candidates: candidates, options: options)
+        #expect(report.pass, "\(spec):\n\(report.text)")
+        #expect(report.rows.filter { $0.engine == "compiled" }.count == 3, "\(report.text)")
+    }
+
     @Test func compiledVariantsVerify() throws {
         for seed: UInt64 in [3, 8, 21, 34] {
             let model = try load(ModelSpec.random(seed: seed))

@@ -1,5 +1,6 @@
 /* Calls a compiled gpt_tiny_forward with bad arguments and checks every status code, and that
  * a failed call leaves the output untouched. Prints "ok" and exits 0 when all hold. */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,16 @@
 #include "gpt_tiny.h"
 
 static int failures = 0;
+
+/* Threads of this process (Linux: entries of /proc/self/task), or -1 where that is unknown. */
+static int thread_count(void) {
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dir)) != NULL;) n += e->d_name[0] != '.';
+    closedir(dir);
+    return n;
+}
 
 static void expect(int32_t got, int32_t want, const char *what) {
     if (got != want) {
@@ -39,7 +50,8 @@ int main(void) {
     expect(gpt_tiny_forward(tokens, GPT_TINY_MAX_SEQ_LEN, logits, workspace), GPT_TINY_OK, "seq_len max");
     expect(gpt_tiny_forward(tokens, 1, logits, workspace), GPT_TINY_OK, "seq_len 1");
 
-    /* Any thread count gives the same bits: each output column is computed by one thread. */
+    /* Any thread count gives the same bits: each output element is computed the same way by
+     * whichever thread claims it. */
     float *other = malloc(sizeof(float) * GPT_TINY_LOGITS_COUNT(GPT_TINY_MAX_SEQ_LEN));
     if (!other) return 2;
     expect(gpt_tiny_forward_threads(tokens, GPT_TINY_MAX_SEQ_LEN, logits, workspace, 1), GPT_TINY_OK, "1 thread");
@@ -50,6 +62,12 @@ int main(void) {
             printf("FAIL: %d threads differ from 1 thread\n", counts[c]);
             failures++;
         }
+    }
+    /* The call's worker threads are joined before it returns: nothing is left running. */
+    int threads = thread_count();
+    if (threads != -1 && threads != 1) {
+        printf("FAIL: %d threads are alive after the calls returned\n", threads);
+        failures++;
     }
     free(other);
     free(logits);
