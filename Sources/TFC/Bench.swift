@@ -35,7 +35,8 @@ public struct BenchRow: Codable, Sendable {
 
 public struct BenchReport: Codable, Sendable {
     public var model: String
-    public var seqLen: Int
+    /// The sequence length of the calls; nil for a model without a sequence axis.
+    public var seqLen: Int?
     public var threads: Int
     public var runs: Int
     /// Multiply-add work per call, counted as 2 flops each (linears, patch embedding, attention).
@@ -46,7 +47,8 @@ public struct BenchReport: Codable, Sendable {
     public var rows: [BenchRow]
 
     public var text: String {
-        var lines = ["\(model): sequence length \(seqLen), \(threads) thread\(threads == 1 ? "" : "s"), \(runs) calls per variant, interleaved; "
+        let shape = seqLen.map { "sequence length \($0), " } ?? ""
+        var lines = ["\(model): \(shape)\(threads) thread\(threads == 1 ? "" : "s"), \(runs) calls per variant, interleaved; "
                      + String(format: "%.2f GFLOP per call", gflopPerCall)]
         if let peakGflops {
             lines.append(String(format: "fp32 FMA peak measured on %d thread%@: %.1f GFLOP/s", threads,
@@ -117,6 +119,9 @@ private func percentile(_ sorted: [Double], _ p: Double) -> Double {
 /// the machine's noise falls on all of them alike.
 public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOptions()) throws -> BenchReport {
     let seq = options.seqLen ?? original.module.maxSeqLen
+    if original.module.seq == nil, let asked = options.seqLen {
+        throw DriverError("error: --seq \(asked): @\(original.module.name) has no sequence axis")
+    }
     if let decl = original.module.seq, seq < 1 || seq > decl.max {
         throw DriverError("error: --seq \(seq) is outside 1...\(decl.max)")
     }
@@ -166,6 +171,6 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
                         p90Ms: percentile(sorted, 0.9), gflops: flops / (medians[i] * 1e6),
                         ofPeak: peak.map { flops / (medians[i] * 1e6) / $0 }, speedup: baseline / medians[i], normsMs: percentile(normTimes[i].sorted(), 0.5))
     }
-    return BenchReport(model: original.path, seqLen: seq, threads: threads, runs: options.runs,
+    return BenchReport(model: original.path, seqLen: original.module.seq == nil ? nil : seq, threads: threads, runs: options.runs,
                        gflopPerCall: flops / 1e9, peakGflops: peak, rows: rows)
 }

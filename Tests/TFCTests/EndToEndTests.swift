@@ -223,4 +223,11 @@ func buildCProgram(_ source: String, in dir: String, named name: String) throws 
     try #require(text.status == 0, "\(text.stderr)")
     #expect(!text.stdout.contains("FMA peak"))
     #expect(text.stdout.contains("pre-rms") && !text.stdout.contains("pre-ln "))
+
+    // A model without a sequence axis: no sequence length in the report, and --seq is refused.
+    let vit = try tfc("bench", examplePath("vit-tiny.tir"), "--runs", "1", "--warmup", "0", "--threads", "1",
+                      "--variants", "pre-ln", "--no-peak")
+    #expect(vit.status == 0 && !vit.stdout.contains("sequence length"), "\(vit.stdout)\(vit.stderr)")
+    let seq = try tfc("bench", examplePath("vit-tiny.tir"), "--seq", "3", "--no-peak")
+    #expect(seq.status != 0 && seq.stderr.contains("has no sequence axis"), "\(seq.stderr)")
 }
