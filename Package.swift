@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "TIRCodegen", dependencies: ["TIR", "LLVMBridge"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "TFC", dependencies: ["TIR", "TIRImport", "TIRInterpreter", "TIRTransforms", "TIRCodegen"]),
         .executableTarget(name: "tfc", dependencies: [
-            "TFC", "TIRTransforms", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "TFC", "TIRCodegen", "TIRTransforms", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TIRTests", dependencies: ["TIR"], resources: [.copy("Golden")]),
         .testTarget(name: "TransformsTests", dependencies: ["TIR", "TIRTransforms", "TIRInterpreter"],

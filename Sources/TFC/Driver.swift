@@ -136,7 +136,8 @@ public struct EmitKinds: OptionSet, Sendable {
 /// (`model.o` -> `model.h`, `model.ll`, `model.s`). Every file is written whole or not at all.
 @discardableResult
 public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: String? = nil, emit: EmitKinds,
-                         target: TargetSpec, prefix: String? = nil) throws -> [String] {
+                         target: TargetSpec, prefix: String? = nil,
+                         minParallelWork: Int = defaultMinParallelWork) throws -> [String] {
     let base = (objectPath as NSString).deletingPathExtension
     let header = headerPath ?? base + ".h"
     let artifacts: AOTArtifacts
@@ -144,7 +145,8 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
         artifacts = try compileAOT(model.module, weights: model.weights,
                                    AOTRequest(target: target, prefix: prefix,
                                               headerName: (header as NSString).lastPathComponent,
-                                              wantIR: emit.contains(.llvmIR), wantAssembly: emit.contains(.assembly)))
+                                              wantIR: emit.contains(.llvmIR), wantAssembly: emit.contains(.assembly),
+                                              minParallelWork: minParallelWork))
     } catch {
         throw DriverError("error: \(error)")
     }

@@ -21,9 +21,12 @@ public struct AOTRequest: Sendable {
     public var headerName: String
     public var wantIR = false
     public var wantAssembly = false
+    /// See CodegenOptions.minParallelWork.
+    public var minParallelWork = defaultMinParallelWork
 
     public init(target: TargetSpec, prefix: String? = nil, headerName: String, wantIR: Bool = false,
-                wantAssembly: Bool = false) {
+                wantAssembly: Bool = false, minParallelWork: Int = defaultMinParallelWork) {
+        self.minParallelWork = minParallelWork
         self.target = target
         self.prefix = prefix
         self.headerName = headerName
@@ -57,7 +60,7 @@ public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest)
     let ir = IRModule(name: model.name)
     tm.configure(ir)
     let (entry, _) = try lowerModel(model, weights: weights, into: ir, target: request.target,
-                                    options: CodegenOptions(prefix: request.prefix))
+                                    options: CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork))
     try ir.verify()
     try tm.optimize(ir)
     return AOTArtifacts(entry: entry, target: request.target, object: try tm.emit(ir, .object),

@@ -26,7 +26,7 @@ public final class JITModel: @unchecked Sendable {
 
     deinit { weightMemory.forEach { $0.deallocate() } }
 
-    public init(_ model: Module, weights: Weights, threads: Int = 0) throws {
+    public init(_ model: Module, weights: Weights, threads: Int = 0, minParallelWork: Int = defaultMinParallelWork) throws {
         self.model = model
         self.threads = Int32(clamping: max(0, threads))
         jit = try JIT()
@@ -34,7 +34,8 @@ public final class JITModel: @unchecked Sendable {
         let tm = try TargetMachine(jit.target)
         tm.configure(ir)
         let lowered = try lowerModel(model, weights: weights, into: ir, target: jit.target,
-                                     options: CodegenOptions(packedEntry: true, externalWeights: true))
+                                     options: CodegenOptions(packedEntry: true, externalWeights: true,
+                                                             minParallelWork: minParallelWork))
         entry = lowered.entry
         try ir.verify()
         try tm.optimize(ir)

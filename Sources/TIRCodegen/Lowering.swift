@@ -16,11 +16,16 @@ public struct CodegenOptions: Sendable {
     /// Declare the weights as external symbols instead of embedding them as constants: the JIT
     /// points them at host memory, which spares LLVM hundreds of megabytes of constant data.
     public var externalWeights: Bool
+    /// Parallel loops estimated below this many flops run on the calling thread (0: every loop
+    /// with more than one chunk is split; tests use it to run every parallel path).
+    public var minParallelWork: Int
 
-    public init(prefix: String? = nil, packedEntry: Bool = false, externalWeights: Bool = false) {
+    public init(prefix: String? = nil, packedEntry: Bool = false, externalWeights: Bool = false,
+                minParallelWork: Int = defaultMinParallelWork) {
         self.prefix = prefix
         self.packedEntry = packedEntry
         self.externalWeights = externalWeights
+        self.minParallelWork = minParallelWork
     }
 }
 
@@ -46,7 +51,8 @@ public func lowerModel(_ model: Module, weights: Weights, into ir: IRModule, tar
     let entry = EntryPoint(prefix: cIdentifier(options.prefix ?? model.name), inputs: model.inputs,
                            outputs: plan.outputs, seq: model.seq, workspaceBytes: plan.workspaceBytes)
     let lowering = try FunctionLowering(model: model, weights: weights, plan: plan, fusion: fusion, entry: entry, ir: ir,
-                                        target: target, externalWeights: options.externalWeights)
+                                        target: target, externalWeights: options.externalWeights,
+                                        minParallelWork: options.minParallelWork)
     let forward = try lowering.build()
     buildDefaultThreadsEntry(entry, calling: forward, in: ir)
     if options.packedEntry { buildPackedEntry(entry, calling: forward, in: ir) }
@@ -109,10 +115,12 @@ final class FunctionLowering {
     /// Weights declared as external symbols, with their data (when externalWeights).
     var external: [ExternalWeight] = []
     let externalWeights: Bool
+    let minParallelWork: Int
 
     init(model: Module, weights: Weights, plan: MemoryPlan, fusion: FusionPlan, entry: EntryPoint, ir: IRModule,
-         target: TargetSpec, externalWeights: Bool) throws {
+         target: TargetSpec, externalWeights: Bool, minParallelWork: Int) throws {
         self.externalWeights = externalWeights
+        self.minParallelWork = minParallelWork
         self.model = model
         self.weights = weights
         self.plan = plan
@@ -356,7 +364,7 @@ final class FunctionLowering {
             slices[slices.count - 1].length += last.length
         }
         let panels = (N + nr - 1) / nr
-        parallelFor("\(cIdentifier(inst.result)).gemm", count: ir.i64(panels),
+        parallelFor("\(cIdentifier(inst.result)).gemm", count: ir.i64(panels), work: workEstimate(R, ir.i64(1), times: 2 * K * N),
                     captures: [x, out, residual, R, scales ?? ir.nullPointer]) { c, begin, end in
             gemmPanels(begin, end, slices: slices, plan: plan, x: c[0], k: K, n: N, weights: panel, bias: bias,
                        residual: plan.residual == nil ? nil : c[2], scales: scales == nil ? nil : c[4], rows: c[3],
@@ -539,7 +547,11 @@ final class FunctionLowering {
         let nr = gemm.shape.nr, mr = gemm.shape.mr, lanes = gemm.shape.lanes
         let vec = ir.vector(f32, lanes)
 
-        parallelFor("\(cIdentifier(inst.result)).pack", count: ir.i64(heads), captures: [bases[1], bases[2], scratch, R]) { c, begin, end in
+        // Flops of the whole attention (causal: about half); the packing is worth a team only
+        // when the attention that follows is.
+        let work = workEstimate(R, R, times: 4 * inner / (causal ? 2 : 1))
+        parallelFor("\(cIdentifier(inst.result)).pack", count: ir.i64(heads), work: work,
+                    captures: [bases[1], bases[2], scratch, R]) { c, begin, end in
             let (k, v, scratch, R) = (c[0], c[1], c[2], c[3])
             b.forLoop(begin, end) { h in
                 let keys = b.gep(f32, scratch, b.mul(h, layout.perHead))
@@ -574,7 +586,7 @@ final class FunctionLowering {
         }
 
         let blocks = b.sdiv(b.add(R, mr - 1), ir.i64(mr))
-        parallelFor("\(cIdentifier(inst.result)).attention", count: b.mul(blocks, heads),
+        parallelFor("\(cIdentifier(inst.result)).attention", count: b.mul(blocks, heads), work: work,
                     captures: [bases[0], scratch, out, R, blocks]) { c, begin, end in
             let (q, scratch, out, R, blocks) = (c[0], c[1], c[2], c[3], c[4])
             let math = VectorMath(b: b, lanes: lanes)
@@ -640,6 +652,14 @@ final class FunctionLowering {
                 }
             }
         }
+    }
+
+    /// x * y * times at run time, for comparing with minParallelWork: every factor is clamped
+    /// first (to 2^16, resp. 2^20), so the product cannot overflow and is at least the
+    /// threshold whenever a factor was clamped.
+    private func workEstimate(_ x: Value, _ y: Value, times: Int) -> Value {
+        func clamp(_ v: Value) -> Value { b.select(b.icmp(.sgt, v, ir.i64(1 << 16)), ir.i64(1 << 16), v) }
+        return b.mul(b.mul(clamp(x), clamp(y)), ir.i64(min(times, 1 << 20)))
     }
 
     /// Emits `body(n)` for the n in 1...max that equals the run-time `count` (kernels have a

@@ -29,6 +29,12 @@ private enum Slot {
     static let total = doneCond + 16
 }
 
+/// The default of CodegenOptions.minParallelWork: loops with fewer flops than this (about 10
+/// microseconds of one core) run on the calling thread, since starting the team costs tens of
+/// microseconds and posting a job to it a few. A call whose loops are all small (a single token
+/// on a small model) then starts no thread at all.
+public let defaultMinParallelWork = 1 << 20
+
 /// Spin-wait iterations before a thread sleeps (tens of microseconds: a worker stays awake
 /// across the short serial steps between two parallel loops, never across calls).
 private let spinIterations = 20_000
@@ -76,8 +82,9 @@ extension FunctionLowering {
 
     /// Runs `body(captured, begin, end)` over [0, count) on the call's threads. The body is
     /// emitted into a separate task function, so it may use only its `captured` values (the
-    /// `captures` passed here, pointers or i64), constants and globals.
-    func parallelFor(_ name: String, count: Value, captures: [Value],
+    /// `captures` passed here, pointers or i64), constants and globals. `work` estimates the
+    /// loop's flops: below the options' `minParallelWork` it runs on the calling thread alone.
+    func parallelFor(_ name: String, count: Value, work: Value, captures: [Value],
                      _ body: (_ captured: [Value], _ begin: Value, _ end: Value) throws -> Void) rethrows {
         let team = teamFunctions
         let task = ir.addFunction("tfc.task.\(name)", team.taskType, linkage: .internal)
@@ -98,7 +105,8 @@ extension FunctionLowering {
         // About four chunks per thread: enough to even out a thread that runs slow.
         let perThread = b.sdiv(count, b.mul(threads, 4))
         let grain = b.select(b.icmp(.slt, perThread, ir.i64(1)), ir.i64(1), perThread)
-        let inline = b.or(b.icmp(.eq, threads, ir.i64(1)), b.icmp(.sle, count, grain))
+        let small = b.icmp(.slt, work, ir.i64(minParallelWork))
+        let inline = b.or(b.or(b.icmp(.eq, threads, ir.i64(1)), b.icmp(.sle, count, grain)), small)
         let serial = b.newBlock("serial"), parallel = b.newBlock("parallel"), done = b.newBlock("parallel.end")
         b.condBr(inline, serial, parallel)
         b.position(at: serial)

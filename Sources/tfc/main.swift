@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import TFC
 import TIR
+import TIRCodegen
 import TIRTransforms
 
 struct TFCCommand: ParsableCommand {
@@ -86,9 +87,12 @@ struct Compile: ParsableCommand {
     @Option(help: "Target: host (default), x86_64, aarch64, or an LLVM triple.") var target: String?
     @Option(help: "Target CPU (default: the host's, or a generic CPU of the target).") var cpu: String?
     @Option(help: "C symbol prefix (default: the model's name).") var name: String?
+    @Option(help: ArgumentHelp("Parallel loops estimated below this many flops run on the calling thread (0: split every loop).",
+                               valueName: "flops")) var minParallelFlops = defaultMinParallelWork
     @OptionGroup var variantOptions: VariantOptions
 
     func validate() throws {
+        guard minParallelFlops >= 0 else { throw ValidationError("--min-parallel-flops must be at least 0") }
         for kind in emit.split(separator: ",") where Compile.kinds[String(kind)] == nil {
             throw ValidationError("unknown --emit kind '\(kind)' (expected obj, header, llvm-ir or asm)")
         }
@@ -102,7 +106,7 @@ struct Compile: ParsableCommand {
             let kinds = emit.split(separator: ",").reduce(into: EmitKinds()) { $0.insert(Compile.kinds[String($1)] ?? []) }
             let spec = try resolveTarget(target, cpu: cpu)
             let written = try compileModel(loaded, objectPath: output, headerPath: header, emit: kinds, target: spec,
-                                           prefix: name)
+                                           prefix: name, minParallelWork: minParallelFlops)
             for file in written { Swift.print("wrote \(file)") }
         } catch {
             fail(error)

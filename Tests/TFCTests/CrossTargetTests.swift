@@ -34,10 +34,12 @@ enum CompiledCode {
         return dirs.lazy.map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// `tfc compile` of an example in a variant into `dir` (`dir/<prefix>.o`, `.h`, ...).
+    /// `tfc compile` of an example in a variant into `dir` (`dir/<prefix>.o`, `.h`, ...), with
+    /// every parallel loop split across threads however small (the examples are tiny).
     static func compile(_ example: Example, _ variant: Variant, into dir: String, _ extra: [String] = []) throws -> String {
         let object = "\(dir)/\(example.prefix).o"
-        let r = try run(tfcPath, ["compile", example.tirPath, "-o", object, "--variant", variant.rawValue] + extra)
+        let r = try run(tfcPath, ["compile", example.tirPath, "-o", object, "--variant", variant.rawValue,
+                                  "--min-parallel-flops", "0"] + extra)
         try #require(r.status == 0, "tfc compile \(example) --variant \(variant.rawValue) \(extra): \(r.stderr)")
         return object
     }

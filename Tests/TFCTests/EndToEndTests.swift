@@ -4,9 +4,10 @@ import Testing
 import TFC
 import TIR
 
-/// Compiles gpt-tiny with `tfc compile` into `dir` and links `source` against it.
+/// Compiles gpt-tiny with `tfc compile` into `dir` (every parallel loop split across threads,
+/// however small) and links `source` against it.
 func buildCProgram(_ source: String, in dir: String, named name: String) throws -> String {
-    let compile = try tfc("compile", examplePath("gpt-tiny.tir"), "-o", "\(dir)/gpt_tiny.o")
+    let compile = try tfc("compile", examplePath("gpt-tiny.tir"), "-o", "\(dir)/gpt_tiny.o", "--min-parallel-flops", "0")
     #expect(compile.status == 0, "\(compile.stderr)")
     let exe = "\(dir)/\(name)"
     let cc = try run(cCompiler, ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I", dir, source,
