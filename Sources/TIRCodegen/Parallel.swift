@@ -8,7 +8,8 @@
 // call: no pool, no spinning afterwards, no global state (the team lives in the call's frame, so
 // concurrent calls stay independent). Chunks are fixed ranges of the loop, and every loop body
 // computes each index the same way whatever thread runs it: results are bitwise identical for
-// any thread count.
+// any thread count. A loop with little work runs on the calling thread alone (see
+// defaultMinParallelWork), and a call with only such loops starts no thread.
 import LLVMBridge
 
 /// At most this many threads per call.
@@ -35,8 +36,9 @@ private enum Slot {
 /// on a small model) then starts no thread at all.
 public let defaultMinParallelWork = 1 << 20
 
-/// Spin-wait iterations before a thread sleeps (tens of microseconds: a worker stays awake
-/// across the short serial steps between two parallel loops, never across calls).
+/// Spin-wait iterations before a thread sleeps (about 0.5 ms at 25 ns per `pause` on Zen 4: a
+/// worker stays awake across the short serial steps between two parallel loops, never across
+/// calls; 2000 measured slower).
 private let spinIterations = 20_000
 
 /// The team's functions, emitted once per module.
