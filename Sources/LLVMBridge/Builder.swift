@@ -75,6 +75,8 @@ public final class Builder {
     }
 
     public func or(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildOr(ref, a.ref, b.ref, "")) }
+    public func and(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildAnd(ref, a.ref, b.ref, "")) }
+    public func not(_ a: Value) -> Value { Value(ref: LLVMBuildNot(ref, a.ref, "")) }
     public func select(_ c: Value, _ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildSelect(ref, c.ref, a.ref, b.ref, "")) }
     public func sext(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildSExt(ref, v.ref, t.ref, "")) }
     public func trunc(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildTrunc(ref, v.ref, t.ref, "")) }

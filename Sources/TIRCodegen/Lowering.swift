@@ -590,11 +590,16 @@ final class FunctionLowering {
                     captures: [bases[0], scratch, out, R, blocks]) { c, begin, end in
             let (q, scratch, out, R, blocks) = (c[0], c[1], c[2], c[3], c[4])
             let math = VectorMath(b: b, lanes: lanes)
-            // Scores of one block of rows: mr x (every key, in whole panels).
-            let ldS = layout.keyPanels * nr
-            let scores = b.alloca(ir.array(f32, mr * ldS))
-            let inverse = b.alloca(ir.array(f32, mr))
+            // Scores of one block of rows against one block of keys: mr x keyBlock on the stack.
+            let keyBlock = layout.keyBlock
+            let scores = b.alloca(ir.array(f32, mr * keyBlock))
+            // Per row: the running maximum score, sum of exponentials, and the factor by which
+            // the output so far must shrink when the maximum grows.
+            let runningMax = b.alloca(ir.array(f32, mr)), runningSum = b.alloca(ir.array(f32, mr))
+            let shrink = b.alloca(ir.array(f32, mr)), inverse = b.alloca(ir.array(f32, mr))
             let scale = ir.f32(1 / Double(dh).squareRoot(), lanes: lanes)
+            let zero = ir.f32(0, lanes: lanes), minusInfinity = ir.f32(-.infinity, lanes: lanes)
+            let noScale = ir.nullPointer
             b.forLoop(begin, end) { u in
                 let h = b.sdiv(u, blocks), t0 = b.mul(b.sub(u, b.mul(h, blocks)), mr)
                 let remaining = b.sub(R, t0)
@@ -603,51 +608,93 @@ final class FunctionLowering {
                 let keys = b.gep(f32, scratch, b.mul(h, layout.perHead))
                 let values = b.gep(f32, keys, ir.i64(layout.valuesOffset))
                 let qBlock = b.gep(f32, q, b.add(b.mul(t0, strides[0].stride), b.add(b.mul(h, dh), ir.i64(strides[0].offset))))
-                let noScale = ir.nullPointer
-                // S = Q_block K^T, panel by panel.
-                let keyPanels = b.sdiv(b.add(visible, nr - 1), ir.i64(nr))
-                forEachRowCount(rows, upTo: mr) { n in
-                    let kernel = gemm.kernel(rows: n, Epilogue(), accumulate: false, finish: true)
-                    b.forLoop(keyPanels) { p in
-                        b.call(kernel, [qBlock, ir.i64(strides[0].stride), b.gep(f32, keys, b.mul(p, dh * nr)), ir.i64(dh),
-                                        b.gep(f32, scores, b.mul(p, nr)), ir.i64(ldS), ir.i64(nr), noScale, noScale,
-                                        ir.i64(0), noScale])
-                    }
-                }
-                // Softmax of each row over its visible keys; the keys after them up to `visible` get 0.
-                b.forLoop(rows) { i in
-                    let row = b.gep(f32, scores, b.mul(i, ldS))
-                    let seen = causal ? b.add(b.add(t0, i), 1) : R
-                    let chunks = b.sdiv(b.add(visible, lanes - 1), ir.i64(lanes))
-                    let best = b.alloca(vec)
-                    b.store(ir.f32(-.infinity, lanes: lanes), best, align: 4)
-                    b.forLoop(chunks) { chunk in
-                        let mask = b.prefixMask(b.sub(seen, b.mul(chunk, lanes)), lanes: lanes)
-                        let x = b.select(mask, b.load(vec, b.gep(f32, row, b.mul(chunk, lanes)), align: 4),
-                                         ir.f32(-.infinity, lanes: lanes))
-                        b.store(b.maxnum(x, b.load(vec, best, align: 4)), best, align: 4)
-                    }
-                    let m = b.splat(b.reduceMax(b.load(vec, best, align: 4)), lanes: lanes)
-                    let total = b.alloca(vec)
-                    b.store(ir.f32(0, lanes: lanes), total, align: 4)
-                    b.forLoop(chunks) { chunk in
-                        let at = b.gep(f32, row, b.mul(chunk, lanes))
-                        let mask = b.prefixMask(b.sub(seen, b.mul(chunk, lanes)), lanes: lanes)
-                        let e = b.select(mask, math.exp(b.fmul(b.fsub(b.load(vec, at, align: 4), m), scale)),
-                                         ir.f32(0, lanes: lanes))
-                        b.store(e, at, align: 4)
-                        b.store(b.fadd(b.load(vec, total, align: 4), e), total, align: 4)
-                    }
-                    storeF(b.fdiv(ir.f32(1), b.reduceAdd(b.load(vec, total, align: 4))), inverse, i)
-                }
-                // O = P V / sum, panel by panel of the head's columns.
                 let outBlock = b.gep(f32, out, b.add(b.mul(t0, inner), b.mul(h, dh)))
-                forEachRowCount(rows, upTo: mr) { n in
-                    let kernel = gemm.kernel(rows: n, Epilogue(rowScale: true), accumulate: false, finish: true)
-                    for p in 0..<layout.valuePanels {
-                        b.call(kernel, [scores, ir.i64(ldS), b.gep(f32, values, ir.i64(p * maxRows * nr)), visible,
-                                        b.gep(f32, outBlock, ir.i64(p * nr)), ir.i64(inner), ir.i64(min(nr, dh - p * nr)),
-                                        noScale, noScale, ir.i64(0), inverse])
+                b.forLoop(rows) { i in
+                    storeF(ir.f32(-.infinity), runningMax, i)
+                    storeF(ir.f32(0), runningSum, i)
+                }
+                let keyBlocks = b.sdiv(b.add(visible, keyBlock - 1), ir.i64(keyBlock))
+                b.forLoop(keyBlocks) { kb in
+                    let k0 = b.mul(kb, keyBlock)
+                    let left = b.sub(visible, k0)
+                    let width = b.select(b.icmp(.slt, left, ir.i64(keyBlock)), left, ir.i64(keyBlock))
+                    // S = Q_block K^T over this block's keys, panel by panel.
+                    let panels = b.sdiv(b.add(width, nr - 1), ir.i64(nr))
+                    let firstPanel = b.sdiv(k0, ir.i64(nr))
+                    forEachRowCount(rows, upTo: mr) { n in
+                        let kernel = gemm.kernel(rows: n, Epilogue(), accumulate: false, finish: true)
+                        b.forLoop(panels) { p in
+                            b.call(kernel, [qBlock, ir.i64(strides[0].stride),
+                                            b.gep(f32, keys, b.mul(b.add(firstPanel, p), dh * nr)), ir.i64(dh),
+                                            b.gep(f32, scores, b.mul(p, nr)), ir.i64(keyBlock), ir.i64(nr),
+                                            noScale, noScale, ir.i64(0), noScale])
+                        }
+                    }
+                    // Online softmax: per row, the new maximum over the keys it may see in this
+                    // block, exponentials against it (the keys it must not see get exactly 0),
+                    // and the old sum shrunk to the new maximum.
+                    let chunks = b.sdiv(b.add(width, lanes - 1), ir.i64(lanes))
+                    b.forLoop(rows) { i in
+                        let row = b.gep(f32, scores, b.mul(i, keyBlock))
+                        let seen = causal ? b.sub(b.add(b.add(t0, i), 1), k0) : width
+                        let best = b.alloca(vec)
+                        b.store(minusInfinity, best, align: 4)
+                        b.forLoop(chunks) { chunk in
+                            let mask = b.prefixMask(b.sub(seen, b.mul(chunk, lanes)), lanes: lanes)
+                            let x = b.select(mask, b.load(vec, b.gep(f32, row, b.mul(chunk, lanes)), align: 4), minusInfinity)
+                            b.store(b.maxnum(x, b.load(vec, best, align: 4)), best, align: 4)
+                        }
+                        let old = loadF(runningMax, i)
+                        let new = b.maxnum(old, b.reduceMax(b.load(vec, best, align: 4)))
+                        // A row that sees no key of this block keeps its maximum (new == old);
+                        // no row sees none at all, so `new` is finite from its first block on.
+                        let m = b.splat(new, lanes: lanes)
+                        let total = b.alloca(vec)
+                        b.store(zero, total, align: 4)
+                        b.forLoop(chunks) { chunk in
+                            let at = b.gep(f32, row, b.mul(chunk, lanes))
+                            let mask = b.prefixMask(b.sub(seen, b.mul(chunk, lanes)), lanes: lanes)
+                            let e = b.select(mask, math.exp(b.fmul(b.fsub(b.load(vec, at, align: 4), m), scale)), zero)
+                            b.store(e, at, align: 4)
+                            b.store(b.fadd(b.load(vec, total, align: 4), e), total, align: 4)
+                        }
+                        let factor = b.select(b.fcmp(.oeq, old, ir.f32(-.infinity)), ir.f32(0),
+                                              b.extract(math.exp(b.fmul(b.splat(b.fsub(old, new), lanes: lanes), scale)), 0))
+                        let sum = b.fadd(b.fmul(loadF(runningSum, i), factor), b.reduceAdd(b.load(vec, total, align: 4)))
+                        storeF(new, runningMax, i)
+                        storeF(sum, runningSum, i)
+                        storeF(factor, shrink, i)
+                        storeF(b.fdiv(ir.f32(1), sum), inverse, i)
+                    }
+                    // O = O * shrink + P V_block; after the last block, times 1/sum (the
+                    // kernel's row scale).
+                    let first = b.icmp(.eq, kb, ir.i64(0))
+                    let last = b.icmp(.eq, b.add(kb, 1), keyBlocks)
+                    b.ifThen(b.icmp(.ne, kb, ir.i64(0))) {
+                        b.forLoop(rows) { i in
+                            let factor = b.splat(loadF(shrink, i), lanes: lanes)
+                            let o = b.gep(f32, outBlock, b.mul(i, inner))
+                            for at in stride(from: 0, to: dh, by: lanes) {
+                                let mask = b.prefixMask(ir.i64(dh - at), lanes: lanes)
+                                let p = b.gep(f32, o, ir.i64(at))
+                                b.maskedStore(b.fmul(b.maskedLoad(vec, p, mask), factor), p, mask)
+                            }
+                        }
+                    }
+                    for (isFirst, isLast) in [(true, true), (true, false), (false, false), (false, true)] {
+                        let when = b.and(isFirst ? first : b.not(first), isLast ? last : b.not(last))
+                        b.ifThen(when) {
+                            forEachRowCount(rows, upTo: mr) { n in
+                                let kernel = gemm.kernel(rows: n, Epilogue(rowScale: true), accumulate: !isFirst,
+                                                         finish: isLast)
+                                for p in 0..<layout.valuePanels {
+                                    b.call(kernel, [scores, ir.i64(keyBlock),
+                                                    b.gep(f32, values, b.add(ir.i64(p * maxRows * nr), b.mul(k0, nr))), width,
+                                                    b.gep(f32, outBlock, ir.i64(p * nr)), ir.i64(inner),
+                                                    ir.i64(min(nr, dh - p * nr)), noScale, noScale, ir.i64(0), inverse])
+                                }
+                            }
+                        }
                     }
                 }
             }

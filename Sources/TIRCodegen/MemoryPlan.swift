@@ -114,6 +114,9 @@ struct MemoryPlan {
 /// panels of [maxRows][nr] (columns past headDim are 0). Offsets are multiples of 16 floats, so
 /// every panel starts on a vector boundary.
 struct AttentionLayout {
+    /// Keys per step of the online softmax: 128, in whole panels (the score tile on the stack is
+    /// mr x keyBlock floats, 4 KiB on AVX-512, whatever the sequence length).
+    let keyBlock: Int
     let keyPanels: Int
     let valuePanels: Int
     let valuesOffset: Int
@@ -121,6 +124,7 @@ struct AttentionLayout {
 
     init(maxRows: Int, headDim: Int, nr: Int) {
         func round16(_ n: Int) -> Int { (n + 15) / 16 * 16 }
+        keyBlock = (128 + nr - 1) / nr * nr
         keyPanels = (maxRows + nr - 1) / nr
         valuePanels = (headDim + nr - 1) / nr
         valuesOffset = round16(keyPanels * headDim * nr)

@@ -161,12 +161,12 @@ func opMatchesInterpreter(name: String) throws {
 }
 
 /// Attention with several panels of keys (nr = 32 on AVX-512, 16 on AVX2) and a head width of
-/// 40 (one full and one partial panel of values), at sequence lengths around the row block (mr)
-/// and panel edges, causal and not.
+/// 40 (one full and one partial panel of values), at sequence lengths around the row block (mr),
+/// panel edges and the online softmax's blocks of 128 keys, causal and not.
 @Test func attentionAcrossPanelsMatchesInterpreter() throws {
     let (module, weights) = try load(source: """
         model @m {
-          seq T <= 70
+          seq T <= 300
           weights random(seed = 12, std = 0.5)
           input %x : f32[T, 360]
           %c = attention(%x) {heads = 3, causal = true} : f32[T, 120]
@@ -174,7 +174,8 @@ func opMatchesInterpreter(name: String) throws {
           output %c, %n
         }
         """)
-    let error = try compare(module, weights, seqLens: [1, 5, 7, 8, 9, 15, 16, 17, 31, 33, 64, 65, 70])
+    let error = try compare(module, weights, seqLens: [1, 5, 7, 8, 9, 15, 16, 17, 31, 33, 64, 65, 70, 127, 128, 129,
+                                                       200, 256, 257, 300])
     #expect(error <= 1e-5, "max relative error \(error)")
 }
 
