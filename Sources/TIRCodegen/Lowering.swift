@@ -687,11 +687,14 @@ final class FunctionLowering {
                             forEachRowCount(rows, upTo: mr) { n in
                                 let kernel = gemm.kernel(rows: n, Epilogue(rowScale: true), accumulate: !isFirst,
                                                          finish: isLast)
-                                for p in 0..<layout.valuePanels {
+                                // A loop, not unrolled: heads may be hundreds of columns wide.
+                                b.forLoop(layout.valuePanels) { p in
+                                    let column = b.mul(p, nr), left = b.sub(ir.i64(dh), column)
+                                    let cols = b.select(b.icmp(.slt, left, ir.i64(nr)), left, ir.i64(nr))
                                     b.call(kernel, [scores, ir.i64(keyBlock),
-                                                    b.gep(f32, values, b.add(ir.i64(p * maxRows * nr), b.mul(k0, nr))), width,
-                                                    b.gep(f32, outBlock, ir.i64(p * nr)), ir.i64(inner),
-                                                    ir.i64(min(nr, dh - p * nr)), noScale, noScale, ir.i64(0), inverse])
+                                                    b.gep(f32, values, b.add(b.mul(p, maxRows * nr), b.mul(k0, nr))), width,
+                                                    b.gep(f32, outBlock, column), ir.i64(inner),
+                                                    cols, noScale, noScale, ir.i64(0), inverse])
                                 }
                             }
                         }
