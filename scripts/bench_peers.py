@@ -572,6 +572,17 @@ def markdown_table(kind, threads, rows):
     return "\n".join(out)
 
 
+def check(mres, problems, kind, key, label, d, tolerance, detail):
+    """Records and prints one output check against PyTorch's; a difference above `tolerance`
+    is also a problem of the run."""
+    mres["checks"][key] = d
+    log(f"[{kind}] check: {label} vs the PyTorch reference: max abs diff {d:.3g} ({detail})")
+    if not d <= tolerance:
+        msg = f"[{kind}] {label}: output differs from PyTorch's by {d:.3g}"
+        log("warning: " + msg)
+        problems.append(msg)
+
+
 def max_abs_diff(a, b):
     import numpy as np
     a = np.asarray(a, dtype=np.float64).reshape(-1)
@@ -683,14 +694,8 @@ def main(argv=None):
                 try:
                     run_tfc(tfc, ["run", tir, "--input", flag, "-o", outp])
                     got = np.load(outp)
-                    d = max_abs_diff(got, ref)
-                    mres["checks"]["tfc pre-ln"] = d
-                    log(f"[{kind}] check: tfc pre-ln vs PyTorch: max abs diff {d:.3g} "
-                        f"(output {list(got.shape)}, {time.time() - t1:.0f} s)")
-                    if not d <= tolerance:
-                        msg = f"[{kind}] tfc's pre-ln output differs from PyTorch's by {d:.3g}"
-                        log("warning: " + msg)
-                        problems.append(msg)
+                    check(mres, problems, kind, "tfc pre-ln", "tfc pre-ln", max_abs_diff(got, ref), tolerance,
+                          f"output {list(got.shape)}, {time.time() - t1:.0f} s")
                 except Exception as e:
                     msg = f"[{kind}] tfc run failed: {e}"
                     log(msg)
@@ -731,15 +736,9 @@ def main(argv=None):
                         call, result = obj.bind(threads)
                         info = dict(obj.info, threads=threads)
                     info["setupSeconds"] = round(time.time() - t1, 1)
-                    out = result()
-                    d = max_abs_diff(out, ref)
-                    mres["checks"][f"{f} ({threads} threads)"] = d
-                    log(f"[{kind}] check: {label} ({threads} threads) vs the PyTorch reference: max abs diff {d:.3g} "
-                        f"(setup {info['setupSeconds']} s; {json.dumps({k: v for k, v in info.items() if k != 'setupSeconds'})})")
-                    if not d <= tolerance:
-                        msg = f"[{kind}] {label} output differs from PyTorch's by {d:.3g}"
-                        log("warning: " + msg)
-                        problems.append(msg)
+                    settings = json.dumps({k: v for k, v in info.items() if k != "setupSeconds"})
+                    check(mres, problems, kind, f"{f} ({threads} threads)", f"{label} ({threads} threads)",
+                          max_abs_diff(result(), ref), tolerance, f"setup {info['setupSeconds']} s; {settings}")
                     calls[f], infos[f], labels[f] = call, info, label
                 except Exception as e:
                     msg = f"[{kind}] {label} ({threads} threads) failed, skipped: {type(e).__name__}: {e}"

@@ -143,6 +143,16 @@ public final class IRModule: @unchecked Sendable {
         LLVMAddAttributeAtIndex(fn.ref, at, attr)
     }
 
+    /// `nounwind`, and on x86 the target's full vector width for explicit and auto-vectorized
+    /// code (without it, AVX-512 code is split into 256-bit halves): every function tfc emits.
+    public func addCodeAttributes(to fn: Function, target: TargetSpec) {
+        addAttribute("nounwind", to: fn)
+        if target.isX86 {
+            addAttribute("prefer-vector-width", "\(target.vectorBits)", to: fn)
+            addAttribute("min-legal-vector-width", "\(target.vectorBits)", to: fn)
+        }
+    }
+
     /// A string attribute on the function, e.g. "prefer-vector-width"="512".
     public func addAttribute(_ key: String, _ value: String, to fn: Function) {
         let attr = LLVMCreateStringAttribute(context, key, UInt32(key.utf8.count), value, UInt32(value.utf8.count))

@@ -97,15 +97,11 @@ final class GemmKernels {
         if let f = cache[key] { return f }
         let p = ir.ptr, i64 = ir.i64
         let fn = ir.addFunction(key, ir.functionType(ir.void, [p, i64, p, i64, p, i64, i64, p, p, i64, p]), linkage: .internal)
-        ir.addAttribute("nounwind", to: fn)
+        ir.addCodeAttributes(to: fn, target: target)
         // Called in loops from many places (GEMM tasks, every row count of a tail, attention):
         // a call costs nothing next to one kernel's work, while inlining every call site would
         // multiply the optimizer's work (GPT-2 small compiled 3.5x slower).
         ir.addAttribute("noinline", to: fn)
-        if target.isX86 {
-            ir.addAttribute("prefer-vector-width", "\(target.vectorBits)", to: fn)
-            ir.addAttribute("min-legal-vector-width", "\(target.vectorBits)", to: fn)
-        }
         build(fn, rows: rows, finish ? epilogue : Epilogue(), accumulate: accumulate)
         cache[key] = fn
         return fn

@@ -154,14 +154,7 @@ final class FunctionLowering {
     }
 
     private func setAttributes(pointerCount: Int) {
-        ir.addAttribute("nounwind", to: fn)
-        // Explicit and auto-vectorized code may use the target's full vector width (see the
-        // LLVM recipe: without this, Sapphire Rapids code is split into 256-bit halves).
-        if target.isX86 {
-            let bits = "\(target.vectorBits)"
-            ir.addAttribute("prefer-vector-width", bits, to: fn)
-            ir.addAttribute("min-legal-vector-width", bits, to: fn)
-        }
+        ir.addCodeAttributes(to: fn, target: target)
         for i in 0..<pointerCount where !(model.seq != nil && i == model.inputs.count) {
             ir.addAttribute("nocapture", to: fn, param: i)
             ir.addAttribute("noalias", to: fn, param: i)
@@ -396,9 +389,8 @@ final class FunctionLowering {
                 }
                 b.forLoop(blocks) { block in call(kernel(rows: mr), row: b.mul(block, mr)) }
                 // The last R mod mr rows in one block of just that many rows.
-                let tail = b.sub(R, b.mul(blocks, mr))
-                for rows in 1..<mr {
-                    b.ifThen(b.icmp(.eq, tail, ir.i64(rows))) { call(kernel(rows: rows), row: b.mul(blocks, mr)) }
+                forEachRowCount(b.sub(R, b.mul(blocks, mr)), upTo: mr - 1) { n in
+                    call(kernel(rows: n), row: b.mul(blocks, mr))
                 }
             }
         }

@@ -90,7 +90,7 @@ extension FunctionLowering {
                      _ body: (_ captured: [Value], _ begin: Value, _ end: Value) throws -> Void) rethrows {
         let team = teamFunctions
         let task = ir.addFunction("tfc.task.\(name)", team.taskType, linkage: .internal)
-        setKernelAttributes(task)
+        ir.addCodeAttributes(to: task, target: target)
         let captureTypes = captures.map { b.type(of: $0) }
         do {
             let outer = b
@@ -121,14 +121,6 @@ extension FunctionLowering {
         b.call(team.post, [teamRecord, task.value, context, count, grain])
         b.br(done)
         b.position(at: done)
-    }
-
-    func setKernelAttributes(_ fn: Function) {
-        ir.addAttribute("nounwind", to: fn)
-        if target.isX86 {
-            ir.addAttribute("prefer-vector-width", "\(target.vectorBits)", to: fn)
-            ir.addAttribute("min-legal-vector-width", "\(target.vectorBits)", to: fn)
-        }
     }
 
     func buildTeamFunctions() -> TeamFunctions {

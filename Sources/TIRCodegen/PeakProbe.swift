@@ -51,11 +51,7 @@ public enum PeakProbe {
     private static func buildLoop(_ ir: IRModule, target: TargetSpec, lanes: Int) {
         let f32 = ir.f32, vec = ir.vector(f32, lanes)
         let fn = ir.addFunction("tfc_fma_peak", ir.functionType(f32, [ir.i64, f32, f32]))
-        ir.addAttribute("nounwind", to: fn)
-        if target.isX86 {
-            ir.addAttribute("prefer-vector-width", "\(target.vectorBits)", to: fn)
-            ir.addAttribute("min-legal-vector-width", "\(target.vectorBits)", to: fn)
-        }
+        ir.addCodeAttributes(to: fn, target: target)
         let b = Builder(ir, fn)
         let m = b.splat(fn.param(1), lanes: lanes), c = b.splat(fn.param(2), lanes: lanes)
         let acc = (0..<chains).map { i -> Value in

@@ -11,13 +11,8 @@ import FuzzSupport
 import TIR
 import TIRImport
 
-/// (fixture, its width, whether it is a ViT): one checkpoint folder each.
-let fixtures: [(name: String, width: Int, vit: Bool)] = [
-    ("gpt2-lm", 48, false), ("gpt2-lm-fp16", 32, false), ("gpt2-base-odd", 30, false),
-    ("vit-cls", 36, true), ("vit-cls-bf16", 16, true), ("vit-base-odd", 20, true),
-]
-
-let folders: [String] = fixtures.map { fixture in
+/// One checkpoint folder per fixture (the choice: FuzzSupport/ImportFixtureChoice.swift).
+let folders: [String: String] = Dictionary(uniqueKeysWithValues: importFixtures.map { fixture in
     let folder = scratchFolder + "/" + fixture.name
     let source = repositoryRoot + "/Tests/ImportTests/Fixtures/\(fixture.name)/model.safetensors"
     do {
@@ -26,36 +21,11 @@ let folders: [String] = fixtures.map { fixture in
     } catch {
         fatalError("cannot set up \(folder) from \(source): \(error) (set TFC_ROOT to the repository)")
     }
-    return folder
-}
-
-/// Which fixture's weights go with `config`: see the file comment.
-func fixtureIndex(_ config: UnsafeRawBufferPointer) -> Int {
-    let bytes = Array(config)
-    func find(_ needle: String, from start: Int = 0) -> Int? {
-        let n = Array(needle.utf8)
-        guard bytes.count >= n.count, start <= bytes.count - n.count else { return nil }
-        return (start...(bytes.count - n.count)).first { i in n.indices.allSatisfy { bytes[i + $0] == n[$0] } }
-    }
-    let vit = find("\"vit\"") != nil
-    for key in ["\"n_embd\"", "\"hidden_size\""] {
-        guard var i = find(key) else { continue }
-        i += key.utf8.count
-        while i < bytes.count, [UInt8(ascii: " "), UInt8(ascii: ":"), UInt8(ascii: "\n")].contains(bytes[i]) { i += 1 }
-        var digits = ""
-        while i < bytes.count, digits.count < 6, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]) {
-            digits.append(Character(UnicodeScalar(bytes[i])))
-            i += 1
-        }
-        if let width = Int(digits), let index = fixtures.firstIndex(where: { $0.width == width && $0.vit == vit }) {
-            return index
-        }
-    }
-    return vit ? 3 : 0
-}
+    return (fixture.name, folder)
+})
 
 runFuzzer { data in
-    let folder = folders[fixtureIndex(data)]
+    guard let folder = folders[importFixture(for: Array(data))] else { fail("no folder for the chosen fixture") }
     writeInput(data, to: folder + "/config.json")
     let tirPath = folder + "/model.tir"
     let module: Module

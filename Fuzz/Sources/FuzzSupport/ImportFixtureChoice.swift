@@ -1,0 +1,1 @@
+../../../Tests/TFCTests/ImportFixtureChoice.swift
