@@ -79,6 +79,7 @@ public final class Builder {
     public func not(_ a: Value) -> Value { Value(ref: LLVMBuildNot(ref, a.ref, "")) }
     public func select(_ c: Value, _ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildSelect(ref, c.ref, a.ref, b.ref, "")) }
     public func sext(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildSExt(ref, v.ref, t.ref, "")) }
+    public func zext(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildZExt(ref, v.ref, t.ref, "")) }
     public func trunc(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildTrunc(ref, v.ref, t.ref, "")) }
     public func sitofp(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildSIToFP(ref, v.ref, t.ref, "")) }
 
@@ -256,9 +257,11 @@ public final class Builder {
     public func sqrt(_ a: Value) -> Value { call(module.intrinsic("llvm.sqrt", [type(of: a)]), [a]) }
     public func rint(_ a: Value) -> Value { call(module.intrinsic("llvm.rint", [type(of: a)]), [a]) }
 
-    public func maskedLoad(_ vecType: IRType, _ pointer: Value, _ mask: Value) -> Value {
+    /// Lanes whose mask bit is off read as zero (and touch no memory). `align`: what the pointer
+    /// is known to be aligned to (an element's size unless more is known).
+    public func maskedLoad(_ vecType: IRType, _ pointer: Value, _ mask: Value, align: Int = 4) -> Value {
         let f = module.intrinsic("llvm.masked.load", [vecType, module.ptr])
-        return call(f, [pointer, module.i32(4), mask, Value(ref: LLVMConstNull(vecType.ref))])
+        return call(f, [pointer, module.i32(align), mask, Value(ref: LLVMConstNull(vecType.ref))])
     }
 
     public func maskedStore(_ v: Value, _ pointer: Value, _ mask: Value) {

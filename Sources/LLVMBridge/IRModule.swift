@@ -72,6 +72,7 @@ public final class IRModule: @unchecked Sendable {
     public var f64: IRType { IRType(ref: LLVMDoubleTypeInContext(context)) }
     public var i1: IRType { IRType(ref: LLVMInt1TypeInContext(context)) }
     public var i8: IRType { IRType(ref: LLVMInt8TypeInContext(context)) }
+    public var i16: IRType { IRType(ref: LLVMInt16TypeInContext(context)) }
     public var i32: IRType { IRType(ref: LLVMInt32TypeInContext(context)) }
     public var i64: IRType { IRType(ref: LLVMInt64TypeInContext(context)) }
     public var ptr: IRType { IRType(ref: LLVMPointerTypeInContext(context, 0)) }

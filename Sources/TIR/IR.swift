@@ -2,9 +2,9 @@
 
 /// Element types. Activations and parameters are f32; token ids are i32.
 public enum DType: String, Sendable, Hashable, CaseIterable {
-    case f32, i32
+    case f32, bf16, i32
 
-    public var byteSize: Int { 4 }
+    public var byteSize: Int { self == .bf16 ? 2 : 4 }
 }
 
 /// One axis of a tensor type: a static size, or the model's runtime sequence length

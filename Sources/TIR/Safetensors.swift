@@ -340,6 +340,7 @@ enum BinaryFile {
     static func appendWords(of tensor: HostTensor, to out: inout Data) {
         switch tensor.storage {
         case .f32(let values): appendLittleEndian(values.map(\.bitPattern), to: &out)
+        case .bf16(let values): appendLittleEndian(values, to: &out)
         case .i32(let values): appendLittleEndian(values, to: &out)
         }
     }

@@ -10,6 +10,10 @@ public struct AOTArtifacts: Sendable {
     public var header: String
     /// Optimized LLVM IR (only when asked for).
     public var llvmIR: String?
+    /// The LLVM IR as lowered, before optimization (only when asked for).
+    public var unoptimizedIR: String?
+    /// What was fused into GEMM epilogues, and where every value lives (FusionPlan, MemoryPlan).
+    public var plans: LoweringPlans
     /// Assembly (only when asked for).
     public var assembly: String?
 }
@@ -20,12 +24,15 @@ public struct AOTRequest: Sendable {
     /// The header's file name, used for its include guard.
     public var headerName: String
     public var wantIR = false
+    public var wantUnoptimizedIR = false
     public var wantAssembly = false
     /// See CodegenOptions.minParallelWork.
     public var minParallelWork = defaultMinParallelWork
 
     public init(target: TargetSpec, prefix: String? = nil, headerName: String, wantIR: Bool = false,
-                wantAssembly: Bool = false, minParallelWork: Int = defaultMinParallelWork) {
+                wantAssembly: Bool = false, wantUnoptimizedIR: Bool = false,
+                minParallelWork: Int = defaultMinParallelWork) {
+        self.wantUnoptimizedIR = wantUnoptimizedIR
         self.minParallelWork = minParallelWork
         self.target = target
         self.prefix = prefix
@@ -56,15 +63,14 @@ public func targetSpec(named name: String?, cpu: String?) throws -> TargetSpec {
 }
 
 public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest) throws -> AOTArtifacts {
-    let tm = try TargetMachine(request.target)
-    let ir = IRModule(name: model.name)
-    tm.configure(ir)
-    let (entry, _) = try lowerModel(model, weights: weights, into: ir, target: request.target,
-                                    options: CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork))
-    try ir.verify()
-    try tm.optimize(ir)
-    return AOTArtifacts(entry: entry, target: request.target, object: try tm.emit(ir, .object),
-                        header: cHeader(for: entry, model: model, fileName: request.headerName, target: request.target),
-                        llvmIR: request.wantIR ? ir.text : nil,
-                        assembly: request.wantAssembly ? String(decoding: try tm.emit(ir, .assembly), as: UTF8.self) : nil)
+    let plans = try LoweringPlans(model, target: request.target, prefix: request.prefix)
+    let options = CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork)
+    let (_, code) = try generateCode(model.name, target: request.target, to: .object(assembly: request.wantAssembly),
+                                     keepUnoptimizedIR: request.wantUnoptimizedIR) { ir in
+        try lowerModel(model, weights: weights, plans: plans, into: ir, target: request.target, options: options)
+    }
+    return AOTArtifacts(entry: plans.entry, target: request.target, object: code.object ?? [],
+                        header: cHeader(for: plans.entry, model: model, fileName: request.headerName, target: request.target),
+                        llvmIR: request.wantIR ? code.optimizedIR : nil, unoptimizedIR: code.unoptimizedIR,
+                        plans: plans, assembly: code.assembly)
 }

@@ -8,7 +8,7 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     let guardName = cIdentifier(fileName).uppercased() + "_INCLUDED"
     let hasSeq = entry.seq != nil
 
-    func cType(_ t: TensorType) -> String { t.dtype == .i32 ? "int32_t" : "float" }
+    func cType(_ t: TensorType) -> String { t.dtype.cType }
     func dimsText(_ t: TensorType) -> String {
         t.dims.map { $0 == .seq ? "[seq_len]" : "[\($0)]" }.joined()
     }
@@ -88,4 +88,15 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     lines.append("#endif")
     lines.append("#endif /* \(guardName) */")
     return lines.joined(separator: "\n") + "\n"
+}
+
+extension DType {
+    /// How C spells a buffer of this element type (bf16 as its raw bits).
+    var cType: String {
+        switch self {
+        case .f32: return "float"
+        case .bf16: return "uint16_t"
+        case .i32: return "int32_t"
+        }
+    }
 }

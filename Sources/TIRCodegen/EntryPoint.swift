@@ -1,4 +1,5 @@
 // The C ABI of a compiled model: symbol names, argument order, status codes, workspace size.
+import LLVMBridge
 import TIR
 
 /// Status codes returned by a compiled model's entry point.
@@ -57,4 +58,29 @@ public func cIdentifier(_ name: String) -> String {
     var s = String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
     if s.isEmpty || s.first!.isNumber { s = "m_" + s }
     return s
+}
+
+/// `<prefix>_forward(...)`: the threaded entry with threads = 0 (every online core).
+func buildDefaultThreadsEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
+    let count = forward.type.paramCount - 1
+    let fn = ir.addFunction(entry.forwardSymbol, ir.functionType(ir.i32, (0..<count).map { forward.type.param($0) }))
+    let b = Builder(ir, fn)
+    b.ret(b.call(forward, (0..<count).map { fn.param($0) } + [ir.i32(0)]))
+}
+
+/// `int32_t <prefix>_forward_packed(void *const *args, int64_t seq_len, int32_t threads)`:
+/// unpacks the pointer array and calls the forward function.
+func buildPackedEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
+    let fn = ir.addFunction(entry.packedSymbol, ir.functionType(ir.i32, [ir.ptr, ir.i64, ir.i32]))
+    let b = Builder(ir, fn)
+    let args = fn.param(0)
+    var pointers: [Value] = []
+    for i in 0..<(entry.inputs.count + entry.outputs.count + 1) {
+        pointers.append(b.load(ir.ptr, b.gep(ir.ptr, args, ir.i64(i)), align: 8))
+    }
+    var callArgs = Array(pointers[0..<entry.inputs.count])
+    if entry.seq != nil { callArgs.append(fn.param(1)) }
+    callArgs += pointers[entry.inputs.count...]
+    callArgs.append(fn.param(2))
+    b.ret(b.call(forward, callArgs))
 }

@@ -30,24 +30,24 @@ public final class JITModel: @unchecked Sendable {
         self.model = model
         self.threads = Int32(clamping: max(0, threads))
         jit = try JIT()
-        let ir = IRModule(name: model.name, forJIT: true)
-        let tm = try TargetMachine(jit.target)
-        tm.configure(ir)
-        let lowered = try lowerModel(model, weights: weights, into: ir, target: jit.target,
-                                     options: CodegenOptions(packedEntry: true, externalWeights: true,
-                                                             minParallelWork: minParallelWork))
-        entry = lowered.entry
-        try ir.verify()
-        try tm.optimize(ir)
-        optimizedIR = ir.text
-        // The weights stay in this process, 64-byte aligned, for as long as the code does.
-        weightMemory = lowered.external.map { weight in
-            let p = UnsafeMutableRawPointer.allocate(byteCount: max(weight.values.count * 4, 64), alignment: 64)
-            weight.values.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
-            return p
+        let plans = try LoweringPlans(model, target: jit.target)
+        entry = plans.entry
+        var memory: [UnsafeMutableRawPointer] = []
+        let options = CodegenOptions(packedEntry: true, externalWeights: true, minParallelWork: minParallelWork)
+        let target = jit.target
+        let (_, code) = try generateCode(model.name, target: target, to: .jit(jit)) { ir in
+            try lowerModel(model, weights: weights, plans: plans, into: ir, target: target, options: options)
+        } symbols: { external in
+            // The weights stay in this process, 64-byte aligned, for as long as the code does.
+            memory = external.map { weight in
+                let p = UnsafeMutableRawPointer.allocate(byteCount: max(weight.bytes.count, 64), alignment: 64)
+                weight.bytes.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
+                return p
+            }
+            return zip(external, memory).map { ($0.symbol, UnsafeRawPointer($1)) }
         }
-        try jit.define(zip(lowered.external, weightMemory).map { ($0.symbol, UnsafeRawPointer($1)) })
-        try jit.add(ir)
+        weightMemory = memory
+        optimizedIR = code.optimizedIR
         packed = unsafeBitCast(try jit.lookup(entry.packedSymbol),
                                to: (@convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64, Int32) -> Int32).self)
     }
@@ -107,14 +107,14 @@ public final class PreparedCall: @unchecked Sendable {
         self.seqLen = seqLen
         outputCounts = model.entry.outputs.map { $0.type.elementCount(seqLen: seqLen) }
         for tensor in inputs {
-            let p = allocate(tensor.count * 4)
-            switch tensor.storage {
-            case .f32(let v): v.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
-            case .i32(let v): v.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
-            }
+            let bytes = tensor.bytes
+            let p = allocate(bytes.count)
+            bytes.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
             args.append(p)
         }
-        for count in outputCounts { args.append(allocate(count * 4)) }
+        for (output, count) in zip(model.entry.outputs, outputCounts) {
+            args.append(allocate(count * output.type.dtype.byteSize))
+        }
         args.append(allocate(model.entry.workspaceBytes))
     }
 

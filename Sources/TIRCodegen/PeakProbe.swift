@@ -12,14 +12,10 @@ public enum PeakProbe {
     /// running the loop at once: the best of `trials` runs of about `seconds` each.
     public static func measure(threads: Int = 1, seconds: Double = 0.05, trials: Int = 5) throws -> Double {
         let jit = try JIT()
-        let ir = IRModule(name: "peak", forJIT: true)
-        let tm = try TargetMachine(jit.target)
-        tm.configure(ir)
         let lanes = GemmShape.forTarget(jit.target).lanes
-        buildLoop(ir, target: jit.target, lanes: lanes)
-        try ir.verify()
-        try tm.optimize(ir)
-        try jit.add(ir)
+        _ = try generateCode("peak", target: jit.target, to: .jit(jit)) { ir in
+            buildLoop(ir, target: jit.target, lanes: lanes)
+        }
         typealias Loop = @convention(c) (Int64, Float, Float) -> Float
         let loop = unsafeBitCast(try jit.lookup("tfc_fma_peak"), to: Loop.self)
         let flopsPerIteration = Double(chains * lanes * 2)

@@ -49,7 +49,7 @@ func objectForTarget(target: String, machine: Int) throws {
 
 @Test func workspaceSlotsAreReusedOnceDead() throws {
     let (module, _) = try load(path: examplePath("gpt-tiny.tir"))
-    let plan = try MemoryPlan(module, fusion: FusionPlan(module), nr: 32)
+    let plan = try MemoryPlan(module, fusion: FusionPlan(module), gemm: GemmShape(lanes: 16, mr: 8))
     // Two blocks' worth of activations fold into a few live buffers.
     #expect(plan.workspaceBytes * 3 < plan.unsharedBytes, "\(plan.workspaceBytes) of \(plan.unsharedBytes)")
     #expect(plan.workspaceBytes > 0)

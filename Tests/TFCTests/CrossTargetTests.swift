@@ -48,6 +48,7 @@ enum CompiledCode {
     static func rawBytes(_ tensor: HostTensor) -> Data {
         switch tensor.storage {
         case .f32(let v): return v.withUnsafeBytes { Data($0) }
+        case .bf16(let v): return v.withUnsafeBytes { Data($0) }
         case .i32(let v): return v.withUnsafeBytes { Data($0) }
         }
     }

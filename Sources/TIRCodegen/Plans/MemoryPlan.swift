@@ -1,11 +1,21 @@
-// Where every value of a model lives at run time: outputs in the caller's buffers, the rest in
-// one caller-owned workspace laid out at compile time for the largest sequence length, with
-// slots reused once their value is dead.
+// The memory plan: where every value of a model lives at run time. Outputs in the caller's
+// buffers, the rest in one caller-owned workspace laid out at compile time for the largest
+// sequence length, with slots reused once their value is dead.
 import TIR
 
-struct MemoryPlan {
-    /// Byte offset in the workspace of each intermediate value that is materialized.
-    var offsets: [(name: String, offset: Int)] = []
+public struct MemoryPlan: Sendable, CustomStringConvertible {
+    /// A workspace slice: an intermediate value or an op's scratch, live from the op that writes
+    /// it (`first`, an index into the model's body) to the last op that reads it.
+    struct Slot: Sendable {
+        var name: String
+        var offset: Int
+        var bytes: Int
+        var first: Int
+        var last: Int
+    }
+
+    /// Every materialized intermediate value and scratch, in the order they are written.
+    var slots: [Slot] = []
     var workspaceBytes = 0
     /// What the workspace would take with one slot per value (for reports and tests).
     var unsharedBytes = 0
@@ -15,8 +25,12 @@ struct MemoryPlan {
     /// Buffers start on 64-byte boundaries (a cache line, one AVX-512 vector).
     static let alignment = 64
 
-    /// `nr`: the GEMM panel width of the target (attention packs K^T and V in panels).
-    init(_ model: Module, fusion: FusionPlan, nr: Int) throws {
+    /// Values that live elsewhere, for the printout: outputs (the caller's buffers) and values
+    /// computed inside a GEMM and never written (the fusion plan's chains).
+    private var elsewhere: [(name: String, place: String)] = []
+
+    /// `gemm`: the target's GEMM blocking (attention packs K^T and V in its panels).
+    init(_ model: Module, fusion: FusionPlan, gemm: GemmShape) throws {
         let results = Dictionary(model.body.map { ($0.result, $0) }, uniquingKeysWith: { first, _ in first })
         for out in model.outputs {
             guard let inst = results[out.name] else {
@@ -50,51 +64,47 @@ struct MemoryPlan {
                 if case .value(let input)? = fusion.scaleOnlyNorms[v] { lastRead[input] = max(lastRead[input] ?? 0, at) }
             }
         }
-        struct Slot { var offset: Int; var bytes: Int; var lastRead: Int }
         var live: [Slot] = []
         var top = 0
-        func place(_ name: String, elements: Int, at start: Int, lastRead end: Int) {
-            let bytes = Self.rounded(elements * 4)
+        func place(_ name: String, bytes size: Int, at start: Int, lastRead end: Int) {
+            let bytes = Self.rounded(size)
             unsharedBytes += bytes
             // Slots whose value was last read before this one is written are free again. A value
             // read while this one is written (the op's own operands) keeps its slot.
-            live.removeAll { $0.lastRead < start }
+            live.removeAll { $0.last < start }
             let offset = Self.lowestGap(size: bytes, among: live.map { ($0.offset, $0.bytes) })
-            live.append(Slot(offset: offset, bytes: bytes, lastRead: end))
-            offsets.append((name, offset))
+            let slot = Slot(name: name, offset: offset, bytes: bytes, first: start, last: end)
+            live.append(slot)
+            slots.append(slot)
             top = max(top, offset + bytes)
         }
         let ordered = model.body.enumerated().sorted { (runsAt[$0.element.result] ?? $0.offset, $0.offset) < (runsAt[$1.element.result] ?? $1.offset, $1.offset) }
         for (_, inst) in ordered {
             let start = runsAt[inst.result] ?? 0
-            // patch_embed gathers its patches into a scratch matrix for the GEMM, live only
-            // while it runs.
-            if inst.op == .patchEmbed, let rows = inst.type.dims.first?.fixedValue,
-               let weight = model.type(of: inst.operands[1])?.staticShape {
-                let k = inst.bool("transposed") == true ? weight[1] : weight[0]
-                place(Self.im2colName(inst.result), elements: rows * k, at: start, lastRead: start)
+            // Scratch an op asks for (OpLowering.scratch) is live only while it runs.
+            for request in OpLowering.of(inst.op).scratch(inst, model, gemm) {
+                place(Self.scratchName(inst.result, request.name), bytes: request.bytes, at: start, lastRead: start)
             }
-            // attention packs K^T and V of every head into a scratch, live only while it runs.
-            if inst.op == .attention, let heads = inst.int("heads"), heads > 0 {
-                let layout = AttentionLayout(maxRows: inst.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1,
-                                             headDim: (inst.type.dims.last?.fixedValue ?? heads) / heads, nr: nr)
-                place(Self.attentionName(inst.result), elements: heads * layout.perHead, at: start, lastRead: start)
+            if outputNames.contains(inst.result) {
+                elsewhere.append((inst.result, "output: the caller's buffer"))
+                continue
             }
-            guard !outputNames.contains(inst.result), !notWritten.contains(inst.result) else { continue }
+            if notWritten.contains(inst.result) {
+                elsewhere.append((inst.result, "not written: computed inside the GEMM of its fused chain"))
+                continue
+            }
             // A scale-only norm keeps one float per row.
             let elements = fusion.scaleOnlyNorms[inst.result] != nil
                 ? inst.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1
                 : inst.type.elementCount(seqLen: model.maxSeqLen)
-            place(inst.result, elements: elements, at: start, lastRead: lastRead[inst.result] ?? start)
+            place(inst.result, bytes: elements * inst.type.dtype.byteSize, at: start,
+                  lastRead: lastRead[inst.result] ?? start)
         }
         workspaceBytes = max(top, Self.alignment)
     }
 
-    /// The workspace name of a patch_embed's gathered patches.
-    static func im2colName(_ result: String) -> String { result + ".im2col" }
-
-    /// The workspace name of an attention's packed keys and values.
-    static func attentionName(_ result: String) -> String { result + ".kv" }
+    /// The workspace name of scratch `name` of the op computing `result`.
+    static func scratchName(_ result: String, _ name: String) -> String { result + "." + name }
 
     static func rounded(_ bytes: Int) -> Int { (bytes + alignment - 1) / alignment * alignment }
 
@@ -107,27 +117,20 @@ struct MemoryPlan {
         }
         return candidate
     }
-}
 
-/// Where attention keeps one head's packed K^T and V (in floats; see lowerAttention): K^T as
-/// `keyPanels` panels of [headDim][nr] (keys past the sequence are 0), then V as `valuePanels`
-/// panels of [maxRows][nr] (columns past headDim are 0). Offsets are multiples of 16 floats, so
-/// every panel starts on a vector boundary.
-struct AttentionLayout {
-    /// Keys per step of the online softmax: 128, in whole panels (the score tile on the stack is
-    /// mr x keyBlock floats, 4 KiB on AVX-512, whatever the sequence length).
-    let keyBlock: Int
-    let keyPanels: Int
-    let valuePanels: Int
-    let valuesOffset: Int
-    let perHead: Int
-
-    init(maxRows: Int, headDim: Int, nr: Int) {
-        func round16(_ n: Int) -> Int { (n + 15) / 16 * 16 }
-        keyBlock = (128 + nr - 1) / nr * nr
-        keyPanels = (maxRows + nr - 1) / nr
-        valuePanels = (headDim + nr - 1) / nr
-        valuesOffset = round16(keyPanels * headDim * nr)
-        perHead = valuesOffset + round16(valuePanels * maxRows * nr)
+    /// The plan as text (`tfc compile --emit memory-plan`): each workspace slice with its byte
+    /// range and the ops (by index in the body) during which it is live, then the values that
+    /// live elsewhere.
+    public var description: String {
+        var lines = ["// memory plan: workspace \(workspaceBytes) bytes (\(unsharedBytes) without reuse), 64-byte aligned slices",
+                     "// [offset, end) bytes  live ops  value"]
+        for slot in slots {
+            let range = "[\(slot.offset), \(slot.offset + slot.bytes))"
+            lines.append(range.padding(toLength: max(range.count, 20), withPad: " ", startingAt: 0)
+                         + "  \(slot.first)...\(slot.last)".padding(toLength: 10, withPad: " ", startingAt: 0) + "  %\(slot.name)")
+        }
+        for (name, place) in elsewhere { lines.append("%\(name): \(place)") }
+        lines.append("parameters: constants in the object (GEMM weights packed into panels)")
+        return lines.joined(separator: "\n") + "\n"
     }
 }

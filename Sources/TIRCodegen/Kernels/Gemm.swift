@@ -35,10 +35,11 @@ struct GemmShape: Hashable {
     }
 }
 
-/// W in panel layout: panel p holds columns p*nr ..< p*nr+nr as [K][nr], zeros past N.
-func packWeights(_ w: [Float], k: Int, n: Int, transposed: Bool, nr: Int) -> [Float] {
+/// W in panel layout: panel p holds columns p*nr ..< p*nr+nr as [K][nr], zeros past N. The
+/// elements keep their type (f32, or bf16 bits: a zero is +0.0 in both).
+func packWeights<Element: FixedWidthInteger>(_ w: [Element], k: Int, n: Int, transposed: Bool, nr: Int) -> [Element] {
     let panels = (n + nr - 1) / nr
-    var packed = [Float](repeating: 0, count: panels * k * nr)
+    var packed = [Element](repeating: 0, count: panels * k * nr)
     for p in 0..<panels {
         for kk in 0..<k {
             let base = (p * k + kk) * nr
@@ -51,26 +52,29 @@ func packWeights(_ w: [Float], k: Int, n: Int, transposed: Bool, nr: Int) -> [Fl
     return packed
 }
 
+func packWeights(_ w: [Float], k: Int, n: Int, transposed: Bool, nr: Int) -> [Float] {
+    packWeights(w.map(\.bitPattern), k: k, n: n, transposed: transposed, nr: nr).map(Float.init(bitPattern:))
+}
+
 /// What happens to a block of x @ W before it is stored.
 struct Epilogue: Hashable {
-    enum Activation: Hashable { case none, geluTanh, geluErf }
     /// Multiply each row by its own scale first (a parameter-free RMSNorm/CRMSNorm on the input:
     /// (s_r x_r) @ W = s_r (x_r @ W), so the normalized input is never written).
     var rowScale = false
     var bias = false
-    var activation = Activation.none
+    /// The bias's element type (a parameter may be bf16).
+    var biasType = DType.f32
+    var activation: Activation?
     /// Add a residual matrix (the other operand of a following add).
     var residual = false
 
     var name: String {
-        var s = (rowScale ? "s" : "") + (bias ? "b" : "")
-        switch activation {
-        case .none: break
-        case .geluTanh: s += "gt"
-        case .geluErf: s += "ge"
-        }
-        if residual { s += "r" }
-        return s.isEmpty ? "plain" : s
+        var parts: [String] = []
+        if rowScale { parts.append("scale") }
+        if bias { parts.append(biasType == .f32 ? "bias" : "bias_\(biasType)") }
+        if let activation { parts.append(activation.name) }
+        if residual { parts.append("residual") }
+        return parts.isEmpty ? "plain" : parts.joined(separator: "+")
     }
 }
 
@@ -92,8 +96,10 @@ final class GemmKernels {
     /// With `accumulate` the block starts from y (a later slice of K), else from zero. bias and
     /// res point at the panel's first column, scale at the block's first row; each is read only
     /// if the epilogue uses it.
-    func kernel(rows: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool) -> Function {
-        let key = "tfc.gemm.\(rows)x\(shape.nr).\(accumulate ? "acc." : "")\(finish ? epilogue.name : "partial")"
+    /// The panel's elements are `weights` (bf16 ones are widened as they are loaded).
+    func kernel(rows: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool, weights: DType = .f32) -> Function {
+        let element = weights == .f32 ? "" : "\(weights)."
+        let key = "tfc.gemm.\(rows)x\(shape.nr).\(element)\(accumulate ? "acc." : "")\(finish ? epilogue.name : "partial")"
         if let f = cache[key] { return f }
         let p = ir.ptr, i64 = ir.i64
         let fn = ir.addFunction(key, ir.functionType(ir.void, [p, i64, p, i64, p, i64, i64, p, p, i64, p]), linkage: .internal)
@@ -102,12 +108,12 @@ final class GemmKernels {
         // a call costs nothing next to one kernel's work, while inlining every call site would
         // multiply the optimizer's work (GPT-2 small compiled 3.5x slower).
         ir.addAttribute("noinline", to: fn)
-        build(fn, rows: rows, finish ? epilogue : Epilogue(), accumulate: accumulate)
+        build(fn, rows: rows, finish ? epilogue : Epilogue(), accumulate: accumulate, weights: weights)
         cache[key] = fn
         return fn
     }
 
-    private func build(_ fn: Function, rows: Int, _ epilogue: Epilogue, accumulate: Bool) {
+    private func build(_ fn: Function, rows: Int, _ epilogue: Epilogue, accumulate: Bool, weights: DType) {
         let b = Builder(ir, fn)
         let (x, ldx, panel, K, y, ldy, cols, bias, res, ldres) =
             (fn.param(0), fn.param(1), fn.param(2), fn.param(3), fn.param(4), fn.param(5), fn.param(6),
@@ -128,8 +134,18 @@ final class GemmKernels {
         }
         let rowBase = (0..<rows).map { i in b.gep(f32, x, b.mul(ldx, ir.i64(i))) }
         b.forLoop(K) { k in
-            let wk = b.gep(f32, panel, b.mul(k, shape.nr))
-            let w = (0..<shape.vectors).map { v in b.load(vec, b.gep(f32, wk, ir.i64(v * lanes)), align: lanes * 4) }
+            let w: [Value]
+            if weights == .bf16 {
+                // Panels start on a vector boundary: nr bf16 are nr * 2 bytes, aligned to lanes * 2.
+                let wk = b.gep(ir.i16, panel, b.mul(k, shape.nr))
+                let half = ir.vector(ir.i16, lanes)
+                w = (0..<shape.vectors).map { v in
+                    widenBF16(b, b.load(half, b.gep(ir.i16, wk, ir.i64(v * lanes)), align: lanes * 2), lanes: lanes)
+                }
+            } else {
+                let wk = b.gep(f32, panel, b.mul(k, shape.nr))
+                w = (0..<shape.vectors).map { v in b.load(vec, b.gep(f32, wk, ir.i64(v * lanes)), align: lanes * DType.f32.byteSize) }
+            }
             for i in 0..<rows {
                 let a = b.splat(b.load(f32, b.gep(f32, rowBase[i], k)), lanes: lanes)
                 for v in 0..<shape.vectors {
@@ -141,18 +157,17 @@ final class GemmKernels {
         for v in 0..<shape.vectors {
             // Lanes of this vector that are real columns (the last panel may be partial).
             let mask = masks[v]
-            let biasVector = epilogue.bias ? b.maskedLoad(vec, b.gep(f32, bias, ir.i64(v * lanes)), mask) : nil
+            let biasVector: Value? = !epilogue.bias ? nil : epilogue.biasType == .bf16
+                ? widenBF16(b, b.maskedLoad(ir.vector(ir.i16, lanes), b.gep(ir.i16, bias, ir.i64(v * lanes)), mask, align: 2),
+                            lanes: lanes)
+                : b.maskedLoad(vec, b.gep(f32, bias, ir.i64(v * lanes)), mask)
             for i in 0..<rows {
                 var value = b.load(vec, acc[i][v], align: 4)
                 if epilogue.rowScale {
                     value = b.fmul(value, b.splat(b.load(f32, b.gep(f32, scale, ir.i64(i))), lanes: lanes))
                 }
                 if let biasVector { value = b.fadd(value, biasVector) }
-                switch epilogue.activation {
-                case .none: break
-                case .geluTanh: value = math.gelu(value, tanhForm: true)
-                case .geluErf: value = math.gelu(value, tanhForm: false)
-                }
+                if let activation = epilogue.activation { value = activation.apply(value, math) }
                 let offset = ir.i64(v * lanes)
                 if epilogue.residual {
                     let r = b.gep(f32, b.gep(f32, res, b.mul(ldres, ir.i64(i))), offset)
@@ -163,4 +178,12 @@ final class GemmKernels {
         }
         b.retVoid()
     }
+}
+
+/// bf16 bits (i16 or <N x i16>) to the floats they stand for: the bits are a float's upper half.
+func widenBF16(_ b: Builder, _ bits: Value, lanes: Int) -> Value {
+    let ir = b.module
+    let i32 = lanes == 1 ? ir.i32 : ir.vector(ir.i32, lanes)
+    let wide = b.shl(b.zext(bits, to: i32), lanes == 1 ? ir.i32(16) : ir.i32(16, lanes: lanes))
+    return b.bitcast(wide, to: lanes == 1 ? ir.f32 : ir.vector(ir.f32, lanes))
 }

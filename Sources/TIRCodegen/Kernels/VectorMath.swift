@@ -1,6 +1,7 @@
 // Vectorized exp, tanh, erf and GELU in LLVM IR: polynomial approximations that work lane by
 // lane on <N x float> (or on a scalar float), with no calls into libm.
 import LLVMBridge
+import TIR
 
 /// Builds math on vectors of `lanes` floats (1 = scalar).
 struct VectorMath {
@@ -62,5 +63,34 @@ struct VectorMath {
             inner = erf(b.fmul(x, c(0.5.squareRoot())))
         }
         return b.fmul(b.fmul(c(0.5), x), b.fadd(c(1), inner))
+    }
+}
+
+/// An elementwise activation: what a standalone op computes and what a GEMM epilogue applies to
+/// a fused one, through the same code.
+enum Activation: Hashable {
+    case geluTanh, geluErf
+
+    /// The activation an op computes, or nil for an op that is not one.
+    init?(_ inst: Instruction) {
+        switch inst.op {
+        case .gelu: self = inst.word("approximation") == "tanh" ? .geluTanh : .geluErf
+        default: return nil
+        }
+    }
+
+    /// Short name, for kernel names and the fusion plan's printout.
+    var name: String {
+        switch self {
+        case .geluTanh: return "gelu_tanh"
+        case .geluErf: return "gelu"
+        }
+    }
+
+    func apply(_ x: Value, _ math: VectorMath) -> Value {
+        switch self {
+        case .geluTanh: return math.gelu(x, tanhForm: true)
+        case .geluErf: return math.gelu(x, tanhForm: false)
+        }
     }
 }

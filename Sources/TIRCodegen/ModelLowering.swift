@@ -1,0 +1,342 @@
+// Lowers a verified TIR module to one LLVM function: argument checks, then each op's code, found
+// through the op table in OpLowering.swift, over buffers laid out by the memory plan.
+import LLVMBridge
+import TIR
+
+public struct CodegenError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public struct CodegenOptions: Sendable {
+    /// C symbol prefix; defaults to the model's name.
+    public var prefix: String?
+    /// Also emit `<prefix>_forward_packed` (the JIT runner calls it).
+    public var packedEntry: Bool
+    /// Declare the weights as external symbols instead of embedding them as constants: the JIT
+    /// points them at host memory, which spares LLVM hundreds of megabytes of constant data.
+    public var externalWeights: Bool
+    /// Parallel loops estimated below this many flops run on the calling thread (0: every loop
+    /// with more than one chunk is split; tests use it to run every parallel path).
+    public var minParallelWork: Int
+
+    public init(prefix: String? = nil, packedEntry: Bool = false, externalWeights: Bool = false,
+                minParallelWork: Int = defaultMinParallelWork) {
+        self.prefix = prefix
+        self.packedEntry = packedEntry
+        self.externalWeights = externalWeights
+        self.minParallelWork = minParallelWork
+    }
+}
+
+/// A weight the generated code reads through an external symbol (CodegenOptions.externalWeights):
+/// its bytes, in the layout and element type the code reads.
+public struct ExternalWeight: Sendable {
+    public var symbol: String
+    public var bytes: [UInt8]
+}
+
+/// The most ops one model may have: the forward function is one LLVM function, and LLVM's
+/// optimizer is superlinear in its size. (GPT-2 XL, 48 blocks, has about 500.)
+public let maxCompiledOps = 20_000
+
+/// The plans a model's code is built from, each printable on its own (`tfc compile --emit`).
+public struct LoweringPlans: Sendable {
+    public let fusion: FusionPlan
+    public let memory: MemoryPlan
+    public let entry: EntryPoint
+
+    /// Plans `model` for `target`: what is fused, where every value lives, how it is called.
+    public init(_ model: Module, target: TargetSpec, prefix: String? = nil) throws {
+        guard model.body.count <= maxCompiledOps else {
+            throw CodegenError("@\(model.name) has \(model.body.count) ops; tfc compiles models of at most \(maxCompiledOps)")
+        }
+        fusion = FusionPlan(model)
+        memory = try MemoryPlan(model, fusion: fusion, gemm: GemmShape.forTarget(target))
+        entry = EntryPoint(prefix: cIdentifier(prefix ?? model.name), inputs: model.inputs,
+                           outputs: memory.outputs, seq: model.seq, workspaceBytes: memory.workspaceBytes)
+    }
+}
+
+/// Builds the model's entry point(s) into `ir` and returns how to call them, with the weights
+/// left for the caller to define when they are external.
+func lowerModel(_ model: Module, weights: Weights, plans: LoweringPlans, into ir: IRModule, target: TargetSpec,
+                options: CodegenOptions) throws -> [ExternalWeight] {
+    let lowering = try FunctionLowering(model: model, weights: weights, plans: plans, ir: ir, target: target,
+                                        externalWeights: options.externalWeights,
+                                        minParallelWork: options.minParallelWork)
+    let forward = try lowering.build()
+    buildDefaultThreadsEntry(plans.entry, calling: forward, in: ir)
+    if options.packedEntry { buildPackedEntry(plans.entry, calling: forward, in: ir) }
+    return lowering.external
+}
+
+/// What one op's lowering is given: the instruction, the addresses and types of its operands, the
+/// buffer it writes and its row and column counts.
+struct OpContext {
+    let inst: Instruction
+    /// Operand addresses, in operand order.
+    let operands: [Value]
+    /// Operand types (a parameter's element type may be bf16; every other value is f32 or i32).
+    let types: [TensorType]
+    /// Where the op's code stores: its own buffer, or for a linear with fused ops after it, the
+    /// buffer of the last of them (FusionPlan.destination).
+    let out: Value
+    /// Rows of the result at run time, and elements per row.
+    let rows: Value
+    let cols: Int
+
+    /// The optional operand at `index`, when present.
+    func optional(_ index: Int) -> Value? { index < operands.count ? operands[index] : nil }
+    func optionalType(_ index: Int) -> DType { index < types.count ? types[index].dtype : .f32 }
+}
+
+/// The lowering of one forward function. Every TIR value is a row-major buffer: the
+/// argument pointer for inputs and outputs, a workspace slice otherwise, a constant global for
+/// parameters. Rows may be the runtime sequence length; every other axis is static. Each op
+/// family's code is an extension of this class in its own file under Ops/.
+final class FunctionLowering {
+    let model: Module
+    let weights: Weights
+    let plan: MemoryPlan
+    let fusion: FusionPlan
+    let entry: EntryPoint
+    let ir: IRModule
+    let target: TargetSpec
+    let fn: Function
+    /// The builder of the function being written: the forward function, or a task function
+    /// while a parallel loop body is built (see parallelFor).
+    var b: Builder
+    var buffers: [String: Value] = [:]
+    var params: [String: Value] = [:]
+    var seqLen: Value?
+    var workspace: Value
+    /// Threads to use (1...maxThreads), computed on entry from the `threads` argument.
+    var threads: Value
+    /// The call's thread team record (see ThreadTeam.swift), in the forward function's frame.
+    var teamRecord: Value!
+    lazy var teamFunctions: TeamFunctions = buildTeamFunctions()
+    let gemm: GemmKernels
+    /// Weight constants in a kernel's layout, by parameter name and layout.
+    var packed: [String: Value] = [:]
+
+    /// Weights declared as external symbols, with their data (when externalWeights).
+    var external: [ExternalWeight] = []
+    let externalWeights: Bool
+    let minParallelWork: Int
+
+    init(model: Module, weights: Weights, plans: LoweringPlans, ir: IRModule, target: TargetSpec,
+         externalWeights: Bool, minParallelWork: Int) throws {
+        self.externalWeights = externalWeights
+        self.minParallelWork = minParallelWork
+        self.model = model
+        self.weights = weights
+        self.plan = plans.memory
+        self.fusion = plans.fusion
+        self.entry = plans.entry
+        self.ir = ir
+        self.target = target
+        var paramTypes = [IRType](repeating: ir.ptr, count: model.inputs.count)
+        if model.seq != nil { paramTypes.append(ir.i64) }
+        paramTypes += [IRType](repeating: ir.ptr, count: plan.outputs.count + 1)
+        paramTypes.append(ir.i32)
+        fn = ir.addFunction(entry.threadsSymbol, ir.functionType(ir.i32, paramTypes))
+        b = Builder(ir, fn)
+        gemm = GemmKernels(ir: ir, target: target)
+        var index = 0
+        for input in model.inputs {
+            buffers[input.name] = fn.param(index)
+            index += 1
+        }
+        if model.seq != nil {
+            seqLen = fn.param(index)
+            index += 1
+        }
+        for output in plan.outputs {
+            buffers[output.name] = fn.param(index)
+            index += 1
+        }
+        workspace = fn.param(index)
+        threads = fn.param(index + 1)
+        ir.addCodeAttributes(to: fn, target: target)
+        for i in 0..<(index + 1) where !(model.seq != nil && i == model.inputs.count) {
+            ir.addAttribute("nocapture", to: fn, param: i)
+            ir.addAttribute("noalias", to: fn, param: i)
+        }
+    }
+
+    func build() throws -> Function {
+        try checkArguments()
+        threads = resolveThreadCount(fn.param(fn.type.paramCount - 1))
+        teamRecord = makeTeam()
+        for slot in plan.slots {
+            buffers[slot.name] = b.gep(ir.i8, workspace, ir.i64(slot.offset))
+        }
+        for inst in model.body where !fusion.fused.contains(inst.result) {
+            try lower(inst)
+        }
+        endTeam(teamRecord)
+        b.ret(ir.i32(Int(Status.ok.rawValue)))
+        return fn
+    }
+
+    /// The dispatch: the op's operands and destination resolved, then its entry of the op table.
+    private func lower(_ inst: Instruction) throws {
+        let destination = fusion.destination(of: inst.result)
+        guard let out = buffers[destination] else { throw CodegenError("no buffer planned for %\(destination)") }
+        let context = OpContext(inst: inst, operands: try inst.operands.map(pointer), types: try inst.operands.map(type),
+                                out: out, rows: rows(inst.type), cols: cols(inst.type))
+        try OpLowering.of(inst.op).lower(self)(context)
+    }
+
+    // MARK: Addressing
+
+    /// The number of rows (first axis) of a value at run time.
+    func rows(_ type: TensorType) -> Value {
+        switch type.dims.first {
+        case .seq?: return seqLen ?? ir.i64(1)
+        case .fixed(let n)?: return ir.i64(n)
+        case nil: return ir.i64(1)
+        }
+    }
+
+    /// Elements per row: the product of every axis after the first (all static).
+    func cols(_ type: TensorType) -> Int { type.dims.dropFirst().reduce(1) { $0 * ($1.fixedValue ?? 1) } }
+
+    func pointer(_ operand: Operand) throws -> Value {
+        switch operand {
+        case .value(let name):
+            guard let p = buffers[name] else { throw CodegenError("no buffer for %\(name)") }
+            return p
+        case .param(let name):
+            if let p = params[name] { return p }
+            guard let tensor = weights[name] else { throw CodegenError("no weights for @\(name)") }
+            let global = constant("w." + name, tensor.bytes)
+            params[name] = global
+            return global
+        }
+    }
+
+    /// The workspace scratch `name` that `inst` asked for (OpLowering.scratch).
+    func scratch(_ inst: Instruction, _ name: String) throws -> Value {
+        guard let p = buffers[MemoryPlan.scratchName(inst.result, name)] else {
+            throw CodegenError("%\(inst.result): no scratch '\(name)' in the memory plan")
+        }
+        return p
+    }
+
+    /// Weight bytes as an embedded constant, or as an external symbol whose data the JIT defines.
+    func constant(_ name: String, _ bytes: [UInt8]) -> Value {
+        guard externalWeights else { return bytes.withUnsafeBytes { ir.addConstantBytes(name, $0) } }
+        let symbol = "tfc.weight.\(external.count)"
+        external.append(ExternalWeight(symbol: symbol, bytes: bytes))
+        return ir.addExternalConstant(symbol)
+    }
+
+    func type(_ operand: Operand) throws -> TensorType {
+        guard let t = model.type(of: operand) else { throw CodegenError("unknown operand \(operand)") }
+        return t
+    }
+
+    // MARK: Loads and stores by element type
+
+    var f32: IRType { ir.f32 }
+
+    /// The LLVM type an element of `dtype` is stored as (bf16 as its 16 bits).
+    func storageType(_ dtype: DType) -> IRType {
+        switch dtype {
+        case .f32: return ir.f32
+        case .bf16: return ir.i16
+        case .i32: return ir.i32
+        }
+    }
+
+    /// base[index] of an f32 buffer.
+    func loadF(_ base: Value, _ index: Value) -> Value { b.load(f32, b.gep(f32, base, index)) }
+    func storeF(_ v: Value, _ base: Value, _ index: Value) { b.store(v, b.gep(f32, base, index)) }
+
+    /// base[index] of a buffer of `dtype` elements, as a float (bf16 widened exactly).
+    func loadFloat(_ base: Value, _ index: Value, _ dtype: DType) -> Value {
+        switch dtype {
+        case .bf16: return widenBF16(b.load(ir.i16, b.gep(ir.i16, base, index), align: 2), lanes: 1)
+        default: return loadF(base, index)
+        }
+    }
+
+    /// A vector of `lanes` floats from base[index...], lanes off in `mask` reading 0.
+    func loadFloats(_ base: Value, _ index: Value, _ dtype: DType, lanes: Int, mask: Value) -> Value {
+        switch dtype {
+        case .bf16:
+            let bits = b.maskedLoad(ir.vector(ir.i16, lanes), b.gep(ir.i16, base, index), mask, align: 2)
+            return widenBF16(bits, lanes: lanes)
+        default:
+            return b.maskedLoad(ir.vector(f32, lanes), b.gep(f32, base, index), mask)
+        }
+    }
+
+    func widenBF16(_ bits: Value, lanes: Int) -> Value { TIRCodegen.widenBF16(b, bits, lanes: lanes) }
+
+    /// Copies `count` elements of `dtype` from src into the f32 buffer dst, widening bf16.
+    func copyFloats(to dst: Value, from src: Value, _ dtype: DType, count: Value) {
+        switch dtype {
+        case .bf16:
+            b.forLoop(count) { i in storeF(loadFloat(src, i, .bf16), dst, i) }
+        default:
+            let memcpy = ir.intrinsic("llvm.memcpy", [ir.ptr, ir.ptr, ir.i64])
+            b.call(memcpy, [dst, src, b.mul(count, dtype.byteSize), ir.i1(false)])
+        }
+    }
+
+    /// Accumulates `body` over 0..<count into a float starting at `initial`; reassociation is
+    /// allowed so that LLVM may vectorize the reduction.
+    func sum(_ count: Value, from initial: Value, _ term: (Value) -> Value) -> Value {
+        let acc = b.alloca(f32)
+        b.store(initial, acc)
+        b.forLoop(count) { i in
+            b.store(b.fadd(b.load(f32, acc), term(i), fast: true), acc)
+        }
+        return b.load(f32, acc)
+    }
+
+    /// Calls body(offset, mask) over `count` floats in vector chunks of `lanes`: full ones in a
+    /// loop, then one masked tail.
+    func forEachChunk(_ count: Int, lanes: Int, _ body: (Value, Value) -> Void) {
+        let all = b.prefixMask(ir.i64(lanes), lanes: lanes)
+        b.forLoop(count / lanes) { c in body(b.mul(c, lanes), all) }
+        if count % lanes != 0 { body(ir.i64(count - count % lanes), b.prefixMask(ir.i64(count % lanes), lanes: lanes)) }
+    }
+
+    /// The same over a run-time count.
+    func forEachChunk(_ count: Value, lanes: Int, _ body: (Value, Value) -> Void) {
+        let chunks = b.sdiv(b.add(count, lanes - 1), ir.i64(lanes))
+        b.forLoop(chunks) { c in
+            let at = b.mul(c, lanes)
+            body(at, b.prefixMask(b.sub(count, at), lanes: lanes))
+        }
+    }
+
+    /// x * y * times at run time, for comparing with minParallelWork: every factor is clamped
+    /// first (to 2^16, resp. 2^20), so the product cannot overflow and is at least the
+    /// threshold whenever a factor was clamped.
+    func workEstimate(_ x: Value, _ y: Value, times: Int) -> Value {
+        func clamp(_ v: Value) -> Value { b.select(b.icmp(.sgt, v, ir.i64(1 << 16)), ir.i64(1 << 16), v) }
+        return b.mul(b.mul(clamp(x), clamp(y)), ir.i64(min(times, 1 << 20)))
+    }
+
+    /// Emits `body(n)` for the n in 1...max that equals the run-time `count` (kernels have a
+    /// compile-time row count).
+    func forEachRowCount(_ count: Value, upTo max: Int, _ body: (Int) -> Void) {
+        for n in 1...max { b.ifThen(b.icmp(.eq, count, ir.i64(n))) { body(n) } }
+    }
+}
+
+extension HostTensor {
+    /// The elements as stored in memory (little-endian, as every supported target is).
+    var bytes: [UInt8] {
+        switch storage {
+        case .f32(let v): return v.withUnsafeBytes { Array($0) }
+        case .bf16(let v): return v.withUnsafeBytes { Array($0) }
+        case .i32(let v): return v.withUnsafeBytes { Array($0) }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+// linear: y = x @ W (+ bias), with the ops the fusion plan folded into it (an activation, a
+// residual add, a parameter-free norm's row scale), through the GEMM microkernel (Kernels/Gemm.swift)
+// over weights packed at compile time; a plain loop nest when the weight is not a parameter.
+import LLVMBridge
+import TIR
+
+extension FunctionLowering {
+    func lowerLinear(_ op: OpContext) throws {
+        let K = cols(op.types[0])
+        guard let plan = fusion.linears[op.inst.result] else {
+            lowerUnpackedLinear(x: op.operands[0], rows: op.rows, k: K, n: op.cols, w: op.operands[1],
+                                weightType: op.types[1].dtype, transposed: op.inst.bool("transposed") ?? false,
+                                bias: op.optional(2), biasType: op.optionalType(2), out: op.out)
+            return
+        }
+        // A linear after a scale-only norm reads the norm's input; the norm's buffer holds the scales.
+        let x = try plan.rowScale.map { try pointer($0.input) } ?? op.operands[0]
+        let scales = try plan.rowScale.map { try pointer(.value($0.norm)) }
+        try lowerGemm(op.inst, plan: plan, x: x, rows: op.rows, k: K, n: op.cols, bias: op.optional(2), scales: scales,
+                      out: op.out)
+    }
+
+    /// The weights of a linear (or patch_embed) in panel layout, in their own element type, as a
+    /// constant shared by every use with the same layout.
+    private func packedWeights(_ inst: Instruction, k K: Int, n N: Int) throws -> (Value, DType) {
+        guard case .param(let name) = inst.operands[1], let tensor = weights[name] else {
+            throw CodegenError("%\(inst.result): the weight must be a parameter")
+        }
+        let transposed = inst.bool("transposed") ?? false
+        let nr = gemm.shape.nr
+        let key = "\(name).packed\(nr)\(transposed ? ".t" : "")"
+        if let p = packed[key] { return (p, tensor.dtype) }
+        let bytes: [UInt8]
+        switch tensor.storage {
+        case .bf16(let bits):
+            bytes = packWeights(bits, k: K, n: N, transposed: transposed, nr: nr).withUnsafeBytes { Array($0) }
+        case .f32, .i32:
+            bytes = packWeights(tensor.floats, k: K, n: N, transposed: transposed, nr: nr).withUnsafeBytes { Array($0) }
+        }
+        let global = constant("w." + key, bytes)
+        packed[key] = global
+        return (global, tensor.dtype)
+    }
+
+    /// x @ W through the microkernel, panel by panel: full blocks of mr rows, then one block of
+    /// the remaining R mod mr rows (a single row is the matrix-vector case). Threads claim chunks
+    /// of panels, so each writes its own columns of y.
+    func lowerGemm(_ inst: Instruction, plan: FusionPlan.Linear, x: Value, rows R: Value, k K: Int, n N: Int,
+                   bias: Value?, scales: Value?, out: Value) throws {
+        let (panel, weightType) = try packedWeights(inst, k: K, n: N)
+        var epilogue = plan.epilogue
+        if inst.operands.count > 2, let biasType = model.type(of: inst.operands[2])?.dtype { epilogue.biasType = biasType }
+        let residual = try plan.residual.map(pointer) ?? ir.nullPointer
+        let nr = gemm.shape.nr, kc = GemmShape.kc
+        // Slices of K: [k0, k0 + length). A short last slice is merged into the one before.
+        var slices: [(k0: Int, length: Int)] = stride(from: 0, to: K, by: kc).map { ($0, min(kc, K - $0)) }
+        if slices.count > 1, let last = slices.last, last.length < kc / 2 {
+            slices.removeLast()
+            slices[slices.count - 1].length += last.length
+        }
+        let panels = (N + nr - 1) / nr
+        let hasResidual = plan.residual != nil, hasScales = scales != nil
+        parallelFor("\(cIdentifier(inst.result)).gemm", count: ir.i64(panels), work: workEstimate(R, ir.i64(1), times: 2 * K * N),
+                    captures: [x, out, residual, R, scales ?? ir.nullPointer]) { c, begin, end in
+            gemmPanels(begin, end, slices: slices, epilogue: epilogue, x: c[0], k: K, n: N, weights: panel,
+                       weightType: weightType, bias: bias, residual: hasResidual ? c[2] : nil,
+                       scales: hasScales ? c[4] : nil, rows: c[3], out: c[1])
+        }
+    }
+
+    /// Panels [begin, end) of one GEMM: for each slice of K, every row block.
+    private func gemmPanels(_ begin: Value, _ end: Value, slices: [(k0: Int, length: Int)], epilogue: Epilogue,
+                            x: Value, k K: Int, n N: Int, weights: Value, weightType: DType, bias: Value?,
+                            residual: Value?, scales: Value?, rows R: Value, out: Value) {
+        let nr = gemm.shape.nr, mr = gemm.shape.mr
+        let blocks = b.sdiv(R, ir.i64(mr))
+        let element = storageType(weightType), biasElement = storageType(epilogue.biasType)
+        b.forLoop(begin, end) { p in
+            let col = b.mul(p, nr)
+            let remaining = b.sub(ir.i64(N), col)
+            let cols = b.select(b.icmp(.slt, remaining, ir.i64(nr)), remaining, ir.i64(nr))
+            let biasAt = bias.map { b.gep(biasElement, $0, col) } ?? ir.nullPointer
+            for (s, slice) in slices.enumerated() {
+                let first = s == 0, last = s == slices.count - 1
+                func kernel(rows: Int) -> Function {
+                    gemm.kernel(rows: rows, epilogue, accumulate: !first, finish: last, weights: weightType)
+                }
+                let w = b.gep(element, weights, b.add(b.mul(p, K * nr), ir.i64(slice.k0 * nr)))
+                func call(_ kernel: Function, row: Value) {
+                    let at = b.add(b.mul(row, N), col)
+                    b.call(kernel, [b.gep(f32, x, b.add(b.mul(row, K), ir.i64(slice.k0))), ir.i64(K), w,
+                                    ir.i64(slice.length), b.gep(f32, out, at), ir.i64(N), cols, biasAt,
+                                    residual.map { b.gep(f32, $0, at) } ?? ir.nullPointer, ir.i64(N),
+                                    scales.map { b.gep(f32, $0, row) } ?? ir.nullPointer])
+                }
+                b.forLoop(blocks) { block in call(kernel(rows: mr), row: b.mul(block, mr)) }
+                // The last R mod mr rows in one block of just that many rows.
+                forEachRowCount(b.sub(R, b.mul(blocks, mr)), upTo: mr - 1) { n in
+                    call(kernel(rows: n), row: b.mul(blocks, mr))
+                }
+            }
+        }
+    }
+
+    /// y[r, :] = x[r, :] @ W + bias, W [K, N] (or [N, K] when transposed) read in place: for a
+    /// weight that is not a parameter, so it cannot be packed at compile time.
+    private func lowerUnpackedLinear(x: Value, rows R: Value, k K: Int, n N: Int, w: Value, weightType: DType,
+                                     transposed: Bool, bias: Value?, biasType: DType, out: Value) {
+        b.forLoop(R) { r in
+            let xr = b.gep(f32, x, b.mul(r, K)), yr = b.gep(f32, out, b.mul(r, N))
+            if transposed {
+                // y[j] = bias[j] + dot(x_r, W[j, :]): both rows contiguous.
+                b.forLoop(N) { j in
+                    let wj = b.gep(storageType(weightType), w, b.mul(j, K))
+                    let dot = sum(ir.i64(K), from: ir.f32(0)) { k in
+                        b.fmul(loadF(xr, k), loadFloat(wj, k, weightType), fast: true)
+                    }
+                    storeF(bias.map { b.fadd(dot, loadFloat($0, j, biasType)) } ?? dot, yr, j)
+                }
+            } else {
+                // y = bias, then y += x[k] * W[k, :] for each k: the inner loop runs along
+                // contiguous rows of W and y.
+                b.forLoop(N) { j in storeF(bias.map { loadFloat($0, j, biasType) } ?? ir.f32(0), yr, j) }
+                b.forLoop(K) { k in
+                    let a = loadF(xr, k), wk = b.gep(storageType(weightType), w, b.mul(k, N))
+                    b.forLoop(N) { j in
+                        storeF(b.fadd(loadF(yr, j), b.fmul(a, loadFloat(wk, j, weightType), fast: true), fast: true), yr, j)
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+// The back end's one path: build an LLVM module, verify it, optimize it for the target, then
+// either emit it (object, assembly) or hand it to the JIT. Model compilation ahead of time and in
+// process, and the FMA peak probe, all go through `generateCode`.
+import LLVMBridge
+
+/// Where optimized code goes.
+enum CodeDestination {
+    /// An object file (and assembly text when asked for), for `target`.
+    case object(assembly: Bool)
+    /// Native code in this process.
+    case jit(JIT)
+}
+
+/// What generateCode produced besides the code it gave the JIT.
+struct GeneratedCode {
+    var object: [UInt8]?
+    var assembly: String?
+    /// The module as built, before optimization (when asked for).
+    var unoptimizedIR: String?
+    var optimizedIR: String
+}
+
+/// Builds a module with `build`, verifies and optimizes it for `target`, and sends it to
+/// `destination`. For the JIT, `symbols` names host memory the code refers to (external weights),
+/// defined before the module is added.
+func generateCode<Built>(_ name: String, target: TargetSpec, to destination: CodeDestination,
+                         keepUnoptimizedIR: Bool = false, build: (IRModule) throws -> Built,
+                         symbols: (Built) throws -> [(name: String, address: UnsafeRawPointer)] = { _ in [] })
+    throws -> (Built, GeneratedCode) {
+    let machine = try TargetMachine(target)
+    let isJIT: Bool
+    if case .jit = destination { isJIT = true } else { isJIT = false }
+    let ir = IRModule(name: name, forJIT: isJIT)
+    machine.configure(ir)
+    let built = try build(ir)
+    let unoptimized = keepUnoptimizedIR ? ir.text : nil
+    try ir.verify()
+    try machine.optimize(ir)
+    var code = GeneratedCode(unoptimizedIR: unoptimized, optimizedIR: ir.text)
+    switch destination {
+    case .object(let assembly):
+        code.object = try machine.emit(ir, .object)
+        if assembly { code.assembly = String(decoding: try machine.emit(ir, .assembly), as: UTF8.self) }
+    case .jit(let jit):
+        try jit.define(try symbols(built))
+        try jit.add(ir)
+    }
+    return (built, code)
+}
