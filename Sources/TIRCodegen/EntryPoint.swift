@@ -64,7 +64,7 @@ public func cIdentifier(_ name: String) -> String {
 func buildDefaultThreadsEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
     let count = forward.type.paramCount - 1
     let fn = ir.addFunction(entry.forwardSymbol, ir.functionType(ir.i32, (0..<count).map { forward.type.param($0) }))
-    let b = Builder(ir, fn)
+    let b = IRBuilder(ir, fn)
     b.ret(b.call(forward, (0..<count).map { fn.param($0) } + [ir.i32(0)]))
 }
 
@@ -72,7 +72,7 @@ func buildDefaultThreadsEntry(_ entry: EntryPoint, calling forward: Function, in
 /// unpacks the pointer array and calls the forward function.
 func buildPackedEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
     let fn = ir.addFunction(entry.packedSymbol, ir.functionType(ir.i32, [ir.ptr, ir.i64, ir.i32]))
-    let b = Builder(ir, fn)
+    let b = IRBuilder(ir, fn)
     let args = fn.param(0)
     var pointers: [Value] = []
     for i in 0..<(entry.inputs.count + entry.outputs.count + 1) {

@@ -106,7 +106,7 @@ final class FunctionLowering {
     let fn: Function
     /// The builder of the function being written: the forward function, or a task function
     /// while a parallel loop body is built (see parallelFor).
-    var b: Builder
+    var b: IRBuilder
     var buffers: [String: Value] = [:]
     var params: [String: Value] = [:]
     var seqLen: Value?
@@ -141,7 +141,7 @@ final class FunctionLowering {
         paramTypes += [IRType](repeating: ir.ptr, count: plan.outputs.count + 1)
         paramTypes.append(ir.i32)
         fn = ir.addFunction(entry.threadsSymbol, ir.functionType(ir.i32, paramTypes))
-        b = Builder(ir, fn)
+        b = IRBuilder(ir, fn)
         gemm = GemmKernels(ir: ir, target: target)
         var index = 0
         for input in model.inputs {

@@ -48,7 +48,7 @@ public enum PeakProbe {
         let f32 = ir.f32, vec = ir.vector(f32, lanes)
         let fn = ir.addFunction("tfc_fma_peak", ir.functionType(f32, [ir.i64, f32, f32]))
         ir.addCodeAttributes(to: fn, target: target)
-        let b = Builder(ir, fn)
+        let b = IRBuilder(ir, fn)
         let m = b.splat(fn.param(1), lanes: lanes), c = b.splat(fn.param(2), lanes: lanes)
         let acc = (0..<chains).map { i -> Value in
             let slot = b.alloca(vec)

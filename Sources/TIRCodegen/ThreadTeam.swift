@@ -94,7 +94,7 @@ extension FunctionLowering {
         let captureTypes = captures.map { b.type(of: $0) }
         do {
             let outer = b
-            b = Builder(ir, task)
+            b = IRBuilder(ir, task)
             defer { b = outer }
             let context = task.param(0)
             let captured = captureTypes.enumerated().map { i, t in b.load(t, b.gep(ir.i64, context, ir.i64(i)), align: 8) }
@@ -146,7 +146,7 @@ extension FunctionLowering {
         // run(team)
         let run = fn("run", ir.functionType(ir.void, [ptr]))
         do {
-            let b = Builder(ir, run)
+            let b = IRBuilder(ir, run)
             let team = run.param(0)
             let count = b.load(i64, slot(team, Slot.count, b), align: 8)
             let grain = b.load(i64, slot(team, Slot.grain, b), align: 8)
@@ -167,7 +167,7 @@ extension FunctionLowering {
 
         // Waits until `ready()` holds: spins, then sleeps on `cond` (whose waker changes the
         // state and signals under the team's mutex, so no wake-up is lost).
-        func wait(_ b: Builder, team: Value, cond: Int, until ready: () -> Value) {
+        func wait(_ b: IRBuilder, team: Value, cond: Int, until ready: () -> Value) {
             let counter = b.alloca(i64)
             b.store(ir.i64(0), counter, align: 8)
             let spin = b.newBlock("spin"), spinNext = b.newBlock("spin.next"), sleep = b.newBlock("sleep")
@@ -199,7 +199,7 @@ extension FunctionLowering {
         // worker(team): wait for a new generation, quit or run the job, report, repeat.
         let worker = fn("worker", ir.functionType(ptr, [ptr]))
         do {
-            let b = Builder(ir, worker)
+            let b = IRBuilder(ir, worker)
             let team = worker.param(0)
             let seen = b.alloca(i64)
             b.store(ir.i64(0), seen, align: 8)
@@ -228,7 +228,7 @@ extension FunctionLowering {
         // start(team, threads)
         let start = fn("start", ir.functionType(ir.void, [ptr, i64]))
         do {
-            let b = Builder(ir, start)
+            let b = IRBuilder(ir, start)
             let (team, threads) = (start.param(0), start.param(1))
             for s in [Slot.generation, Slot.busy, Slot.next, Slot.quit] { b.store(ir.i64(0), slot(team, s, b), align: 8) }
             b.call(mutexInit, [slot(team, Slot.mutex, b), ir.nullPointer])
@@ -251,7 +251,7 @@ extension FunctionLowering {
         // post(team, task, context, count, grain): publish, take part, wait for the workers.
         let post = fn("post", ir.functionType(ir.void, [ptr, ptr, ptr, i64, i64]))
         do {
-            let b = Builder(ir, post)
+            let b = IRBuilder(ir, post)
             let team = post.param(0)
             b.store(post.param(1), slot(team, Slot.task, b), align: 8)
             b.store(post.param(2), slot(team, Slot.context, b), align: 8)
@@ -274,7 +274,7 @@ extension FunctionLowering {
         // stop(team)
         let stop = fn("stop", ir.functionType(ir.void, [ptr]))
         do {
-            let b = Builder(ir, stop)
+            let b = IRBuilder(ir, stop)
             let team = stop.param(0)
             let workers = b.load(i64, slot(team, Slot.workers, b), align: 8)
             b.ifThen(b.icmp(.sge, workers, ir.i64(0))) {
@@ -296,7 +296,7 @@ extension FunctionLowering {
         return TeamFunctions(run: run, worker: worker, start: start, stop: stop, post: post, taskType: taskType)
     }
 
-    private func slot(_ team: Value, _ index: Int, _ builder: Builder? = nil) -> Value {
+    private func slot(_ team: Value, _ index: Int, _ builder: IRBuilder? = nil) -> Value {
         (builder ?? b).gep(ir.i64, team, ir.i64(index))
     }
 }

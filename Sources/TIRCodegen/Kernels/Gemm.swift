@@ -114,7 +114,7 @@ final class GemmKernels {
     }
 
     private func build(_ fn: Function, rows: Int, _ epilogue: Epilogue, accumulate: Bool, weights: DType) {
-        let b = Builder(ir, fn)
+        let b = IRBuilder(ir, fn)
         let (x, ldx, panel, K, y, ldy, cols, bias, res, ldres) =
             (fn.param(0), fn.param(1), fn.param(2), fn.param(3), fn.param(4), fn.param(5), fn.param(6),
              fn.param(7), fn.param(8), fn.param(9))
@@ -181,7 +181,7 @@ final class GemmKernels {
 }
 
 /// bf16 bits (i16 or <N x i16>) to the floats they stand for: the bits are a float's upper half.
-func widenBF16(_ b: Builder, _ bits: Value, lanes: Int) -> Value {
+func widenBF16(_ b: IRBuilder, _ bits: Value, lanes: Int) -> Value {
     let ir = b.module
     let i32 = lanes == 1 ? ir.i32 : ir.vector(ir.i32, lanes)
     let wide = b.shl(b.zext(bits, to: i32), lanes == 1 ? ir.i32(16) : ir.i32(16, lanes: lanes))

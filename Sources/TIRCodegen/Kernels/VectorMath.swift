@@ -5,7 +5,7 @@ import TIR
 
 /// Builds math on vectors of `lanes` floats (1 = scalar).
 struct VectorMath {
-    let b: Builder
+    let b: IRBuilder
     let lanes: Int
 
     private var ir: IRModule { b.module }

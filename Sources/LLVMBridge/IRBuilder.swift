@@ -1,7 +1,7 @@
 // An instruction builder over one function: arithmetic, memory, control flow and counted loops.
 import CLLVM
 
-public final class Builder {
+public final class IRBuilder {
     let ref: LLVMBuilderRef
     public let module: IRModule
     public let function: Function
