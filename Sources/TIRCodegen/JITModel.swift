@@ -111,6 +111,7 @@ public final class PreparedCall: @unchecked Sendable {
             switch tensor.storage {
             case .f32(let v): v.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
             case .i32(let v): v.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
+            case .bf16: tensor.floats.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
             }
             args.append(p)
         }

@@ -325,6 +325,8 @@ final class FunctionLowering {
             try lowerAttention(inst, ops: ops, types: types, rows: R, out: out)
         case .gelu:
             lowerGelu(tanhForm: inst.word("approximation") == "tanh", x: ops[0], count: b.mul(R, N), out: out)
+        case .tanh, .relu, .mul:
+            throw CodegenError("%\(inst.result): '\(inst.op.rawValue)' is not lowered yet")
         }
     }
 
