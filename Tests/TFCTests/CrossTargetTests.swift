@@ -49,6 +49,7 @@ enum CompiledCode {
         switch tensor.storage {
         case .f32(let v): return v.withUnsafeBytes { Data($0) }
         case .i32(let v): return v.withUnsafeBytes { Data($0) }
+        case .bf16(let v): return v.withUnsafeBytes { Data($0) }
         }
     }
 
