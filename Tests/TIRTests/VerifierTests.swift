@@ -124,7 +124,7 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
                 == ["test.tir:2:3: error: the maximum sequence length must be at least 1, got 0"])
     }
 
-    @Test func paramsMustBeStaticF32() throws {
+    @Test func paramsMustBeStaticAndFloat() throws {
         #expect(try problems("""
               param @a : f32[T, 4]
               param @b : i32[4]
@@ -132,7 +132,7 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
               output %x
             """) == [
                 "parameter @a must have a static shape, got f32[T, 4]",
-                "parameter @b must be f32, got i32[4]",
+                "parameter @b must be f32 or bf16, got i32[4]",
             ])
     }
 
