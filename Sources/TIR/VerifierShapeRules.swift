@@ -72,8 +72,10 @@ extension Verifier {
             let clsOK = cls.readType.dtype == .f32
                 && (cls.type.dims == [d] || cls.type.dims == [.fixed(1), d])
             guard clsOK else {
-                let width = format(TensorType(.f32, [d]))
-                error(cls.loc, "cls_token cls must be \(width) or \(format(TensorType(.f32, [.fixed(1), d]))), got \(describe(cls))")
+                // Named in the parameter's own float type, as `expect` does.
+                let dtype: DType = cls.type.dtype == .bf16 ? .bf16 : .f32
+                let width = format(TensorType(dtype, [d]))
+                error(cls.loc, "cls_token cls must be \(width) or \(format(TensorType(dtype, [.fixed(1), d]))), got \(describe(cls))")
                 return nil
             }
             let (rows, overflow) = n.addingReportingOverflow(1)

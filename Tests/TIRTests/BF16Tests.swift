@@ -144,6 +144,12 @@ private func loadFromFile(_ tensors: [(name: String, tensor: HostTensor)], _ par
               %n = rmsnorm(%x, @g) {eps = 1e-05} : f32[T, 8]
               output %n
             """) == ["test.tir:5:20: error: rmsnorm gain must be bf16[8], got @g : bf16[4]"])
+        #expect(try verify("""
+              input %x : f32[3, 8]
+              param @c : bf16[2, 8]
+              %s = cls_token(%x, @c) : f32[4, 8]
+              output %s
+            """) == ["test.tir:5:22: error: cls_token cls must be bf16[8] or bf16[1, 8], got @c : bf16[2, 8]"])
     }
 
     // MARK: Safetensors
