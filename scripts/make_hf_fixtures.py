@@ -10,11 +10,18 @@ library's output for it, as .npy files:
     Tests/ImportTests/Fixtures/<name>/tokens.npy     int32 [T] (GPT-2), or
     Tests/ImportTests/Fixtures/<name>/image.npy      float32 [C, H, W] (ViT)
     Tests/ImportTests/Fixtures/<name>/expected.npy   float32: logits or final hidden states
+    Tests/ImportTests/Fixtures/<name>/expected_pooler.npy   float32 [1, pooler_output_size]:
+                                                     ViTModel's pooler_output (when it has a pooler)
 
 Made with Python 3.11, torch 2.15.0 (CPU), transformers 5.24.0, safetensors 0.8.0, numpy 2.4.6.
 Run by hand from the repository root (never by the tests):
 
     /tmp/hfvenv/bin/python scripts/make_hf_fixtures.py
+
+`--pooler-only` writes just expected_pooler.npy for every ViTModel fixture, from its saved
+checkpoint and image (nothing else is rewritten, so any torch/transformers that can load the
+checkpoint will do; it first checks that it reproduces expected.npy to 1e-5). vit-base-odd's
+expected_pooler.npy was made that way, with torch 2.13.0+cpu and transformers 5.24.0.
 
 Default initialisation makes every LayerNorm gain 1 and every bias 0, which would hide a
 swapped gain/bias or a dropped bias; so gains are redrawn from normal(1, 0.2) and all biases
@@ -27,6 +34,7 @@ float32, which is exactly what tfc computes with.
 import json
 import os
 import shutil
+import sys
 
 import numpy as np
 import torch
@@ -56,7 +64,7 @@ def round_weights(model, dtype):
             p.copy_(p.to(dtype).to(torch.float32))
 
 
-def save(name, model, inputs_name, inputs, expected, dtype=None):
+def save(name, model, inputs_name, inputs, expected, dtype=None, pooler=None):
     folder = os.path.join(OUT, name)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
@@ -68,6 +76,8 @@ def save(name, model, inputs_name, inputs, expected, dtype=None):
             os.remove(os.path.join(folder, extra))
     np.save(os.path.join(folder, inputs_name + ".npy"), inputs)
     np.save(os.path.join(folder, "expected.npy"), expected.astype(np.float32))
+    if pooler is not None:
+        np.save(os.path.join(folder, "expected_pooler.npy"), pooler.astype(np.float32))
     for f in os.listdir(folder):
         os.chmod(os.path.join(folder, f), 0o644)  # save_pretrained writes the weights 0600
     size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
@@ -105,7 +115,34 @@ def vit(name, seed, cls, dtype=None, **config):
         out = model(image[None])
         # The class logits are [1, labels], as TIR's select_row leaves them; hidden states [N+1, d].
         expected = out.logits if cls is ViTForImageClassification else out.last_hidden_state[0]
-    save(name, model, "image", image.numpy(), expected.numpy(), dtype)
+        # pooler_output is [1, pooler_output_size], as TIR's select_row leaves it.
+        pooler = getattr(out, "pooler_output", None)
+    save(name, model, "image", image.numpy(), expected.numpy(), dtype,
+         pooler=None if pooler is None else pooler.numpy())
+
+
+def pooler_only():
+    """expected_pooler.npy for every ViTModel fixture, from its saved checkpoint and image."""
+    for name in sorted(os.listdir(OUT)):
+        folder = os.path.join(OUT, name)
+        with open(os.path.join(folder, "config.json")) as f:
+            if json.load(f).get("architectures") != ["ViTModel"]:
+                continue
+        model = ViTModel.from_pretrained(folder, attn_implementation="eager").eval()
+        if model.pooler is None:
+            continue
+        image = torch.from_numpy(np.load(os.path.join(folder, "image.npy")))
+        with torch.no_grad():
+            out = model(image[None])
+        hidden = out.last_hidden_state[0].numpy()
+        expected = np.load(os.path.join(folder, "expected.npy"))
+        drift = np.abs(hidden - expected).max()
+        assert drift <= 1e-5, f"{name}: last_hidden_state differs from expected.npy by {drift}"
+        pooler = out.pooler_output.numpy().astype(np.float32)
+        path = os.path.join(folder, "expected_pooler.npy")
+        np.save(path, pooler)
+        os.chmod(path, 0o644)
+        print(f"{name}: expected_pooler {pooler.shape}, max |pooler| {np.abs(pooler).max():.3f}, hidden drift {drift:.1e}")
 
 
 def main():
@@ -137,4 +174,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--pooler-only"]:
+        pooler_only()
+    else:
+        main()

@@ -4,6 +4,7 @@
 public struct HostTensor: Sendable, Equatable {
     public enum Storage: Sendable, Equatable {
         case f32([Float])
+        /// Raw bfloat16 bits: each is the top 16 bits of the f32 it stands for.
         case bf16([UInt16])
         case i32([Int32])
     }
@@ -39,7 +40,7 @@ public struct HostTensor: Sendable, Equatable {
 
     public var count: Int { shape.reduce(1, *) }
 
-    /// The elements as Float (i32 values converted).
+    /// The elements as Float (bf16 widened exactly, i32 values converted).
     public var floats: [Float] {
         switch storage {
         case .f32(let v): return v
@@ -48,7 +49,7 @@ public struct HostTensor: Sendable, Equatable {
         }
     }
 
-    /// The elements as Double (i32 values converted).
+    /// The elements as Double (bf16 widened exactly, i32 values converted).
     public var doubles: [Double] {
         switch storage {
         case .f32(let v): return v.map { Double($0) }
@@ -58,7 +59,39 @@ public struct HostTensor: Sendable, Equatable {
     }
 }
 
-/// Every parameter of a module, resolved to float32 values (shape = the parameter's type).
+/// The f32 a bfloat16 stands for: its bits are the top half of that f32's, so this is exact.
+public func floatFromBF16(_ bits: UInt16) -> Float {
+    Float(bitPattern: UInt32(bits) << 16)
+}
+
+/// `x` rounded to the nearest bfloat16, ties to even; values past the largest bfloat16 round
+/// to infinity as IEEE rounding does, and a NaN stays a (quiet) NaN of the same sign.
+public func bf16Bits(_ x: Float) -> UInt16 {
+    let bits = x.bitPattern
+    // Dropping the low half could turn a NaN whose payload lives there into infinity.
+    if x.isNaN { return UInt16(truncatingIfNeeded: bits >> 16) | 0x0040 }
+    // Adding 0x7FFF plus the lowest kept bit carries into the kept half exactly when the
+    // dropped half is above one half, or equal to it with an odd kept half.
+    let lowestKept = (bits >> 16) & 1
+    return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ lowestKept) >> 16)
+}
+
+/// `x` rounded to the nearest bfloat16, ties to even, in one step: going through Float first
+/// would round twice, and a value just off a bfloat16 tie could land on it.
+public func bf16Bits(_ x: Double) -> UInt16 {
+    if x.isNaN { return x.sign == .minus ? 0xFFC0 : 0x7FC0 }
+    if x.isInfinite || x == 0 { return UInt16(truncatingIfNeeded: Float(x).bitPattern >> 16) }
+    // bfloat16 keeps 8 significant bits; below 2^-126 its spacing stays 2^-133 (subnormals).
+    // Scaling by a power of two is exact, so only `rounded` rounds.
+    let exponent = max(Int(x.exponent), -126)
+    let spacing = Double(sign: .plus, exponent: exponent - 7, significand: 1)
+    let rounded = (x / spacing).rounded(.toNearestOrEven) * spacing
+    // `rounded` is a bfloat16 value (or past the largest, which Float makes infinite).
+    return UInt16(truncatingIfNeeded: Float(rounded).bitPattern >> 16)
+}
+
+/// Every parameter of a module, resolved to host values (shape = the parameter's type; f32
+/// or bf16 storage as the parameter is declared).
 public struct Weights: Sendable, Equatable {
     public var tensors: [String: HostTensor]
 
@@ -68,14 +101,4 @@ public struct Weights: Sendable, Equatable {
         get { tensors[name] }
         set { tensors[name] = newValue }
     }
-}
-
-/// The float a bfloat16 stands for (exact).
-public func floatFromBF16(_ bits: UInt16) -> Float { Float(bitPattern: UInt32(bits) << 16) }
-
-/// x rounded to the nearest bfloat16, ties to even; NaN stays NaN.
-public func bf16Bits(_ x: Float) -> UInt16 {
-    let u = x.bitPattern
-    if x.isNaN { return UInt16(u >> 16) | 0x40 }
-    return UInt16((u + 0x7FFF + ((u >> 16) & 1)) >> 16)
 }

@@ -1,10 +1,19 @@
 // The TIR data model: a model is a flat SSA list of tensor ops over inputs and parameters.
 
-/// Element types. Activations and parameters are f32; token ids are i32.
+/// Element types. Activations are f32; parameters are f32 or bf16 (bfloat16: the top half of
+/// an f32, read by every op as that f32); token ids are i32.
 public enum DType: String, Sendable, Hashable, CaseIterable {
     case f32, bf16, i32
 
-    public var byteSize: Int { self == .bf16 ? 2 : 4 }
+    public var byteSize: Int {
+        switch self {
+        case .f32, .i32: return 4
+        case .bf16: return 2
+        }
+    }
+
+    /// Whether values of this type are real numbers (f32 and bf16) rather than integers.
+    public var isFloat: Bool { self != .i32 }
 }
 
 /// One axis of a tensor type: a static size, or the model's runtime sequence length
@@ -143,6 +152,9 @@ public enum OpKind: String, Sendable, Hashable, CaseIterable {
     case crmsnorm       // (x: f32[R, d-1], g?, b?) {eps} -> f32[R, d-1]; divisor d
     case attention      // (qkv: f32[R, 3*i]) or (q, k, v: f32[R, i]) {heads, causal} -> f32[R, i]
     case gelu           // (x) {approximation = tanh | none} -> same shape
+    case tanh           // (x: f32[R, d]) -> same shape
+    case relu           // (x: f32[R, d]) -> same shape; max(x, 0)
+    case mul            // (a, b) same shape -> same shape; elementwise product
     case selectRow = "select_row"    // (x: f32[R, d]) {index} -> f32[1, d]
 }
 

@@ -130,7 +130,9 @@ func encodeNpy(_ tensor: HostTensor, file: String) throws(Diagnostic) -> Data {
     }
     let dims = tensor.shape.map(String.init)
     let shapeText = dims.count == 1 ? "(\(dims[0]),)" : "(" + dims.joined(separator: ", ") + ")"
-    let descr = tensor.dtype == .f32 ? "<f4" : "<i4"
+    // .npy has no bfloat16; a bf16 tensor is written as the f32 values it stands for.
+    let tensor = tensor.dtype == .bf16 ? HostTensor(shape: tensor.shape, f32: tensor.floats) : tensor
+    let descr = tensor.dtype == .i32 ? "<i4" : "<f4"
     var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
     let unpadded = npyMagic.count + 2 + 2 + header.utf8.count + 1
     header += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"

@@ -31,7 +31,7 @@ public struct OpInfo: Sendable {
                           attrs: [AttrSpec(key: "patch", kind: .int, defaultValue: nil),
                                   AttrSpec(key: "transposed", kind: .bool, defaultValue: .bool(false))])
         case .clsToken: return OpInfo(operandNames: ["x", "cls"], requiredOperands: 2, attrs: [])
-        case .add: return OpInfo(operandNames: ["lhs", "rhs"], requiredOperands: 2, attrs: [])
+        case .add, .mul: return OpInfo(operandNames: ["lhs", "rhs"], requiredOperands: 2, attrs: [])
         case .linear:
             // transposed: the weight is stored [out, in] (PyTorch nn.Linear, or a tied LM head
             // reading the embedding table) instead of [in, out].
@@ -49,6 +49,7 @@ public struct OpInfo: Sendable {
             return OpInfo(operandNames: ["x"], requiredOperands: 1,
                           attrs: [AttrSpec(key: "approximation", kind: .word(["none", "tanh"]),
                                            defaultValue: .word("none"))])
+        case .tanh, .relu: return OpInfo(operandNames: ["x"], requiredOperands: 1, attrs: [])
         case .selectRow:
             return OpInfo(operandNames: ["x"], requiredOperands: 1,
                           attrs: [AttrSpec(key: "index", kind: .int, defaultValue: .int(0))])

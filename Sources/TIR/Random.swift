@@ -64,8 +64,8 @@ public func fnv1a64(_ text: String) -> UInt64 {
 }
 
 /// The random stream of one parameter: xoshiro256** seeded with
-/// `SplitMix64.mix(seed) ^ fnv1a64(name)`. Samples are computed in Double and rounded to
-/// Float once.
+/// `SplitMix64.mix(seed) ^ fnv1a64(name)`. Samples are computed in Double and rounded once,
+/// to Float (or, for a bf16 parameter, by the weight loader to bf16).
 public struct ParamRandom: Sendable {
     private var generator: Xoshiro256StarStar
     /// Box–Muller yields normals in pairs; the second one is kept for the next call.
@@ -110,5 +110,15 @@ public struct ParamRandom: Sendable {
     /// `count` samples of uniform(low, high).
     public mutating func uniforms(_ count: Int, low: Double, high: Double) -> [Float] {
         (0..<count).map { _ in uniform(low: low, high: high) }
+    }
+
+    /// The same samples as `normals`, before rounding: a bf16 parameter rounds each once.
+    public mutating func normalValues(_ count: Int, mean: Double, std: Double) -> [Double] {
+        (0..<count).map { _ in mean + std * nextStandardNormal() }
+    }
+
+    /// The same samples as `uniforms`, before rounding.
+    public mutating func uniformValues(_ count: Int, low: Double, high: Double) -> [Double] {
+        (0..<count).map { _ in low + (high - low) * nextUnit() }
     }
 }

@@ -170,19 +170,24 @@ public struct SafetensorsFile: Sendable {
     }
 
     /// The tensor `name`, converted: F32, F16, BF16 and F64 to f32 (F64 rounded to nearest),
-    /// I32 and I64 to i32 (an I64 value out of the Int32 range is an error).
-    public func tensor(named name: String) throws(Diagnostic) -> HostTensor {
+    /// or to bf16 when `floats` is `.bf16` (BF16 kept bit for bit, the others rounded to
+    /// nearest, ties to even, once); I32 and I64 to i32 (an I64 value out of the Int32 range
+    /// is an error).
+    public func tensor(named name: String, floats: DType = .f32) throws(Diagnostic) -> HostTensor {
         guard let entry = entry(named: name) else { throw Diagnostic(file: path, loc: nil, "no tensor '\(name)'") }
-        return try tensor(entry)
+        return try tensor(entry, floats: floats)
     }
 
-    public func tensor(_ entry: SafetensorsEntry) throws(Diagnostic) -> HostTensor {
+    public func tensor(_ entry: SafetensorsEntry, floats: DType = .f32) throws(Diagnostic) -> HostTensor {
         // Only entries validated against this file may index its bytes.
         guard self.entry(named: entry.name) == entry else {
             throw Diagnostic(file: path, loc: nil, "tensor '\(entry.name)' does not belong to this file")
         }
         let count = entry.elementCount
         let base = dataStart + entry.dataOffsets.lowerBound
+        if floats == .bf16 && entry.dtype.isFloat {
+            return try bf16Tensor(entry, count: count, at: base)
+        }
         switch entry.dtype {
         case .f32:
             return HostTensor(shape: entry.shape, f32: load(count, UInt32.self, at: base) { Float(bitPattern: $0) })
@@ -210,6 +215,22 @@ public struct SafetensorsFile: Sendable {
             throw Diagnostic(file: path, loc: nil, "tensor '\(entry.name)': dtype \(entry.dtype.rawValue) is not supported"
                              + " (tfc reads F32, F16, BF16, F64, I32 and I64)")
         }
+    }
+
+    /// A float tensor as bfloat16: BF16 as stored, F32 and F16 (exact in Float) and F64 rounded
+    /// to nearest-even straight from their values, so each is rounded once.
+    private func bf16Tensor(_ entry: SafetensorsEntry, count: Int, at base: Int) throws(Diagnostic) -> HostTensor {
+        let bits: [UInt16]
+        switch entry.dtype {
+        case .bf16: bits = load(count, UInt16.self, at: base) { $0 }
+        case .f32: bits = load(count, UInt32.self, at: base) { bf16Bits(Float(bitPattern: $0)) }
+        case .f16: bits = load(count, UInt16.self, at: base) { bf16Bits(floatFromHalfBits($0)) }
+        case .f64: bits = load(count, UInt64.self, at: base) { bf16Bits(Double(bitPattern: $0)) }
+        default:
+            throw Diagnostic(file: path, loc: nil, "tensor '\(entry.name)': dtype \(entry.dtype.rawValue) cannot be read as bf16"
+                             + " (tfc reads F32, F16, BF16 and F64 as bf16)")
+        }
+        return HostTensor(shape: entry.shape, bf16: bits)
     }
 
     /// Reads `count` little-endian words starting at byte `offset` of the file and converts each.
@@ -245,7 +266,7 @@ func floatFromHalfBits(_ h: UInt16) -> Float {
 
 // MARK: - Writing
 
-/// Writes `tensors` (f32 as F32, i32 as I32) in the given order, with `metadata` as the
+/// Writes `tensors` (f32 as F32, bf16 as BF16, i32 as I32) in the given order, with `metadata` as the
 /// `__metadata__` map when it is not empty. The file is written to a temporary file next
 /// to `path` and renamed over it, so a failure leaves no half-written file.
 public func writeSafetensors(_ tensors: [(name: String, tensor: HostTensor)],
@@ -274,9 +295,14 @@ func encodeSafetensors(_ tensors: [(name: String, tensor: HostTensor)],
         guard tensor.shape.allSatisfy({ $0 >= 0 }) else {
             throw Diagnostic(file: file, loc: nil, "tensor '\(name)' has a negative dimension in \(tensor.shape)")
         }
-        let size = tensor.count * 4
+        let size = tensor.count * tensor.dtype.byteSize
+        let fileType: SafetensorsDType = switch tensor.dtype {
+        case .f32: .f32
+        case .bf16: .bf16
+        case .i32: .i32
+        }
         let entry: JSONValue = [
-            "dtype": .string(tensor.dtype == .f32 ? "F32" : "I32"),
+            "dtype": .string(fileType.rawValue),
             "shape": .array(tensor.shape.map(JSONValue.int)),
             "data_offsets": [.int(offset), .int(offset + size)],
         ]
@@ -336,11 +362,11 @@ enum BinaryFile {
         little.withUnsafeBytes { out.append(contentsOf: $0) }
     }
 
-    /// A tensor's elements as 4-byte little-endian words (f32 or i32).
+    /// A tensor's elements as little-endian words of its element size (f32, bf16 or i32).
     static func appendWords(of tensor: HostTensor, to out: inout Data) {
         switch tensor.storage {
         case .f32(let values): appendLittleEndian(values.map(\.bitPattern), to: &out)
-        case .bf16(let values): appendLittleEndian(values, to: &out)
+        case .bf16(let bits): appendLittleEndian(bits, to: &out)
         case .i32(let values): appendLittleEndian(values, to: &out)
         }
     }

@@ -14,13 +14,20 @@ public func verifyModule(_ m: Module, file: String) -> [Diagnostic] {
 }
 
 /// An operand resolved to its type, with what messages need to name it.
-private struct TypedOperand {
+struct TypedOperand {
     var operand: Operand
+    /// The declared type (a bf16 parameter says bf16).
     var type: TensorType
     var loc: SourceLoc
+
+    /// The type an op reads: a bf16 parameter is read as the f32 values it stands for.
+    var readType: TensorType {
+        type.dtype == .bf16 ? TensorType(.f32, type.dims) : type
+    }
 }
 
-private struct Verifier {
+/// The checker's state; the per-op shape rules are in VerifierShapeRules.swift.
+struct Verifier {
     let m: Module
     let file: String
     var diagnostics: [Diagnostic] = []
@@ -50,18 +57,18 @@ private struct Verifier {
 
     // MARK: Reporting
 
-    private mutating func error(_ loc: SourceLoc, _ message: String, notes: [Diagnostic] = []) {
+    mutating func error(_ loc: SourceLoc, _ message: String, notes: [Diagnostic] = []) {
         diagnostics.append(Diagnostic(file: file, loc: loc, message, notes: notes))
     }
 
-    private func note(_ loc: SourceLoc, _ message: String) -> Diagnostic {
+    func note(_ loc: SourceLoc, _ message: String) -> Diagnostic {
         Diagnostic(.note, file: file, loc: loc, message)
     }
 
-    private func format(_ t: TensorType) -> String { formatType(t, seqSymbol: m.seq?.symbol) }
+    func format(_ t: TensorType) -> String { formatType(t, seqSymbol: m.seq?.symbol) }
 
     /// `%x : f32[T, 64]`
-    private func describe(_ o: TypedOperand) -> String { "\(o.operand) : \(format(o.type))" }
+    func describe(_ o: TypedOperand) -> String { "\(o.operand) : \(format(o.type))" }
 
     // MARK: Declarations
 
@@ -124,8 +131,8 @@ private struct Verifier {
                 error(p.loc, "parameter @\(p.name) must have a static shape, got \(format(p.type))")
                 ok = false
             }
-            if p.type.dtype != .f32 {
-                error(p.loc, "parameter @\(p.name) must be f32, got \(format(p.type))")
+            if !p.type.dtype.isFloat {
+                error(p.loc, "parameter @\(p.name) must be f32 or bf16, got \(format(p.type))")
                 ok = false
             }
             checkInit(p)
@@ -161,7 +168,12 @@ private struct Verifier {
     private mutating func checkInputs() {
         for input in m.inputs {
             if !isTIRName(input.name) { error(input.loc, "invalid value name '%\(input.name)'") }
-            let ok = checkType(input.type, of: "input %\(input.name)", at: input.loc)
+            var ok = checkType(input.type, of: "input %\(input.name)", at: input.loc)
+            // bf16 is a storage type for weights; callers pass activations and ids as f32 and i32.
+            if input.type.dtype == .bf16 {
+                error(input.loc, "input %\(input.name) must be f32 or i32, got \(format(input.type)); bf16 is for parameters only")
+                ok = false
+            }
             define(input.name, type: ok ? input.type : nil, at: input.loc)
         }
     }
@@ -213,7 +225,9 @@ private struct Verifier {
         // Shape rules need every operand and attribute; a missing one was reported already.
         guard attrsOK, operands.count == instr.operands.count,
               let computed = infer(instr, operands) else { return }
-        if computed != instr.type {
+        if instr.type.dtype == .bf16 {
+            error(typeLoc(instr), "result type \(format(instr.type)) must be f32: every op computes in f32; bf16 is for parameters only")
+        } else if computed != instr.type {
             error(typeLoc(instr), "result type \(format(instr.type)) does not match computed \(format(computed))")
         }
     }
@@ -300,201 +314,7 @@ private struct Verifier {
     }
 
     /// An attribute's value with its default applied (kinds were checked by `checkAttrs`).
-    private func attr(_ instr: Instruction, _ key: String) -> AttrValue? {
+    func attr(_ instr: Instruction, _ key: String) -> AttrValue? {
         instr.attr(key) ?? OpInfo.of(instr.op).attrs.first { $0.key == key }?.defaultValue
-    }
-
-    // MARK: Shape rules
-
-    /// The result type the op's rule gives, or nil after reporting why there is none.
-    private mutating func infer(_ instr: Instruction, _ ops: [TypedOperand]) -> TensorType? {
-        let op = instr.op.rawValue
-        switch instr.op {
-        case .embedding:
-            guard expect(ops[0], op, "ids", .i32, rank: 1, pattern: "i32[R]"),
-                  expect(ops[1], op, "table", rank: 2, pattern: "f32[V, d]", isStatic: true)
-            else { return nil }
-            return TensorType(.f32, [ops[0].type.dims[0], ops[1].type.dims[1]])
-
-        case .positions:
-            let table = ops[0]
-            guard expect(table, op, "table", rank: 2, pattern: "f32[P, d]", isStatic: true),
-                  let available = table.type.dims[0].fixedValue else { return nil }
-            // The row count comes from the declared result: that is what the op is asked for.
-            let rows = instr.type.dims.first ?? .fixed(available)
-            switch rows {
-            case .fixed(let n) where n > available:
-                error(table.loc, "positions table \(describe(table)) has \(available) rows, fewer than the \(n) the result needs")
-                return nil
-            case .seq where m.maxSeqLen > available:
-                let symbol = m.seq?.symbol ?? "seq"
-                error(table.loc, "positions table \(describe(table)) has \(available) rows, fewer than the maximum sequence length \(symbol) <= \(m.maxSeqLen)")
-                return nil
-            default:
-                return TensorType(.f32, [rows, table.type.dims[1]])
-            }
-
-        case .patchEmbed:
-            let (image, weight) = (ops[0], ops[1])
-            let transposedWeight = attr(instr, "transposed") == .bool(true)
-            guard expect(image, op, "image", rank: 3, pattern: "f32[C, H, W]", isStatic: true),
-                  expect(weight, op, "weight", rank: 2, pattern: transposedWeight ? "f32[d, C*p*p]" : "f32[C*p*p, d]", isStatic: true),
-                  case .int(let p)? = attr(instr, "patch"),
-                  let shape = image.type.staticShape, let wShape = weight.type.staticShape
-            else { return nil }
-            let (c, h, w) = (shape[0], shape[1], shape[2])
-            guard p > 0 else {
-                error(instr.loc, "patch_embed patch must be positive, got \(p)")
-                return nil
-            }
-            // Like a convolution with stride p: pixels past the last whole patch are unused.
-            guard p <= h && p <= w else {
-                error(image.loc, "patch_embed patch = \(p) is larger than the image size \(h)x\(w) of \(describe(image))")
-                return nil
-            }
-            let (pp, o1) = p.multipliedReportingOverflow(by: p)
-            let (rows, o2) = c.multipliedReportingOverflow(by: pp)
-            let patchAxis = transposedWeight ? 1 : 0
-            guard !o1, !o2, rows == wShape[patchAxis] else {
-                error(weight.loc, "patch_embed weight \(describe(weight)) must have C*p*p = \(c)*\(p)*\(p) \(transposedWeight ? "columns" : "rows")")
-                return nil
-            }
-            let d = weight.type.dims[1 - patchAxis]
-            if ops.count > 2, !expectVector(ops[2], op, "bias", width: d) { return nil }
-            return TensorType(.f32, [.fixed((h / p) * (w / p)), d])
-
-        case .clsToken:
-            let (x, cls) = (ops[0], ops[1])
-            guard expect(x, op, "x", rank: 2, pattern: "f32[N, d]") else { return nil }
-            guard case .fixed(let n) = x.type.dims[0] else {
-                error(x.loc, "cls_token needs a static row count, got \(describe(x))")
-                return nil
-            }
-            let d = x.type.dims[1]
-            let clsOK = cls.type.dtype == .f32
-                && (cls.type.dims == [d] || cls.type.dims == [.fixed(1), d])
-            guard clsOK else {
-                let width = format(TensorType(.f32, [d]))
-                error(cls.loc, "cls_token cls must be \(width) or \(format(TensorType(.f32, [.fixed(1), d]))), got \(describe(cls))")
-                return nil
-            }
-            let (rows, overflow) = n.addingReportingOverflow(1)
-            guard !overflow else { return nil }
-            return TensorType(.f32, [.fixed(rows), d])
-
-        case .add:
-            let (a, b) = (ops[0], ops[1])
-            guard expect(a, op, "lhs", rank: 2, pattern: "f32[R, d]"),
-                  expect(b, op, "rhs", rank: 2, pattern: "f32[R, d]") else { return nil }
-            guard a.type == b.type else {
-                error(b.loc, "add operands must have the same type, got \(describe(a)) and \(describe(b))")
-                return nil
-            }
-            return a.type
-
-        case .linear:
-            let (x, weight) = (ops[0], ops[1])
-            guard expect(x, op, "x", rank: 2, pattern: "f32[R, in]"),
-                  expect(weight, op, "weight", rank: 2, pattern: "f32[in, out]", isStatic: true),
-                  case .bool(let transposed)? = attr(instr, "transposed") else { return nil }
-            let (inDim, outDim) = transposed
-                ? (weight.type.dims[1], weight.type.dims[0]) : (weight.type.dims[0], weight.type.dims[1])
-            guard x.type.dims[1] == inDim else {
-                let layout = transposed ? "[out, in] with transposed = true" : "[in, out]"
-                error(weight.loc, "linear weight \(describe(weight)) takes \(inDim) input columns (it is \(layout)), but \(describe(x)) has \(x.type.dims[1])")
-                return nil
-            }
-            if ops.count > 2, !expectVector(ops[2], op, "bias", width: outDim) { return nil }
-            return TensorType(.f32, [x.type.dims[0], outDim])
-
-        case .layernorm, .rmsnorm, .crmsnorm:
-            let x = ops[0]
-            guard expect(x, op, "x", rank: 2, pattern: "f32[R, d]"),
-                  let eps = attr(instr, "eps")?.doubleValue else { return nil }
-            let d = x.type.dims[1]
-            for (i, role) in ["gain", "bias"].enumerated() where ops.count > i + 1 {
-                guard expectVector(ops[i + 1], op, role, width: d) else { return nil }
-            }
-            guard eps > 0 && eps.isFinite else {
-                error(instr.loc, "\(op) eps must be positive, got \(formatDouble(eps))")
-                return nil
-            }
-            return x.type
-
-        case .attention:
-            guard case .int(let heads)? = attr(instr, "heads") else { return nil }
-            let q = ops[0]
-            let width: Int
-            if ops.count == 1 {
-                guard expect(q, op, "qkv", rank: 2, pattern: "f32[R, 3*i]") else { return nil }
-                guard case .fixed(let fused) = q.type.dims[1], fused % 3 == 0 else {
-                    error(q.loc, "attention fused qkv width must be a multiple of 3, got \(describe(q))")
-                    return nil
-                }
-                width = fused / 3
-            } else {
-                guard expect(q, op, "q", rank: 2, pattern: "f32[R, i]") else { return nil }
-                for (i, role) in ["k", "v"].enumerated() where ops[i + 1].type != q.type {
-                    error(ops[i + 1].loc, "attention \(role) must have the type of q, \(format(q.type)), got \(describe(ops[i + 1]))")
-                    return nil
-                }
-                guard case .fixed(let w) = q.type.dims[1] else {
-                    error(q.loc, "attention needs a static width, got \(describe(q))")
-                    return nil
-                }
-                width = w
-            }
-            guard heads > 0 else {
-                error(instr.loc, "attention heads must be positive, got \(heads)")
-                return nil
-            }
-            guard width % heads == 0 else {
-                error(instr.loc, "attention heads = \(heads) does not divide the width \(width)")
-                return nil
-            }
-            return TensorType(.f32, [q.type.dims[0], .fixed(width)])
-
-        case .gelu:
-            guard expect(ops[0], op, "x", rank: 2, pattern: "f32[R, d]") else { return nil }
-            return ops[0].type
-
-        case .selectRow:
-            let x = ops[0]
-            guard expect(x, op, "x", rank: 2, pattern: "f32[R, d]"),
-                  case .int(let index)? = attr(instr, "index") else { return nil }
-            // A dynamic row count may be as small as 1 at run time, so only row 0 is safe.
-            let rows = x.type.dims[0].fixedValue ?? 1
-            guard index >= 0 && index < rows else {
-                let why = x.type.dims[0] == .seq ? " (the sequence may be 1 row long)" : ""
-                error(instr.loc, "select_row index \(index) is out of range for \(describe(x))\(why)")
-                return nil
-            }
-            return TensorType(.f32, [.fixed(1), x.type.dims[1]])
-        }
-    }
-
-    /// Checks dtype and rank (and, for weight-like operands, a static shape), reporting
-    /// "<op> <role> must be <pattern>, got %x : <type>".
-    private mutating func expect(_ o: TypedOperand, _ op: String, _ role: String, _ dtype: DType = .f32,
-                                 rank: Int, pattern: String, isStatic: Bool = false) -> Bool {
-        if o.type.dtype != dtype || o.type.rank != rank {
-            error(o.loc, "\(op) \(role) must be \(pattern), got \(describe(o))")
-            return false
-        }
-        if isStatic && o.type.isDynamic {
-            error(o.loc, "\(op) \(role) must have a static shape, got \(describe(o))")
-            return false
-        }
-        return true
-    }
-
-    /// A gain or bias: exactly `f32[width]`.
-    private mutating func expectVector(_ o: TypedOperand, _ op: String, _ role: String, width: Dim) -> Bool {
-        let wanted = TensorType(.f32, [width])
-        guard o.type == wanted else {
-            error(o.loc, "\(op) \(role) must be \(format(wanted)), got \(describe(o))")
-            return false
-        }
-        return true
     }
 }

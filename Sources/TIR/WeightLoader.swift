@@ -6,7 +6,10 @@ import Foundation
 /// (4 GiB of f32), so a typo in a `.tir` shape cannot exhaust memory.
 public let maxParamElements = 1 << 30
 
-/// The value of every parameter of `module`, each shaped as its static type.
+/// The value of every parameter of `module`, each shaped as its static type and stored as its
+/// dtype: f32, or bf16 (raw bits). A bf16 parameter gets the same values an f32 one would,
+/// rounded to nearest-even bf16 once: a file's BF16 tensor bit for bit, an F32/F16/F64 one
+/// rounded from its stored value, random values from the same stream rounded from Double.
 ///
 /// - `zeros`, `ones`, `normal`, `uniform`: generated; random ones use the seed of the
 ///   module's `weights random(seed = s, ...)`, or seed 0 when its weights come from a file.
@@ -83,30 +86,26 @@ private struct WeightLoader {
             }
             count = product
         }
-        let isFloat = param.type.dtype == .f32
-
         switch param.initializer {
         case .zeros:
-            return isFloat ? HostTensor(shape: shape, f32: Array(repeating: 0, count: count))
-                : HostTensor(shape: shape, i32: Array(repeating: 0, count: count))
+            return filled(param, shape: shape, count: count, with: 0)
         case .ones:
-            return isFloat ? HostTensor(shape: shape, f32: Array(repeating: 1, count: count))
-                : HostTensor(shape: shape, i32: Array(repeating: 1, count: count))
+            return filled(param, shape: shape, count: count, with: 1)
         case .normal(let mean, let std):
             try requireRandomizable(param, mean, std)
             var random = ParamRandom(seed: seed, name: param.name)
-            return HostTensor(shape: shape, f32: random.normals(count, mean: mean, std: std))
+            return rounded(param, shape: shape, random.normalValues(count, mean: mean, std: std))
         case .uniform(let low, let high):
             try requireRandomizable(param, low, high)
             var random = ParamRandom(seed: seed, name: param.name)
-            return HostTensor(shape: shape, f32: random.uniforms(count, low: low, high: high))
+            return rounded(param, shape: shape, random.uniformValues(count, low: low, high: high))
         case .default:
             switch module.weights {
             case .file: return try fromFile(param, tensor: param.name, shape: shape, reshape: false)
             case .random(_, let std):
                 try requireRandomizable(param, 0, std)
                 var random = ParamRandom(seed: seed, name: param.name)
-                return HostTensor(shape: shape, f32: random.normals(count, mean: 0, std: std))
+                return rounded(param, shape: shape, random.normalValues(count, mean: 0, std: std))
             }
         case .tensor(let name):
             // Naming the tensor explicitly also allows a row-major reshape (same elements in the
@@ -116,10 +115,25 @@ private struct WeightLoader {
         }
     }
 
-    /// Random values are f32 only, and come from finite distribution parameters.
+    /// `count` copies of `value`, stored as the parameter's dtype (both 0 and 1 are exact in each).
+    private func filled(_ param: Param, shape: [Int], count: Int, with value: Int) -> HostTensor {
+        switch param.type.dtype {
+        case .f32: return HostTensor(shape: shape, f32: Array(repeating: Float(value), count: count))
+        case .bf16: return HostTensor(shape: shape, bf16: Array(repeating: bf16Bits(Float(value)), count: count))
+        case .i32: return HostTensor(shape: shape, i32: Array(repeating: Int32(value), count: count))
+        }
+    }
+
+    /// Samples computed in Double, rounded once to the parameter's float type.
+    private func rounded(_ param: Param, shape: [Int], _ values: [Double]) -> HostTensor {
+        param.type.dtype == .bf16 ? HostTensor(shape: shape, bf16: values.map { bf16Bits($0) })
+            : HostTensor(shape: shape, f32: values.map { Float($0) })
+    }
+
+    /// Random values are f32 or bf16 only, and come from finite distribution parameters.
     private func requireRandomizable(_ param: Param, _ a: Double, _ b: Double) throws(Diagnostic) {
-        guard param.type.dtype == .f32 else {
-            throw fail(param, "random values need an f32 parameter, not \(param.type.dtype.rawValue)")
+        guard param.type.dtype.isFloat else {
+            throw fail(param, "random values need an f32 or bf16 parameter, not \(param.type.dtype.rawValue)")
         }
         guard a.isFinite, b.isFinite else { throw fail(param, "random distribution parameters must be finite") }
     }
@@ -132,7 +146,7 @@ private struct WeightLoader {
         guard let entry = contents.entry(named: name) else {
             throw fail(param, "no tensor '\(name)' in '\(fileName)'")
         }
-        let wantFloat = param.type.dtype == .f32
+        let wantFloat = param.type.dtype.isFloat
         guard entry.dtype.isFloat == wantFloat else {
             let expected = wantFloat ? "a float" : "an integer"
             throw fail(param, "tensor '\(name)' has dtype \(entry.dtype.rawValue), expected \(expected) type")
@@ -142,14 +156,16 @@ private struct WeightLoader {
         }
         var tensor: HostTensor
         do {
-            tensor = try contents.tensor(entry)
+            tensor = try contents.tensor(entry, floats: wantFloat ? param.type.dtype : .f32)
         } catch {
             throw fail(param, "'\(fileName)': \(error.message)")
         }
         tensor.shape = shape
-        if case .f32(let values) = tensor.storage, let i = values.firstIndex(where: { !$0.isFinite }) {
+        // A finite F32 or F64 value past the largest bfloat16 rounds to infinity: refused too.
+        let values = tensor.dtype.isFloat ? tensor.floats : []
+        if let i = values.firstIndex(where: { !$0.isFinite }) {
             let coordinates = Self.coordinates(of: i, in: shape).map(String.init).joined(separator: ", ")
-            throw fail(param, "tensor '\(name)' in '\(fileName)' has a non-finite value (\(values[i])) at [\(coordinates)]")
+            throw fail(param, "tensor '\(name)' in '\(fileName)' has a non-finite value (\(values[i]))\(param.type.dtype == .bf16 ? " as bf16" : "") at [\(coordinates)]")
         }
         return tensor
     }

@@ -28,8 +28,8 @@ struct OpLowering {
         case .patchEmbed: return OpLowering(lower: FunctionLowering.lowerPatchEmbed, scratch: patchEmbedScratch)
         case .layernorm, .rmsnorm, .crmsnorm: return OpLowering(lower: FunctionLowering.lowerNorm)
         case .attention: return OpLowering(lower: FunctionLowering.lowerAttention, scratch: attentionScratch)
-        case .add: return OpLowering(lower: FunctionLowering.lowerBinary)
-        case .gelu: return OpLowering(lower: FunctionLowering.lowerActivation)
+        case .add, .mul: return OpLowering(lower: FunctionLowering.lowerBinary)
+        case .gelu, .tanh, .relu: return OpLowering(lower: FunctionLowering.lowerActivation)
         }
     }
 }

@@ -98,5 +98,5 @@ func importGPT2(_ config: Config, _ checkpoint: SafetensorsFile) throws(Diagnost
     }
     return ImportedModel(seq: SeqDecl(symbol: "T", max: maxPositions),
                          input: Input(name: "tokens", type: TensorType(.i32, [.seq])),
-                         params: b.params, body: b.body, output: output)
+                         params: b.params, body: b.body, outputs: [output])
 }

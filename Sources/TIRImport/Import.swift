@@ -41,16 +41,17 @@ public func importCheckpoint(directory: String, tirPath: String) throws(Diagnost
     return Module(name: moduleName(tirPath), seq: imported.seq,
                   weights: .file(weightsReference(weightsPath, fromTIR: tirPath)),
                   inputs: [imported.input], params: imported.params, body: imported.body,
-                  outputs: [OutputRef(name: imported.output)])
+                  outputs: imported.outputs.map { OutputRef(name: $0) })
 }
 
-/// What a model importer produces: the module's header, parameters, body and output.
+/// What a model importer produces: the module's header, parameters, body and outputs (the
+/// main one first).
 struct ImportedModel {
     var seq: SeqDecl?
     var input: Input
     var params: [Param]
     var body: [Instruction]
-    var output: String
+    var outputs: [String]
 }
 
 /// Opens `model.safetensors` (validating its header against the file's size), saying what to

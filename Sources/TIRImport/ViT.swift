@@ -2,8 +2,9 @@
 import TIR
 
 /// Builds the forward pass of transformers' `ViTModel` (the final-norm sequence, class token
-/// first; the pooler is left out: it ends in tanh, which TIR lacks) or
-/// `ViTForImageClassification` (the classifier applied to the class token's final state).
+/// first, and when the checkpoint has one, the pooler: its activation of a dense layer on the
+/// class token's row) or `ViTForImageClassification` (the classifier applied to the class
+/// token's final state).
 func importViT(_ config: Config, _ checkpoint: SafetensorsFile) throws(Diagnostic) -> ImportedModel {
     let architecture = try config.architecture(supported: ["ViTForImageClassification", "ViTModel"])
     let activation = try config.string("hidden_act", default: "gelu")
@@ -100,23 +101,54 @@ func importViT(_ config: Config, _ checkpoint: SafetensorsFile) throws(Diagnosti
     }
     let lnf = try b.normParams("lnf", tensor: prefix + "layernorm", width: d, why: "[hidden_size]")
 
-    var output = "hidden"
+    var outputs = ["hidden"]
     if isClassifier {
         let final = b.layerNorm("nf", x, lnf, eps: eps, width: d)
         // The class token's row; with no labels transformers' classifier is the identity.
-        output = "clsout"
-        let clsOut = b.emit(output, .selectRow, [final], [(key: "index", value: .int(0))], rows: .fixed(1), cols: d)
+        outputs = ["clsout"]
+        let clsOut = b.emit("clsout", .selectRow, [final], [(key: "index", value: .int(0))], rows: .fixed(1), cols: d)
         if labels > 0 {
             let head = try linear("head", tensor: "classifier", out: labels, in: d, "num_labels", "hidden_size")
-            output = "logits"
-            _ = b.linear(output, clsOut, head.w, head.b, transposed: true, out: labels, rows: .fixed(1))
+            outputs = ["logits"]
+            _ = b.linear("logits", clsOut, head.w, head.b, transposed: true, out: labels, rows: .fixed(1))
         }
     } else {
-        _ = b.layerNorm(output, x, lnf, eps: eps, width: d)
+        let hidden = b.layerNorm("hidden", x, lnf, eps: eps, width: d)
+        // ViTModel(add_pooling_layer=False) saves no pooler; then there is none to import.
+        if b.has(prefix + "pooler.dense.weight") || b.has(prefix + "pooler.dense.bias") {
+            outputs.append(try pooler(config, &b, hidden: hidden, tensor: prefix + "pooler.dense", width: d))
+        }
     }
     let imageType = TensorType(.f32, [.fixed(channels), .fixed(image[0]), .fixed(image[1])])
     return ImportedModel(seq: nil, input: Input(name: "image", type: imageType), params: b.params, body: b.body,
-                         output: output)
+                         outputs: outputs)
+}
+
+/// transformers' ViTPooler: `act(dense(hidden[:, 0]))` with `act = ACT2FN[pooler_act]`
+/// (tanh by default) and a dense layer [pooler_output_size, hidden_size]. Emits
+/// `%pooler : f32[1, pooler_output_size]` and returns its name.
+private func pooler(_ config: Config, _ b: inout ModuleBuilder, hidden: Operand, tensor: String,
+                    width d: Int) throws(Diagnostic) -> String {
+    let activation = try config.string("pooler_act", default: "tanh")
+    let approximation = geluApproximation(activation)
+    guard activation == "tanh" || activation == "relu" || approximation != nil else {
+        throw config.error("unsupported pooler_act '\(activation)' (supported: tanh, relu, \(supportedActivations))",
+                           at: "pooler_act")
+    }
+    let out = try config.optionalPositiveInt("pooler_output_size") ?? d
+    let outKey = config.has("pooler_output_size") ? "pooler_output_size" : "hidden_size"
+    let w = try b.param("pooler.w", [out, d], tensor: tensor + ".weight", why: "[\(outKey), hidden_size]")
+    let bias = try b.param("pooler.b", [out], tensor: tensor + ".bias", why: "[\(outKey)]")
+    let first = b.emit("pooler.cls", .selectRow, [hidden], [(key: "index", value: .int(0))], rows: .fixed(1), cols: d)
+    let dense = b.linear("pooler.dense", first, w, bias, transposed: true, out: out, rows: .fixed(1))
+    switch activation {
+    case "tanh": _ = b.emit("pooler", .tanh, [dense], rows: .fixed(1), cols: out)
+    case "relu": _ = b.emit("pooler", .relu, [dense], rows: .fixed(1), cols: out)
+    default:
+        _ = b.emit("pooler", .gelu, [dense], [(key: "approximation", value: .word(approximation ?? "none"))],
+                   rows: .fixed(1), cols: out)
+    }
+    return "pooler"
 }
 
 /// transformers' `num_labels`: the size of `id2label` when present (that is what it saves),

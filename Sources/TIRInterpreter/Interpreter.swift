@@ -138,6 +138,8 @@ public struct Interpreter: Sendable {
             return try Kernel.clsToken(required(0), cls: required(1))
         case .add:
             return try Kernel.add(required(0), required(1))
+        case .mul:
+            return try Kernel.mul(required(0), required(1))
         case .linear:
             return try Kernel.linear(required(0), weight: required(1), bias: float(2),
                                      transposed: boolAttr(inst, "transposed"))
@@ -162,6 +164,10 @@ public struct Interpreter: Sendable {
             }
         case .gelu:
             return try Kernel.gelu(required(0), approximation: wordAttr(inst, "approximation"))
+        case .tanh:
+            return Kernel.tanh(try required(0))
+        case .relu:
+            return Kernel.relu(try required(0))
         case .selectRow:
             return try Kernel.selectRow(required(0), index: intAttr(inst, "index"))
         }

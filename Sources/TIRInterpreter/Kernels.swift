@@ -82,6 +82,14 @@ enum Kernel {
         return Tensor(shape: a.shape, data: zip(a.data, b.data).map { $0 + $1 })
     }
 
+    /// `y = a * b`, elementwise over equal shapes (no broadcasting).
+    static func mul(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+        guard a.shape == b.shape else {
+            throw InterpreterError.module("cannot multiply \(a.shapeText) and \(b.shapeText)")
+        }
+        return Tensor(shape: a.shape, data: zip(a.data, b.data).map { $0 * $1 })
+    }
+
     /// `y = x @ w + b` with w [in, out]; transposed: w is [out, in] (PyTorch nn.Linear, or a tied
     /// head reading the embedding table) and `y = x @ w^T + b`.
     static func linear(_ x: Tensor, weight w: Tensor, bias: Tensor?, transposed: Bool) throws -> Tensor {
@@ -116,10 +124,20 @@ enum Kernel {
         let f: (Double) -> Double
         switch approximation {
         case "none": f = { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) }
-        case "tanh": f = { 0.5 * $0 * (1 + tanh((2 / Double.pi).squareRoot() * ($0 + 0.044715 * $0 * $0 * $0))) }
+        case "tanh": f = { 0.5 * $0 * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * ($0 + 0.044715 * $0 * $0 * $0))) }
         default: throw InterpreterError.module("unknown gelu approximation '\(approximation)'")
         }
         return Tensor(shape: x.shape, data: x.data.map(f))
+    }
+
+    /// `y = tanh(x)`, elementwise.
+    static func tanh(_ x: Tensor) -> Tensor {
+        Tensor(shape: x.shape, data: x.data.map { Foundation.tanh($0) })
+    }
+
+    /// `y = max(x, 0)`, elementwise; NaN stays NaN (the comparison is false for it).
+    static func relu(_ x: Tensor) -> Tensor {
+        Tensor(shape: x.shape, data: x.data.map { $0 < 0 ? 0 : $0 })
     }
 
     /// Row `index` of x [R, d], as [1, d].

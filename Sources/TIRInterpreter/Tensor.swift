@@ -16,8 +16,10 @@ struct Tensor: Equatable {
         self.data = data
     }
 
+    /// A host value; bf16 is widened exactly and then is an f32 value like any other (ops read
+    /// a bf16 parameter as the f32 it stands for).
     init(_ host: HostTensor) {
-        self.init(host.dtype, shape: host.shape, data: host.doubles)
+        self.init(host.dtype == .i32 ? .i32 : .f32, shape: host.shape, data: host.doubles)
     }
 
     var rank: Int { shape.count }

@@ -65,16 +65,9 @@ private func compress(_ ctx: inout PassContext, _ stream: Stream) {
     }
     // Writers drop the last output column.
     for i in stream.writerOps {
-        let inst = ctx.module.body[i]
-        switch inst.op {
-        case .embedding: rewrite(i, 1) { $0.droppingLastColumn() }
-        case .positions: rewrite(i, 0) { $0.droppingLastColumn() }
-        case .linear, .patchEmbed:
-            let transposed = inst.bool("transposed") ?? false
-            rewrite(i, 1) { transposed ? $0.droppingLastRow() : $0.droppingLastColumn() }
-            rewrite(i, 2) { $0.droppingLastColumn() }
-        default: break
-        }
+        guard let layout = WriterWeight(ctx.module.body[i]) else { continue }
+        rewrite(i, layout.weight) { layout.droppingLastOutput($0) }
+        if let bias = layout.bias { rewrite(i, bias) { $0.droppingLastColumn() } }
     }
     for use in stream.writerParams { rewrite(use.inst, use.operand) { $0.droppingLastColumn() } }
     // Every stream value, every norm on it and every row selected from a norm is one column narrower.
@@ -93,8 +86,8 @@ private func compress(_ ctx: inout PassContext, _ stream: Stream) {
     for (n, reader) in zip(stream.norms, readers) {
         ctx.module.body[n].op = .crmsnorm
         for (u, _) in reader.linears {
-            let transposed = ctx.module.body[u].bool("transposed") ?? false
-            rewrite(u, 1) { transposed ? $0.subtractingLastColumn() : $0.subtractingLastRow() }
+            guard let layout = WriterWeight(ctx.module.body[u]) else { continue }
+            rewrite(u, layout.weight) { layout.absorbingLastInput($0) }
         }
     }
     let first = ctx.module.body[stream.norms[0]]

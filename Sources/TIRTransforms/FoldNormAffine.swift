@@ -41,11 +41,10 @@ private func paramData(_ ctx: PassContext, _ o: Operand) -> [Double]? {
 /// W' = diag(gain) W and c' = c + shift @ W, for the linear at body index `u`.
 private func fold(_ ctx: inout PassContext, linear u: Int, gain: [Double]?, shift: [Double]?) {
     let inst = ctx.module.body[u]
-    guard case .param(let wName) = inst.operands[1], let w = ctx.program.params[wName] else { return }
-    let transposed = inst.bool("transposed") ?? false
-    // In [in, out] layout, W[k, j]; transposed weights are [out, in].
-    let (inWidth, outWidth) = transposed ? (w.cols, w.rows) : (w.rows, w.cols)
-    func index(_ k: Int, _ j: Int) -> Int { transposed ? j * inWidth + k : k * outWidth + j }
+    guard let layout = WriterWeight(inst), case .param(let wName) = inst.operands[layout.weight],
+          let w = ctx.program.params[wName] else { return }
+    let (inWidth, outWidth) = layout.widths(of: w)
+    func index(_ k: Int, _ j: Int) -> Int { layout.index(input: k, output: j, of: w) }
 
     var extra = [Double](repeating: 0, count: outWidth)
     if let shift {
@@ -58,15 +57,17 @@ private func fold(_ ctx: inout PassContext, linear u: Int, gain: [Double]?, shif
         for k in 0..<inWidth {
             for j in 0..<outWidth { scaled[index(k, j)] *= gain[k] }
         }
-        let owned = ctx.ownedParam(wName, at: (u, 1), suffix: ".folded")
+        let owned = ctx.ownedParam(wName, at: (u, layout.weight), suffix: ".folded")
         ctx.setParam(owned, ParamData(shape: w.shape, values: scaled))
     }
     guard shift != nil else { return }
-    if inst.operands.count > 2, case .param(let bName) = inst.operands[2], let b = ctx.program.params[bName] {
-        let owned = ctx.ownedParam(bName, at: (u, 2), suffix: ".folded")
+    if let bIndex = layout.bias, case .param(let bName) = inst.operands[bIndex], let b = ctx.program.params[bName] {
+        let owned = ctx.ownedParam(bName, at: (u, bIndex), suffix: ".folded")
         ctx.setParam(owned, ParamData(shape: b.shape, values: zip(b.values, extra).map { $0 + $1 }))
     } else if extra.contains(where: { $0 != 0 }) {
-        let bias = ctx.addParam(inst.result + ".bias", ParamData(shape: [outWidth], values: extra), near: inst.loc)
+        // A new bias is stored like the weight it comes from (bf16 for a bf16 model).
+        let dtype = ctx.module.param(named: wName)?.type.dtype ?? .f32
+        let bias = ctx.addParam(inst.result + ".bias", ParamData(shape: [outWidth], values: extra), dtype: dtype, near: inst.loc)
         ctx.module.body[u].operands.append(.param(bias))
     }
 }

@@ -3,7 +3,8 @@
 import TIR
 
 /// A module together with its parameters in float64. Passes do their weight arithmetic here;
-/// `weights` rounds to float32 once, at the end of a pipeline.
+/// `weights` rounds once, at the end of a pipeline, to each parameter's declared dtype (f32,
+/// or bf16 round-to-nearest-even straight from the float64 value).
 public struct Program: Sendable {
     public var module: Module
     public var params: [String: ParamData]
@@ -13,9 +14,15 @@ public struct Program: Sendable {
         params = weights.tensors.mapValues { ParamData(shape: $0.shape, values: $0.doubles) }
     }
 
-    /// The parameters rounded to float32, each exactly once.
+    /// The parameters rounded to their declared dtypes, each exactly once.
     public var weights: Weights {
-        Weights(params.mapValues { HostTensor(shape: $0.shape, f32: $0.values.map { Float($0) }) })
+        var result = Weights()
+        for (name, data) in params {
+            let bf16 = module.param(named: name)?.type.dtype == .bf16
+            result[name] = bf16 ? HostTensor(shape: data.shape, bf16: data.values.map { bf16Bits($0) })
+                : HostTensor(shape: data.shape, f32: data.values.map { Float($0) })
+        }
+        return result
     }
 }
 
@@ -72,23 +79,25 @@ public struct PassContext {
 
     public func instruction(defining name: String) -> Int? { module.body.firstIndex { $0.result == name } }
 
-    /// Adds a parameter holding `data`, named `base` or `base.2`, `base.3`... if taken.
-    public mutating func addParam(_ base: String, _ data: ParamData, near loc: SourceLoc) -> String {
+    /// Adds a parameter holding `data`, stored as `dtype`, named `base` or `base.2`, `base.3`...
+    /// if taken.
+    public mutating func addParam(_ base: String, _ data: ParamData, dtype: DType = .f32, near loc: SourceLoc) -> String {
         var name = base, n = 2
         while program.params[name] != nil || module.param(named: name) != nil {
             name = "\(base).\(n)"
             n += 1
         }
         program.params[name] = data
-        module.params.append(Param(name: name, type: TensorType(.f32, data.shape.map { .fixed($0) }), loc: loc))
+        module.params.append(Param(name: name, type: TensorType(dtype, data.shape.map { .fixed($0) }), loc: loc))
         return name
     }
 
-    /// Replaces a parameter's values (and type); its initializer now means "these values".
+    /// Replaces a parameter's values (and shape; its dtype stays); its initializer now means
+    /// "these values".
     public mutating func setParam(_ name: String, _ data: ParamData) {
         program.params[name] = data
         if let i = module.params.firstIndex(where: { $0.name == name }) {
-            module.params[i].type = TensorType(.f32, data.shape.map { .fixed($0) })
+            module.params[i].type = TensorType(module.params[i].type.dtype, data.shape.map { .fixed($0) })
             module.params[i].initializer = .default
         }
     }
@@ -97,7 +106,8 @@ public struct PassContext {
     /// its only reader, else a copy (e.g. untying an embedding shared with the LM head).
     public mutating func ownedParam(_ name: String, at use: (inst: Int, operand: Int), suffix: String) -> String {
         guard users(of: .param(name)).count > 1, let data = program.params[name] else { return name }
-        let copy = addParam(name + suffix, data, near: module.body[use.inst].loc)
+        let dtype = module.param(named: name)?.type.dtype ?? .f32
+        let copy = addParam(name + suffix, data, dtype: dtype, near: module.body[use.inst].loc)
         module.body[use.inst].operands[use.operand] = .param(copy)
         return copy
     }

@@ -49,15 +49,8 @@ private func centerWriter(_ ctx: inout PassContext, _ i: Int) {
         let owned = ctx.ownedParam(p, at: (i, operand), suffix: ".centered")
         if let data = ctx.program.params[owned] { ctx.setParam(owned, transform(data)) }
     }
-    switch inst.op {
-    case .embedding: update(1) { $0.centeringRows() }
-    case .positions: update(0) { $0.centeringRows() }
-    case .linear, .patchEmbed:
-        // W is [in, out]: center each row (over the outputs); transposed [out, in]: each column.
-        let transposed = inst.bool("transposed") ?? false
-        update(1) { transposed ? $0.centeringColumns() : $0.centeringRows() }
-        update(2) { $0.centeringRows() }
-    default:
-        break  // not centerable: findStreams reported the stream as blocked
-    }
+    // An op without a weight is not centerable: findStreams reported the stream as blocked.
+    guard let layout = WriterWeight(inst) else { return }
+    update(layout.weight) { layout.centeringOutputs($0) }
+    if let bias = layout.bias { update(bias) { $0.centeringRows() } }
 }

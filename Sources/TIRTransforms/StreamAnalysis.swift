@@ -124,14 +124,11 @@ public func findStreams(_ m: Module, _ blindness: MeanBlindness) -> [Stream] {
     return streams
 }
 
-/// Writers whose output mean can be removed by changing parameters alone.
+/// Writers whose output mean can be removed by changing parameters alone: an op with a
+/// weight (see `WriterWeight`) whose weight and bias are parameters.
 func isCenterableWriter(_ inst: Instruction) -> Bool {
-    switch inst.op {
-    case .embedding: return inst.operands.count == 2 && isParam(inst.operands[1])
-    case .positions: return isParam(inst.operands[0])
-    case .linear, .patchEmbed: return inst.operands.dropFirst().allSatisfy(isParam)
-    default: return false
-    }
+    guard let layout = WriterWeight(inst) else { return false }
+    return layout.parameterOperands.allSatisfy { $0 < inst.operands.count && isParam(inst.operands[$0]) }
 }
 
 func isParam(_ o: Operand) -> Bool {
@@ -162,22 +159,20 @@ public struct ZeroMean {
             let v = inst.result
             var why: String?
             switch inst.op {
-            case .embedding:
-                if !paramRowsZeroMean(inst.operands[1]) { why = "the table \(inst.operands[1]) has rows with a non-zero mean" }
-            case .positions:
-                if !paramRowsZeroMean(inst.operands[0]) { why = "the table \(inst.operands[0]) has rows with a non-zero mean" }
-            case .linear, .patchEmbed:
-                let transposed = inst.bool("transposed") ?? false
-                if case .param(let w) = inst.operands[1], let data = program.params[w],
-                   outputColumnsZeroMean(data, transposed: transposed) {
-                    if inst.operands.count > 2 {
-                        if case .param(let b) = inst.operands[2], let bias = program.params[b], rowsAreZeroMean(bias) {
+            case .embedding, .positions, .linear, .patchEmbed:
+                guard let layout = WriterWeight(inst) else { why = "its operands do not fit \(inst.op.rawValue)"; break }
+                let weight = inst.operands[layout.weight]
+                if case .param(let w) = weight, let data = program.params[w], layout.outputsAreZeroMean(data) {
+                    if let b = layout.bias {
+                        if case .param(let name) = inst.operands[b], let bias = program.params[name], rowsAreZeroMean(bias) {
                         } else {
-                            why = "its bias \(inst.operands[2]) has a non-zero mean"
+                            why = "its bias \(inst.operands[b]) has a non-zero mean"
                         }
                     }
+                } else if layout.isTable {
+                    why = "the table \(weight) has rows with a non-zero mean"
                 } else {
-                    why = "its weight \(inst.operands[1]) is not centered along its outputs"
+                    why = "its weight \(weight) is not centered along its outputs"
                 }
             case .add, .clsToken:
                 if let bad = inst.operands.first(where: { !zm($0) }) { why = "\(bad) is not zero-mean" }
@@ -187,8 +182,11 @@ public struct ZeroMean {
                 // A norm without affine parameters keeps a zero mean (LayerNorm always makes one).
                 if inst.operands.count > 1 { why = "%\(v) has a gain or bias" }
                 else if inst.op == .rmsnorm && !zm(inst.operands[0]) { why = "\(inst.operands[0]) is not zero-mean" }
-            case .crmsnorm, .attention, .gelu:
+            case .crmsnorm, .attention, .gelu, .tanh, .relu:
                 why = "\(inst.op.rawValue) does not preserve a zero mean"
+            case .mul:
+                // A product of zero-mean rows is not zero-mean (x * x), whatever the operands.
+                why = "mul does not preserve a zero mean"
             }
             if let why {
                 reason[v] = "%\(v) is not zero-mean: \(why)"
@@ -211,13 +209,6 @@ func rowsAreZeroMean(_ data: ParamData) -> Bool {
         if abs(mean) > zeroMeanTolerance * magnitude { return false }
     }
     return true
-}
-
-/// For y = x @ W: every row of W (the weights from one input to all outputs) is zero-mean, so
-/// y is zero-mean for any x. Transposed weights are [out, in]: the columns must be.
-func outputColumnsZeroMean(_ data: ParamData, transposed: Bool) -> Bool {
-    if !transposed { return rowsAreZeroMean(data) }
-    return rowsAreZeroMean(transpose(data))
 }
 
 func transpose(_ data: ParamData) -> ParamData {

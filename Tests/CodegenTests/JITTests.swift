@@ -32,6 +32,33 @@ func exampleMatchesInterpreter(file: String, seqLens: [Int]) throws {
 
 /// One small model per op and form; each must match the interpreter.
 let opCases: [(String, String)] = [
+    ("tanh, relu and mul on their own", """
+        model @m {
+          seq T <= 9
+          input %x : f32[T, 21]
+          %t = tanh(%x) : f32[T, 21]
+          %r = relu(%x) : f32[T, 21]
+          %y = mul(%t, %r) : f32[T, 21]
+          %z = mul(%y, %x) : f32[T, 21]
+          output %z
+        }
+        """),
+    ("linear + relu and linear + tanh fused, mul by a parameter", """
+        model @m {
+          weights random(seed = 8, std = 0.5)
+          input %x : f32[3, 19]
+          param @w1 : f32[19, 37]
+          param @b1 : f32[37]
+          param @w2 : f32[37, 5]
+          param @s : f32[3, 5]
+          %h = linear(%x, @w1, @b1) : f32[3, 37]
+          %r = relu(%h) : f32[3, 37]
+          %o = linear(%r, @w2) : f32[3, 5]
+          %t = tanh(%o) : f32[3, 5]
+          %y = mul(%t, @s) : f32[3, 5]
+          output %y
+        }
+        """),
     ("layernorm with gain and bias", """
         model @m {
           seq T <= 9

@@ -44,3 +44,11 @@ import TIRCodegen
     #expect(unoptimized != optimized)
     #expect(unoptimized.contains("define i32 @gpt_tiny_forward_threads("))
 }
+
+@Test func activationsAfterALinearAreFused() throws {
+    let source = try #require(opCases.first { $0.0.hasPrefix("linear + relu") }?.1)
+    let (module, _) = try load(source: source)
+    let text = try LoweringPlans(module, target: .host).fusion.description
+    #expect(text.contains("%h: gemm, epilogue bias+relu, computes %r, stores %r"), "\(text)")
+    #expect(text.contains("%o: gemm, epilogue tanh, computes %t, stores %t"), "\(text)")
+}

@@ -65,6 +65,24 @@ struct OpTests {
         #expect(y == [11, 22, 3.5])
     }
 
+    @Test func mulIsElementwise() throws {
+        let (a, b) = (f32([2, 2], [1, -2, 3, 0.5]), f32([2, 2], [10, 20, -0.5, 0.5]))
+        #expect(try evaluateOp(.mul, inputs: ["a": a, "b": b], shape: [2, 2]) == [10, -40, -1.5, 0.25])
+    }
+
+    @Test func tanhAtKnownPoints() throws {
+        let x: [Double] = [0, 0.5, -2, 20, -.infinity]
+        let y = try evaluateOp(.tanh, inputs: ["x": f32([1, 5], x)], shape: [1, 5])
+        #expect(allClose(y, [0, 0.46211715726000974, -0.9640275800758169, 1, -1], 1e-16))
+    }
+
+    @Test func reluClampsNegativesOnly() throws {
+        let y = try evaluateOp(.relu, inputs: ["x": f32([2, 3], [-1, 0, 2.5, -0.001, 7, .infinity])], shape: [2, 3])
+        #expect(y == [0, 0, 2.5, 0, 7, .infinity])
+        let nan = try evaluateOp(.relu, inputs: ["x": f32([1, 1], [.nan])], shape: [1, 1])
+        #expect(nan.first?.isNaN == true)
+    }
+
     @Test func linearIsXTimesWPlusB() throws {
         // [[1, 2, 3], [4, 5, 6]] @ [[1, 0], [0, 1], [1, 1]] = [[4, 5], [10, 11]]
         let x = f32([2, 3], [1, 2, 3, 4, 5, 6])

@@ -50,6 +50,7 @@ enum CompiledCode {
         case .f32(let v): return v.withUnsafeBytes { Data($0) }
         case .bf16(let v): return v.withUnsafeBytes { Data($0) }
         case .i32(let v): return v.withUnsafeBytes { Data($0) }
+        case .bf16(let v): return v.withUnsafeBytes { Data($0) }
         }
     }
 

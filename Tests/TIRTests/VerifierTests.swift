@@ -124,7 +124,7 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
                 == ["test.tir:2:3: error: the maximum sequence length must be at least 1, got 0"])
     }
 
-    @Test func paramsMustBeStaticF32() throws {
+    @Test func paramsMustBeStaticAndFloat() throws {
         #expect(try problems("""
               param @a : f32[T, 4]
               param @b : i32[4]
@@ -132,7 +132,7 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
               output %x
             """) == [
                 "parameter @a must have a static shape, got f32[T, 4]",
-                "parameter @b must be f32, got i32[4]",
+                "parameter @b must be f32 or bf16, got i32[4]",
             ])
     }
 
@@ -352,6 +352,28 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
                 == ["gelu x must be f32[R, d], got %x : i32[T, 8]"])
         #expect(try problems("  input %x : f32[T, 8]\n  %y = gelu(%x) : f32[8, 8]\n  output %y")
                 == ["result type f32[8, 8] does not match computed f32[T, 8]"])
+    }
+
+    @Test(arguments: ["tanh", "relu"]) func unaryElementwise(_ op: String) throws {
+        #expect(try problems("  input %x : f32[T, 8]\n  %y = \(op)(%x) : f32[T, 8]\n  output %y") == [])
+        #expect(try problems("  input %x : f32[3, 8, 8]\n  %y = \(op)(%x) : f32[3, 8, 8]\n  output %y")
+                == ["\(op) x must be f32[R, d], got %x : f32[3, 8, 8]"])
+        #expect(try problems("  input %x : i32[T, 8]\n  %y = \(op)(%x) : f32[T, 8]\n  output %y")
+                == ["\(op) x must be f32[R, d], got %x : i32[T, 8]"])
+        #expect(try problems("  input %x : f32[T, 8]\n  %y = \(op)(%x) : f32[8, 8]\n  output %y")
+                == ["result type f32[8, 8] does not match computed f32[T, 8]"])
+        #expect(try problems("  input %x : f32[T, 8]\n  %y = \(op)(%x, %x) : f32[T, 8]\n  output %y")
+                == ["'\(op)' takes 1 operand (x), got 2"])
+    }
+
+    @Test func mul() throws {
+        #expect(try problems("  input %a : f32[T, 8]\n  %s = mul(%a, %a) : f32[T, 8]\n  output %s") == [])
+        #expect(try problems("  input %a : f32[T, 8]\n  input %b : f32[T, 4]\n  %s = mul(%a, %b) : f32[T, 8]\n  output %s", headlines: true)
+                == ["test.tir:5:16: error: mul operands must have the same type, got %a : f32[T, 8] and %b : f32[T, 4]"])
+        #expect(try problems("  input %a : f32[3, 8, 8]\n  %s = mul(%a, %a) : f32[3, 8, 8]\n  output %s")
+                == ["mul lhs must be f32[R, d], got %a : f32[3, 8, 8]"])
+        #expect(try problems("  input %a : f32[T, 8]\n  %s = mul(%a) : f32[T, 8]\n  output %s")
+                == ["'mul' takes 2 operands (lhs, rhs), got 1"])
     }
 
     @Test func selectRow() throws {

@@ -114,7 +114,7 @@ private func removeFolder(of tirPath: String) {
         #expect(try loadWeights(for: Module(name: "m", params: [ids]), tirPath: "m.tir")["ids"] == HostTensor(shape: [2], i32: [0, 0]))
         let random = Param(name: "ids", type: TensorType(.i32, [.fixed(2)]), loc: SourceLoc(line: 9, column: 3))
         let d = diagnostic { () throws(Diagnostic) in try loadWeights(for: Module(name: "m", params: [random]), tirPath: "m.tir") }
-        #expect(d?.description == "m.tir:9:3: error: parameter @ids: random values need an f32 parameter, not i32")
+        #expect(d?.description == "m.tir:9:3: error: parameter @ids: random values need an f32 or bf16 parameter, not i32")
     }
 
     @Test func hugeParamIsRefusedBeforeAllocating() {

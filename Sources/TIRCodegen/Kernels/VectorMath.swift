@@ -69,12 +69,14 @@ struct VectorMath {
 /// An elementwise activation: what a standalone op computes and what a GEMM epilogue applies to
 /// a fused one, through the same code.
 enum Activation: Hashable {
-    case geluTanh, geluErf
+    case geluTanh, geluErf, tanh, relu
 
     /// The activation an op computes, or nil for an op that is not one.
     init?(_ inst: Instruction) {
         switch inst.op {
         case .gelu: self = inst.word("approximation") == "tanh" ? .geluTanh : .geluErf
+        case .tanh: self = .tanh
+        case .relu: self = .relu
         default: return nil
         }
     }
@@ -84,6 +86,8 @@ enum Activation: Hashable {
         switch self {
         case .geluTanh: return "gelu_tanh"
         case .geluErf: return "gelu"
+        case .tanh: return "tanh"
+        case .relu: return "relu"
         }
     }
 
@@ -91,6 +95,9 @@ enum Activation: Hashable {
         switch self {
         case .geluTanh: return math.gelu(x, tanhForm: true)
         case .geluErf: return math.gelu(x, tanhForm: false)
+        case .tanh: return math.tanh(x)
+        // x < 0 ? 0 : x, so that NaN stays NaN, as in the interpreter.
+        case .relu: return math.b.select(math.b.fcmp(.olt, x, math.c(0)), math.c(0), x)
         }
     }
 }

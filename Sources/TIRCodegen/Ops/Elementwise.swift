@@ -1,11 +1,11 @@
-// Elementwise ops over whole rows, vectorized: the binary add, and the activations (GELU), which
+// Elementwise ops over whole rows, vectorized: add and mul, and the activations (GELU, tanh, ReLU), which
 // share their code with the GEMM epilogue (Activation in Kernels/VectorMath.swift) so that a fused
 // and an unfused activation compute the same numbers.
 import LLVMBridge
 import TIR
 
 extension FunctionLowering {
-    /// out = lhs + rhs, element by element (both of the result's shape; a parameter may be bf16).
+    /// out = lhs + rhs (or lhs * rhs), element by element (both of the result's shape; a parameter may be bf16).
     func lowerBinary(_ op: OpContext) throws {
         let lanes = gemm.shape.lanes
         let (lhs, rhs) = (op.operands[0], op.operands[1])
@@ -13,6 +13,7 @@ extension FunctionLowering {
         let combine: (Value, Value) -> Value
         switch op.inst.op {
         case .add: combine = { x, y in self.b.fadd(x, y) }
+        case .mul: combine = { x, y in self.b.fmul(x, y) }
         default: throw CodegenError("%\(op.inst.result): \(op.inst.op) is not a binary elementwise op")
         }
         forEachChunk(b.mul(op.rows, op.cols), lanes: lanes) { at, mask in
