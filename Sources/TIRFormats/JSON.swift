@@ -4,6 +4,7 @@
 // offsets, integers stay exact up to UInt64.max (numbers keep their source text), objects keep
 // their key order, and hostile input is bounded: nesting is limited to `JSONValue.maxDepth`,
 // so a header of a million '[' fails cleanly instead of overflowing the stack.
+import TIR
 
 /// A parsed JSON value.
 public enum JSONValue: Sendable, Equatable {

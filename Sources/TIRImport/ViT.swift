@@ -1,5 +1,6 @@
 // ViT (ViTModel, ViTForImageClassification) checkpoints as TIR, computing what transformers computes.
 import TIR
+import TIRFormats
 
 /// Builds the forward pass of transformers' `ViTModel` (the final-norm sequence, class token
 /// first; the pooler is left out: it ends in tanh, which TIR lacks) or
