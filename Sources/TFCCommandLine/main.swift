@@ -20,6 +20,11 @@ func fail(_ error: any Error) -> Never {
 
 extension ModelVariant: ExpressibleByArgument {}
 
+/// `a, b or c`.
+func listed(_ names: [String]) -> String {
+    names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names[names.count - 1]
+}
+
 /// `--variant` and `-R`, shared by every command that runs or compiles a model.
 struct VariantOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The model variant: pre-ln (as written), pre-rms (centered, RMSNorm, gains folded) or pre-crms (also stored in d-1 numbers).",
@@ -54,7 +59,7 @@ struct Compile: ParsableCommand {
     @Argument(help: "The .tir model.") var model: String
     @Option(name: .shortAndLong, help: "The object file to write.") var output: String
     @Option(help: "The header to write (default: OUTPUT with the extension .h).") var header: String?
-    @Option(help: ArgumentHelp("What to write, comma-separated: obj, header, llvm-ir, asm.",
+    @Option(help: ArgumentHelp("What to write, comma-separated: \(EmitKinds.names.map(\.name).joined(separator: ", ")).",
                                valueName: "kinds")) var emit: String = "obj,header"
     @Option(help: "Target: host (default), x86_64, aarch64, or an LLVM triple.") var target: String?
     @Option(help: "Target CPU (default: the host's, or a generic CPU of the target).") var cpu: String?
@@ -118,7 +123,8 @@ struct Opt: ParsableCommand {
 
     @Argument(help: "The .tir model.") var model: String
     @Option(help: "Comma-separated passes, run in order.") var passes: String?
-    @Option(help: "A named pipeline instead of --passes: pre-ln, pre-rms or pre-crms.") var variant: ModelVariant?
+    @Option(help: "A named pipeline instead of --passes: \(listed(ModelVariant.allCases.map(\.rawValue))).")
+    var variant: ModelVariant?
     @Option(name: .shortAndLong, help: "Write the rewritten model here (and its weights beside it) instead of printing it.")
     var output: String?
     @Flag(help: "Print the module after every pass.") var printAfterAll = false
