@@ -25,14 +25,26 @@ func listed(_ names: [String]) -> String {
     names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names[names.count - 1]
 }
 
+/// `-R`: the passes' remarks, for every command that rewrites a model.
+struct RemarksOption: ParsableArguments {
+    @Flag(name: [.customShort("R"), .customLong("remarks")], help: "Say where each pass fired and, where it did not, why.")
+    var remarks = false
+}
+
 /// `--variant` and `-R`, shared by every command that runs or compiles a model.
 struct VariantOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The model variant: pre-ln (as written), pre-rms (centered, RMSNorm, gains folded) or pre-crms (also stored in d-1 numbers).",
                                valueName: "variant"))
     var variant: ModelVariant = .preLN
 
-    @Flag(name: [.customShort("R"), .customLong("remarks")], help: "Say where each pass fired and, where it did not, why.")
-    var remarks = false
+    @OptionGroup var remarksOption: RemarksOption
+
+    var remarks: Bool { remarksOption.remarks }
+}
+
+/// `--json`, for the commands that print a report.
+struct JSONOption: ParsableArguments {
+    @Flag(help: "Print the report as JSON.") var json = false
 }
 
 struct Check: ParsableCommand {
@@ -128,8 +140,7 @@ struct Opt: ParsableCommand {
     @Option(name: .shortAndLong, help: "Write the rewritten model here (and its weights beside it) instead of printing it.")
     var output: String?
     @Flag(help: "Print the module after every pass.") var printAfterAll = false
-    @Flag(name: [.customShort("R"), .customLong("remarks")], help: "Say where each pass fired and, where it did not, why.")
-    var remarks = false
+    @OptionGroup var remarksOption: RemarksOption
 
     func validate() throws {
         if (passes == nil) == (variant == nil) { throw ValidationError("give exactly one of --passes and --variant") }
@@ -138,7 +149,7 @@ struct Opt: ParsableCommand {
     func run() throws {
         do {
             try Commands.opt(model: model, passes: passes, variant: variant, output: output, printAfterAll: printAfterAll,
-                             remarks: remarks)
+                             remarks: remarksOption.remarks)
         } catch {
             fail(error)
         }
@@ -157,7 +168,7 @@ struct Verify: ParsableCommand {
     @Option(help: "Random inputs per sequence length.") var samples = 2
     @Option(help: "Seed of the random inputs.") var seed: UInt64 = 1
     @Option(help: "Tolerance, in multiples of the original's own float32 error.") var factor = 10.0
-    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var jsonOption: JSONOption
 
     func validate() throws {
         guard factor >= 1 else { throw ValidationError("--factor must be at least 1, got \(factor)") }
@@ -168,7 +179,7 @@ struct Verify: ParsableCommand {
         let pass: Bool
         do {
             pass = try Commands.verify(model: model, candidates: candidate, seqLens: seq, samples: samples, seed: seed,
-                                       factor: factor, json: json)
+                                       factor: factor, json: jsonOption.json)
         } catch {
             fail(error)
         }
@@ -187,7 +198,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed calls per variant first.") var warmup = 2
     @Option(help: "Variants to time, comma-separated (default: all).") var variants: String?
     @Option(help: "Threads per call (default: one per online core).") var threads = 0
-    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var jsonOption: JSONOption
     @Flag(help: "Skip the FMA peak measurement.") var noPeak = false
 
     func validate() throws {
@@ -197,7 +208,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         do {
             try Commands.bench(model: model, seqLen: seq, runs: runs, warmup: warmup, variants: variants, threads: threads,
-                               measurePeak: !noPeak, json: json)
+                               measurePeak: !noPeak, json: jsonOption.json)
         } catch {
             fail(error)
         }

@@ -1,10 +1,10 @@
 // A small strict JSON reader and writer, used for safetensors headers.
+// (Over 400 lines: the value type and its parser share this file so that the parser stays private.)
 //
 // Hand-written rather than Foundation's JSONSerialization so that errors carry exact byte
 // offsets, integers stay exact up to UInt64.max (numbers keep their source text), objects keep
 // their key order, and hostile input is bounded: nesting is limited to `JSONValue.maxDepth`,
 // so a header of a million '[' fails cleanly instead of overflowing the stack.
-import TIR
 
 /// A parsed JSON value.
 public enum JSONValue: Sendable, Equatable {

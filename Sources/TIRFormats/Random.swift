@@ -6,7 +6,6 @@
 // seeded differently in every process.
 
 import Foundation  // log, sin, cos
-import TIR
 
 /// SplitMix64 (Steele, Lea and Flood, 2014): expands one 64-bit seed into a stream of
 /// well-mixed words; used to seed xoshiro256**.
