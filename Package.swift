@@ -2,16 +2,25 @@
 import PackageDescription
 
 // tfc: an ahead-of-time compiler for Pre-LN Transformers.
-// Dependencies point one way: TIR <- TIRInterpreter, TIRTransforms; TIR + LLVMBridge <- TIRCodegen;
-// all of them <- TFC <- tfc.
+// Dependencies point one way, and every target lists exactly the modules it imports:
+//   TIR <- TIRFormats, TIRInterpreter, TIRTransforms; TIR + TIRFormats <- TIRImport;
+//   TIR + LLVMBridge <- TIRCodegen; all of them <- TFCDriver <- TFCCommandLine (the `tfc` binary).
+//   TFCTestSupport (generated models, differential checks) sits on TFCDriver and serves only the
+//   tests and the Fuzz package.
 // LLVM comes from Debian's llvm-19-dev through the header-only C target CLLVM (see its shim.h):
 // libLLVM-19.so lives in the default library path, so no unsafeFlags, -L or rpath are needed.
 let package = Package(
     name: "tfc",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "tfc", targets: ["tfc"]),
-        .library(name: "TFC", targets: ["TFC"]),
+        // The executable product names the binary: .build/debug/tfc, .build/release/tfc.
+        .executable(name: "tfc", targets: ["TFCCommandLine"]),
+        .library(name: "TFCDriver", targets: ["TFCDriver"]),
+        // For the Fuzz package: the modules its targets import, each as its own product.
+        .library(name: "TIR", targets: ["TIR"]),
+        .library(name: "TIRFormats", targets: ["TIRFormats"]),
+        .library(name: "TIRImport", targets: ["TIRImport"]),
+        .library(name: "TFCTestSupport", targets: ["TFCTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,21 +29,31 @@ let package = Package(
         .target(name: "CLLVM"),
         .target(name: "LLVMBridge", dependencies: ["CLLVM"]),
         .target(name: "TIR"),
+        .target(name: "TIRFormats", dependencies: ["TIR"]),
         .target(name: "TIRInterpreter", dependencies: ["TIR"]),
         .target(name: "TIRTransforms", dependencies: ["TIR"]),
-        .target(name: "TIRImport", dependencies: ["TIR"]),
+        .target(name: "TIRImport", dependencies: ["TIR", "TIRFormats"]),
         // libm: the JIT resolves expf/tanhf/erff, which generated code calls, in this process.
         .target(name: "TIRCodegen", dependencies: ["TIR", "LLVMBridge"], linkerSettings: [.linkedLibrary("m")]),
-        .target(name: "TFC", dependencies: ["TIR", "TIRImport", "TIRInterpreter", "TIRTransforms", "TIRCodegen"]),
-        .executableTarget(name: "tfc", dependencies: [
-            "TFC", "TIRCodegen", "TIRTransforms", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .target(name: "TFCDriver", dependencies: [
+            "TIR", "TIRFormats", "TIRImport", "TIRInterpreter", "TIRTransforms", "TIRCodegen",
+        ]),
+        .executableTarget(name: "TFCCommandLine", dependencies: [
+            "TFCDriver", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .target(name: "TFCTestSupport", dependencies: [
+            "TIR", "TIRFormats", "TIRInterpreter", "TIRTransforms", "TIRCodegen", "TFCDriver",
         ]),
         .testTarget(name: "TIRTests", dependencies: ["TIR"], resources: [.copy("Golden")]),
-        .testTarget(name: "TransformsTests", dependencies: ["TIR", "TIRTransforms", "TIRInterpreter"],
+        .testTarget(name: "TIRFormatsTests", dependencies: ["TIR", "TIRFormats"], resources: [.copy("Golden")]),
+        .testTarget(name: "TransformsTests", dependencies: ["TIR", "TIRFormats", "TIRTransforms", "TIRInterpreter"],
                     exclude: ["Golden"]),
         .testTarget(name: "InterpreterTests", dependencies: ["TIR", "TIRInterpreter"], exclude: ["make_reference.py"]),
-        .testTarget(name: "CodegenTests", dependencies: ["TIR", "TIRInterpreter", "TIRCodegen", "LLVMBridge"]),
-        .testTarget(name: "ImportTests", dependencies: ["TFC", "TIR", "TIRImport", "TIRTransforms"], exclude: ["Fixtures"]),
-        .testTarget(name: "TFCTests", dependencies: ["TFC"], exclude: ["C", "FuzzRegressions"]),
+        .testTarget(name: "CodegenTests", dependencies: ["TIR", "TIRFormats", "TIRInterpreter", "TIRCodegen", "LLVMBridge"]),
+        .testTarget(name: "ImportTests", dependencies: ["TFCDriver", "TIR", "TIRFormats", "TIRImport", "TIRTransforms"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "TFCTests", dependencies: [
+            "TFCDriver", "TFCTestSupport", "TIR", "TIRFormats", "TIRCodegen", "TIRImport", "TIRInterpreter", "TIRTransforms",
+        ], exclude: ["C", "FuzzRegressions"]),
     ]
 )

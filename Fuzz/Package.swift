@@ -12,7 +12,8 @@ import PackageDescription
 // sanitizer flags they still link (CFuzzer's weak stand-in runs each file given once).
 // SwiftPM names a path dependency after its folder (lowercased), whatever the checkout is called.
 let main = Context.packageDirectory.split(separator: "/").dropLast().last.map { String($0).lowercased() } ?? "main"
-let tfc = Target.Dependency.product(name: "TFC", package: main)
+/// A library product of the main package: each target depends on exactly the modules it imports.
+func tfc(_ product: String) -> Target.Dependency { .product(name: product, package: main) }
 
 let package = Package(
     name: "tfc-fuzz",
@@ -21,10 +22,10 @@ let package = Package(
     targets: [
         .target(name: "CFuzzer"),
         .target(name: "FuzzSupport", dependencies: ["CFuzzer"]),
-        .executableTarget(name: "fuzz-tir", dependencies: ["FuzzSupport", tfc]),
-        .executableTarget(name: "fuzz-safetensors", dependencies: ["FuzzSupport", tfc]),
-        .executableTarget(name: "fuzz-config", dependencies: ["FuzzSupport", tfc]),
-        .executableTarget(name: "fuzz-npy", dependencies: ["FuzzSupport", tfc]),
-        .executableTarget(name: "differential", dependencies: [tfc]),
+        .executableTarget(name: "fuzz-tir", dependencies: ["FuzzSupport", tfc("TIR")]),
+        .executableTarget(name: "fuzz-safetensors", dependencies: ["FuzzSupport", tfc("TIR"), tfc("TIRFormats")]),
+        .executableTarget(name: "fuzz-config", dependencies: ["FuzzSupport", tfc("TIR"), tfc("TIRFormats"), tfc("TIRImport")]),
+        .executableTarget(name: "fuzz-npy", dependencies: ["FuzzSupport", tfc("TIR"), tfc("TIRFormats")]),
+        .executableTarget(name: "differential", dependencies: [tfc("TIR"), tfc("TFCTestSupport")]),
     ]
 )

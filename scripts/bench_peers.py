@@ -520,7 +520,7 @@ def wait_for_quiet(max_load, what):
 
 
 def percentile(values, p):
-    """The same nearest-rank percentile as tfc bench (Sources/TFC/Bench.swift)."""
+    """The same nearest-rank percentile as tfc bench (Sources/TFCDriver/Bench.swift)."""
     s = sorted(values)
     if not s:
         return float("nan")

@@ -21,9 +21,9 @@ set -euo pipefail
 # The files each target is about (the coverage report).
 declare -A target_files=(
     [tir]="Sources/TIR/Lexer.swift Sources/TIR/Parser.swift Sources/TIR/Verifier.swift Sources/TIR/Printer.swift Sources/TIR/Diagnostics.swift"
-    [safetensors]="Sources/TIR/Safetensors.swift Sources/TIR/JSON.swift"
+    [safetensors]="Sources/TIRFormats/Safetensors.swift Sources/TIRFormats/JSON.swift"
     [config]="Sources/TIRImport/Config.swift Sources/TIRImport/Import.swift Sources/TIRImport/GPT2.swift Sources/TIRImport/ViT.swift Sources/TIRImport/Builder.swift"
-    [npy]="Sources/TIR/Npy.swift"
+    [npy]="Sources/TIRFormats/Npy.swift"
 )
 all_targets=(tir safetensors config npy)
 

@@ -1,5 +1,6 @@
 // Reads a checkpoint's config.json: typed look-ups of top-level keys whose errors point at the key.
 import TIR
+import TIRFormats
 
 /// The top-level object of a `config.json`, with the place of every top-level key so that a
 /// refused option is reported at its line and column.

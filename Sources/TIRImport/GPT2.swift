@@ -1,5 +1,6 @@
 // GPT-2 (GPT2Model, GPT2LMHeadModel) checkpoints as TIR, computing what transformers computes.
 import TIR
+import TIRFormats
 
 /// Builds the forward pass of transformers' `GPT2Model` (the final-norm hidden states) or
 /// `GPT2LMHeadModel` (the logits) over the checkpoint's tensors.

@@ -1,6 +1,7 @@
 // Imports Hugging Face checkpoints (config.json + model.safetensors) as TIR modules.
 import Foundation
 import TIR
+import TIRFormats
 
 /// Reads the checkpoint folder `directory` and returns a module whose parameters reference the
 /// checkpoint's safetensors file in place, by a path relative to the folder of `tirPath`.

@@ -1,6 +1,7 @@
 // Building blocks of the importers: a module builder whose parameters read checked checkpoint
 // tensors in place, and the mapping of transformers' activation names to TIR's gelu.
 import TIR
+import TIRFormats
 
 /// Accumulates a module's parameters and instructions in order. Every parameter reads a tensor
 /// of the checkpoint, checked here (present, a float dtype, the exact shape transformers gives

@@ -1,5 +1,6 @@
 // ViT (ViTModel, ViTForImageClassification) checkpoints as TIR, computing what transformers computes.
 import TIR
+import TIRFormats
 
 /// Builds the forward pass of transformers' `ViTModel` (the final-norm sequence, class token
 /// first, and when the checkpoint has one, the pooler: its activation of a dense layer on the

@@ -1,5 +1,6 @@
 // Pass infrastructure: a pass is a named value that rewrites a program through a context;
 // pipelines are lists of names (`remove-mean,layernorm-to-rmsnorm`).
+import Foundation  // trimmingCharacters
 import TIR
 
 /// A module together with its parameters in float64. Passes do their weight arithmetic here;

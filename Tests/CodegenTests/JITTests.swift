@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 import TIR
+import TIRFormats
 import TIRCodegen
 import TIRInterpreter
 

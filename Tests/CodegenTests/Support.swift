@@ -1,6 +1,7 @@
 // Shared helpers of the codegen tests: loading models from text or Examples/, comparing outputs.
 import Foundation
 import TIR
+import TIRFormats
 import TIRInterpreter
 
 /// The repository root, found from this file's path.
@@ -34,5 +35,5 @@ func relativeError(_ a: [Float], _ reference: [Double]) -> Double {
 
 /// Seeded inputs: ids within the vocabulary, floats in [-1, 1).
 func randomInputs(_ module: Module, seqLen: Int, seed: UInt64) -> [String: HostTensor] {
-    TIR.randomInputs(for: module, seqLen: seqLen, seed: seed)
+    TIRFormats.randomInputs(for: module, seqLen: seqLen, seed: seed)
 }

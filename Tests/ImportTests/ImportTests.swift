@@ -1,8 +1,9 @@
 // Hugging Face checkpoints imported and checked against the transformers library's outputs.
 import Foundation
 import Testing
-import TFC
+import TFCDriver
 import TIR
+import TIRFormats
 import TIRImport
 import TIRTransforms
 

@@ -2,9 +2,10 @@
 // no other test uses, compiled against the interpreter in every variant and every variant
 // against the original in float64; and the shrinker on made-up failures.
 import Testing
+import TFCDriver
+import TFCTestSupport
 import TIR
 import TIRTransforms
-@testable import TFC
 
 @Suite struct DifferentialTests {
     /// Seeds 5000..<5008: above every range the other generated-model tests draw from. One test

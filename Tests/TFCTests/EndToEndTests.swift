@@ -1,8 +1,9 @@
 // The tfc command line as a user runs it, and compiled objects linked into C programs.
 import Foundation
 import Testing
-import TFC
+import TFCDriver
 import TIR
+import TIRFormats
 
 /// Compiles gpt-tiny with `tfc compile` into `dir` (every parallel loop split across threads,
 /// however small) and links `source` against it.

@@ -5,6 +5,7 @@
 import Foundation
 import Testing
 import TIR
+import TIRFormats
 import TIRImport
 
 private let regressions = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

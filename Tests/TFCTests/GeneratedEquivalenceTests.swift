@@ -2,8 +2,10 @@
 // pass fires in full, and the compiled variants pass `verifyVariants`.
 import Foundation
 import Testing
-import TFC
+import TFCDriver
+import TFCTestSupport
 import TIR
+import TIRFormats
 import TIRInterpreter
 import TIRTransforms
 

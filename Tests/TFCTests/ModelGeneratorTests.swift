@@ -1,9 +1,11 @@
 // The random Pre-LN model generator: its models verify and round-trip, every option occurs, and the JIT runs them like the interpreter.
 import Testing
+import TFCDriver
+import TFCTestSupport
 import TIR
 import TIRCodegen
+import TIRFormats
 import TIRInterpreter
-@testable import TFC
 
 @Suite struct ModelGeneratorTests {
     /// The specs of seeds 0..<300: the population the structural tests look at.

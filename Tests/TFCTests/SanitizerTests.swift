@@ -12,7 +12,7 @@
 //    generated code is checked against the redzones around the exact-size heap buffers.
 import Foundation
 import Testing
-import TFC
+import TFCDriver
 import TIR
 import TIRTransforms
 

@@ -2,7 +2,7 @@
 // including its ability to fail on a wrong rewrite.
 import Foundation
 import Testing
-import TFC
+import TFCDriver
 import TIR
 import TIRTransforms
 

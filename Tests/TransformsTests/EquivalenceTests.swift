@@ -1,6 +1,7 @@
 // Every variant computes the same function as the Pre-LN original, checked in exact float64.
 import Testing
 import TIR
+import TIRFormats
 import TIRTransforms
 
 @Suite struct EquivalenceTests {

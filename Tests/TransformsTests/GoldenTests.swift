@@ -5,6 +5,7 @@
 import Foundation
 import Testing
 import TIR
+import TIRFormats
 import TIRTransforms
 
 private let goldenDir = repoRoot.appendingPathComponent("Tests/TransformsTests/Golden")

@@ -2,6 +2,7 @@
 import Foundation
 import Testing
 import TIR
+import TIRFormats
 import TIRInterpreter
 import TIRTransforms
 
@@ -52,7 +53,7 @@ func relativeDifference(_ a: [String: [Double]], _ b: [String: [Double]]) -> Dou
 
 /// Seeded inputs: ids within the vocabulary, floats in [-1, 1).
 func randomInputs(_ module: Module, seqLen: Int, seed: UInt64) -> [String: HostTensor] {
-    TIR.randomInputs(for: module, seqLen: seqLen, seed: seed)
+    TIRFormats.randomInputs(for: module, seqLen: seqLen, seed: seed)
 }
 
 func ops(_ ctx: PassContext) -> [OpKind] { ctx.module.body.map(\.op) }

@@ -10,7 +10,7 @@
 // Seeds run upwards from --start (default 5000) until --count models or --seconds have passed
 // (default: 100 models). Exit status 1 when any model failed.
 import Foundation
-import TFC
+import TFCTestSupport
 import TIR
 
 struct Arguments {

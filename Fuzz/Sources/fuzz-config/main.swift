@@ -9,6 +9,7 @@
 import Foundation
 import FuzzSupport
 import TIR
+import TIRFormats
 import TIRImport
 
 /// One checkpoint folder per fixture (the choice: FuzzSupport/ImportFixtureChoice.swift).

@@ -3,6 +3,7 @@
 // allocate beyond its own size.
 import FuzzSupport
 import TIR
+import TIRFormats
 
 let path = scratchFolder + "/input.npy"
 

@@ -8,6 +8,7 @@
 import Foundation
 import FuzzSupport
 import TIR
+import TIRFormats
 
 func check(_ image: Data) {
     let file: SafetensorsFile

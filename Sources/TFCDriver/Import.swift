@@ -1,6 +1,7 @@
 // `tfc import`: a checkpoint folder to a verified .tir file.
 import Foundation
 import TIR
+import TIRFormats
 import TIRImport
 
 /// Imports the checkpoint in `directory` and writes it as `path`, after checking that the

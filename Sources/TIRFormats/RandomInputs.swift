@@ -1,5 +1,6 @@
 // Seeded inputs for a module: what `tfc run --random-inputs`, `tfc verify`, `tfc bench` and
 // the tests feed to models when no real data is given.
+import TIR
 
 /// Seeded values for every input of `module` at `seqLen`: token ids uniform over the smallest
 /// table that reads them (so they are always valid), images uniform in [-1, 1).

@@ -1,9 +1,10 @@
 // The stages of tfc as library calls: load (read, parse, verify, resolve weights), run (JIT or
-// interpreter), compile (object + header + IR/assembly). The command line is a thin layer on top.
+// interpreter), compile (object + header + IR/assembly). Commands.swift strings them into the
+// commands of the command line, which is a thin layer on top.
 import Foundation
-import LLVMBridge
 import TIR
 import TIRCodegen
+import TIRFormats
 import TIRInterpreter
 
 /// A user-facing failure, already rendered (`file:line:col: error: ...` with source and caret).
@@ -91,7 +92,7 @@ public enum Engine: String, Sendable, CaseIterable {
 /// Runs a loaded model on `inputs` (by input name). Outputs by name, as float32.
 public func runModel(_ model: LoadedModel, inputs: [String: HostTensor], seqLen: Int?,
                      engine: Engine) throws -> [String: HostTensor] {
-    let seq = seqLen ?? inferSeqLen(model.module, inputs)
+    let seq = try seqLen ?? impliedSeqLen(model.module, inputs)
     switch engine {
     case .jit:
         do {
@@ -114,15 +115,21 @@ public func runModel(_ model: LoadedModel, inputs: [String: HostTensor], seqLen:
     }
 }
 
-/// The sequence length implied by the inputs: the first axis of an input whose first axis is `seq`.
-public func inferSeqLen(_ module: Module, _ inputs: [String: HostTensor]) -> Int {
-    for input in module.inputs where input.type.dims.first == .seq {
+/// The sequence length implied by the inputs: the first axis of the first given input whose
+/// first axis is `seq`; 1 for a model without such an input. The one rule of the driver, which
+/// always passes the length on explicitly (`JITModel`'s own fallback, used only when it is given
+/// none, also throws for a model that declares `seq` without a sequence-long input).
+func impliedSeqLen(_ module: Module, _ inputs: [String: HostTensor]) throws -> Int {
+    let sequenceInputs = module.inputs.filter { $0.type.dims.first == .seq }
+    guard !sequenceInputs.isEmpty else { return 1 }
+    for input in sequenceInputs {
         if let t = inputs[input.name] { return t.shape.first ?? 1 }
     }
-    return 1
+    let missing = sequenceInputs.map { "%" + $0.name }.joined(separator: ", ")
+    throw DriverError("error: cannot infer the sequence length: no value for \(missing)")
 }
 
-/// What `compile` writes besides the object and the header.
+/// What `compile` writes: the object, the header, LLVM IR, assembly.
 public struct EmitKinds: OptionSet, Sendable {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
@@ -130,20 +137,44 @@ public struct EmitKinds: OptionSet, Sendable {
     public static let header = EmitKinds(rawValue: 2)
     public static let llvmIR = EmitKinds(rawValue: 4)
     public static let assembly = EmitKinds(rawValue: 8)
+
+    /// The names `--emit` takes, in the order help and errors list them.
+    public static let names: [(name: String, kind: EmitKinds)] = [
+        ("obj", .object), ("header", .header), ("llvm-ir", .llvmIR), ("asm", .assembly),
+    ]
+
+    /// A comma-separated list of names (`obj,header`); an empty list emits nothing.
+    public init(list: String) throws {
+        self = []
+        for piece in list.split(separator: ",") {
+            guard let kind = Self.names.first(where: { $0.name == piece })?.kind else {
+                let expected = Self.names.map(\.name)
+                throw DriverError("unknown --emit kind '\(piece)' (expected \(expected.dropLast().joined(separator: ", ")) or \(expected.last ?? ""))")
+            }
+            insert(kind)
+        }
+    }
 }
+
+/// Parallel loops estimated below this many flops run on the calling thread, unless asked
+/// otherwise (`compile --min-parallel-flops`).
+public let defaultMinParallelFlops = defaultMinParallelWork
 
 /// Compiles a loaded model ahead of time and writes the requested files next to `objectPath`
 /// (`model.o` -> `model.h`, `model.ll`, `model.s`). Every file is written whole or not at all.
+/// `target`: host (nil), x86_64, aarch64 or an LLVM triple; `cpu`: nil for the host's or the
+/// target's generic CPU. An unknown target or CPU fails with LLVM's message before any lowering.
 @discardableResult
 public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: String? = nil, emit: EmitKinds,
-                         target: TargetSpec, prefix: String? = nil,
-                         minParallelWork: Int = defaultMinParallelWork) throws -> [String] {
+                         target: String? = nil, cpu: String? = nil, prefix: String? = nil,
+                         minParallelWork: Int = defaultMinParallelFlops) throws -> [String] {
     let base = (objectPath as NSString).deletingPathExtension
     let header = headerPath ?? base + ".h"
     let artifacts: AOTArtifacts
     do {
+        // compileAOT makes its TargetMachine first: a bad triple or CPU fails there, at no cost.
         artifacts = try compileAOT(model.module, weights: model.weights,
-                                   AOTRequest(target: target, prefix: prefix,
+                                   AOTRequest(target: try targetSpec(named: target, cpu: cpu), prefix: prefix,
                                               headerName: (header as NSString).lastPathComponent,
                                               wantIR: emit.contains(.llvmIR), wantAssembly: emit.contains(.assembly),
                                               minParallelWork: minParallelWork))

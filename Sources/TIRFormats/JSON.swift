@@ -1,4 +1,5 @@
 // A small strict JSON reader and writer, used for safetensors headers.
+// (Over 400 lines: the value type and its parser share this file so that the parser stays private.)
 //
 // Hand-written rather than Foundation's JSONSerialization so that errors carry exact byte
 // offsets, integers stay exact up to UInt64.max (numbers keep their source text), objects keep

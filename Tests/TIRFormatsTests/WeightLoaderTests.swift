@@ -2,7 +2,8 @@
 
 import Foundation
 import Testing
-@testable import TIR
+import TIR
+@testable import TIRFormats
 
 private func param(_ name: String, _ dims: [Int], _ initializer: ParamInit = .default, line: Int = 0) -> Param {
     Param(name: name, type: TensorType(.f32, dims.map(Dim.fixed)), initializer: initializer,

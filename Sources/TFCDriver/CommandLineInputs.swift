@@ -1,20 +1,7 @@
-// Model inputs from the command line (inline tokens, .npy files, seeded random values) and
-// printing of outputs.
+// Model inputs from the command line: inline tokens, .npy files, seeded random values.
 import Foundation
-import LLVMBridge
 import TIR
-import TIRCodegen
-
-/// `--target`/`--cpu` to a target description, or a user-facing error.
-public func resolveTarget(_ name: String?, cpu: String?) throws -> TargetSpec {
-    do {
-        let spec = try targetSpec(named: name, cpu: cpu)
-        _ = try TargetMachine(spec)  // fails early, with LLVM's message, for an unknown triple or CPU
-        return spec
-    } catch {
-        throw DriverError("error: \(error)")
-    }
-}
+import TIRFormats
 
 /// Inputs given as `--tokens 1,2,3` (for the model's only integer input) and `--input name=file.npy`.
 public func parseInputs(_ module: Module, tokens: String?, files: [String]) throws -> [String: HostTensor] {
@@ -71,21 +58,4 @@ public func fillRandomInputs(_ model: LoadedModel, given: [String: HostTensor], 
                              seqLen: Int?) -> [String: HostTensor] {
     let seq = seqLen ?? model.module.maxSeqLen
     return given.merging(randomInputs(for: model.module, seqLen: seq, seed: seed)) { mine, _ in mine }
-}
-
-/// `%logits f32[3, 256]` then one line per row: its first values and its argmax.
-public func describeTensor(name: String, _ tensor: HostTensor, full: Bool) -> String {
-    let values = tensor.floats
-    let cols = tensor.shape.count > 1 ? tensor.shape.dropFirst().reduce(1, *) : max(values.count, 1)
-    var lines = ["%\(name) f32\(tensor.shape)"]
-    for start in stride(from: 0, to: values.count, by: cols) {
-        let row = values[start..<min(start + cols, values.count)]
-        let shown = full ? Array(row) : Array(row.prefix(6))
-        var line = "  [" + shown.map { String(format: "%.6g", $0) }.joined(separator: ", ")
-        if shown.count < row.count { line += ", ... (\(row.count) values)" }
-        line += "]"
-        if let best = row.indices.max(by: { row[$0] < row[$1] }) { line += "  argmax \(best - start)" }
-        lines.append(line)
-    }
-    return lines.joined(separator: "\n")
 }

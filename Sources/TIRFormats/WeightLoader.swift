@@ -1,6 +1,7 @@
 // Resolves every parameter of a module to a host tensor: from its safetensors file or from seeded random values.
 
 import Foundation
+import TIR
 
 /// Parameters larger than this many elements are refused before anything is allocated
 /// (4 GiB of f32), so a typo in a `.tir` shape cannot exhaust memory.

@@ -2,7 +2,8 @@
 
 import Foundation
 import Testing
-@testable import TIR
+import TIR
+@testable import TIRFormats
 
 
 /// A safetensors image built by hand from the spec: u64 LE header length, header, data.

@@ -2,7 +2,17 @@
 // output (a .tir plus the rewritten weights), and rendering of remarks.
 import Foundation
 import TIR
+import TIRFormats
 import TIRTransforms
+
+/// The model variants (`--variant`): pre-ln (as written), pre-rms, pre-crms. The pass library's
+/// type, under the driver's name, so that the command line needs no import of the passes.
+public typealias ModelVariant = Variant
+
+/// Every pass `--passes` accepts, with its one-line summary, in pipeline order.
+public var availablePasses: [(name: String, summary: String)] {
+    allPasses.map { ($0.name, $0.summary) }
+}
 
 /// A model after a pipeline: the rewritten module, its weights rounded once to float32, the
 /// float64 program, and the passes' remarks.
@@ -52,6 +62,17 @@ public func passes(named pipeline: String) throws -> [Pass] {
 /// Remarks rendered against the model's source, one after another.
 public func renderRemarks(_ remarks: [Diagnostic], source: String) -> String {
     remarks.map { $0.rendered(source: source) }.joined(separator: "\n")
+}
+
+/// Loads `path` and rewrites it into `variant`; with `remarks`, writes the passes' remarks
+/// (rendered against the source) to the console's error stream. pre-ln without remarks runs no
+/// pipeline at all.
+public func loadModel(_ path: String, variant: Variant, remarks: Bool, console: Console = .standard) throws -> LoadedModel {
+    let original = try loadModel(path)
+    guard variant != .preLN || remarks else { return original }
+    let rewritten = try rewrite(original, variant: variant)
+    if remarks && !rewritten.remarks.isEmpty { console.error(renderRemarks(rewritten.remarks, source: original.source)) }
+    return rewritten.model
 }
 
 /// Writes a rewritten model as `path` (.tir) and its parameters as a safetensors file beside it

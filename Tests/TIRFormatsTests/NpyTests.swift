@@ -2,7 +2,8 @@
 
 import Foundation
 import Testing
-@testable import TIR
+import TIR
+@testable import TIRFormats
 
 
 /// A version 1.0 .npy image built by hand from the spec (no padding: readers must not need it).

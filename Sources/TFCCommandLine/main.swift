@@ -1,10 +1,9 @@
-// The tfc command line: thin ArgumentParser commands over the TFC library.
+// The tfc command line: ArgumentParser commands that parse and validate options, then call
+// the driver (`Commands` in TFCDriver), which loads, rewrites, runs or compiles and writes
+// every file and line of text. A failure is printed and exits 1; a failed `verify` exits 1.
 import ArgumentParser
 import Foundation
-import TFC
-import TIR
-import TIRCodegen
-import TIRTransforms
+import TFCDriver
 
 struct TFCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,40 +14,37 @@ struct TFCCommand: ParsableCommand {
 
 /// Prints a rendered error to stderr and exits non-zero.
 func fail(_ error: any Error) -> Never {
-    printError(String(describing: error))
+    Console.standard.error(String(describing: error))
     exit(1)
 }
 
-/// Pretty, stable JSON on stdout (for --json).
-func printJSON(_ value: some Encodable) {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    Swift.print(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self))
+extension ModelVariant: ExpressibleByArgument {}
+
+/// `a, b or c`.
+func listed(_ names: [String]) -> String {
+    names.count < 2 ? names.joined() : names.dropLast().joined(separator: ", ") + " or " + names[names.count - 1]
 }
 
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+/// `-R`: the passes' remarks, for every command that rewrites a model.
+struct RemarksOption: ParsableArguments {
+    @Flag(name: [.customShort("R"), .customLong("remarks")], help: "Say where each pass fired and, where it did not, why.")
+    var remarks = false
 }
-
-extension Variant: ExpressibleByArgument {}
 
 /// `--variant` and `-R`, shared by every command that runs or compiles a model.
 struct VariantOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The model variant: pre-ln (as written), pre-rms (centered, RMSNorm, gains folded) or pre-crms (also stored in d-1 numbers).",
                                valueName: "variant"))
-    var variant: Variant = .preLN
+    var variant: ModelVariant = .preLN
 
-    @Flag(name: [.customShort("R"), .customLong("remarks")], help: "Say where each pass fired and, where it did not, why.")
-    var remarks = false
+    @OptionGroup var remarksOption: RemarksOption
 
-    /// Loads `path` and rewrites it into the chosen variant, printing remarks if asked.
-    func load(_ path: String) throws -> LoadedModel {
-        let original = try loadModel(path)
-        guard variant != .preLN || remarks else { return original }
-        let rewritten = try rewrite(original, variant: variant)
-        if remarks && !rewritten.remarks.isEmpty { printError(renderRemarks(rewritten.remarks, source: original.source)) }
-        return rewritten.model
-    }
+    var remarks: Bool { remarksOption.remarks }
+}
+
+/// `--json`, for the commands that print a report.
+struct JSONOption: ParsableArguments {
+    @Flag(help: "Print the report as JSON.") var json = false
 }
 
 struct Check: ParsableCommand {
@@ -60,14 +56,7 @@ struct Check: ParsableCommand {
 
     func run() throws {
         do {
-            let loaded = try loadModel(model)
-            if print {
-                Swift.print(printModule(loaded.module), terminator: "")
-            } else {
-                let m = loaded.module
-                let count = loaded.weights.tensors.values.reduce(0) { $0 + $1.count }
-                Swift.print("\(model): ok: @\(m.name), \(m.body.count) ops, \(m.params.count) parameters (\(count) values)")
-            }
+            try Commands.check(model: model, printCanonical: print)
         } catch {
             fail(error)
         }
@@ -82,32 +71,29 @@ struct Compile: ParsableCommand {
     @Argument(help: "The .tir model.") var model: String
     @Option(name: .shortAndLong, help: "The object file to write.") var output: String
     @Option(help: "The header to write (default: OUTPUT with the extension .h).") var header: String?
-    @Option(help: ArgumentHelp("What to write, comma-separated: obj, header, llvm-ir, asm.",
+    @Option(help: ArgumentHelp("What to write, comma-separated: \(EmitKinds.names.map(\.name).joined(separator: ", ")).",
                                valueName: "kinds")) var emit: String = "obj,header"
     @Option(help: "Target: host (default), x86_64, aarch64, or an LLVM triple.") var target: String?
     @Option(help: "Target CPU (default: the host's, or a generic CPU of the target).") var cpu: String?
     @Option(help: "C symbol prefix (default: the model's name).") var name: String?
     @Option(help: ArgumentHelp("Parallel loops estimated below this many flops run on the calling thread (0: split every loop).",
-                               valueName: "flops")) var minParallelFlops = defaultMinParallelWork
+                               valueName: "flops")) var minParallelFlops = defaultMinParallelFlops
     @OptionGroup var variantOptions: VariantOptions
 
     func validate() throws {
         guard minParallelFlops >= 0 else { throw ValidationError("--min-parallel-flops must be at least 0") }
-        for kind in emit.split(separator: ",") where Compile.kinds[String(kind)] == nil {
-            throw ValidationError("unknown --emit kind '\(kind)' (expected obj, header, llvm-ir or asm)")
+        do {
+            _ = try EmitKinds(list: emit)
+        } catch {
+            throw ValidationError(String(describing: error))
         }
     }
 
-    static let kinds: [String: EmitKinds] = ["obj": .object, "header": .header, "llvm-ir": .llvmIR, "asm": .assembly]
-
     func run() throws {
         do {
-            let loaded = try variantOptions.load(model)
-            let kinds = emit.split(separator: ",").reduce(into: EmitKinds()) { $0.insert(Compile.kinds[String($1)] ?? []) }
-            let spec = try resolveTarget(target, cpu: cpu)
-            let written = try compileModel(loaded, objectPath: output, headerPath: header, emit: kinds, target: spec,
-                                           prefix: name, minParallelWork: minParallelFlops)
-            for file in written { Swift.print("wrote \(file)") }
+            try Commands.compile(model: model, variant: variantOptions.variant, remarks: variantOptions.remarks,
+                                 output: output, header: header, emit: emit, target: target, cpu: cpu, prefix: name,
+                                 minParallelWork: minParallelFlops)
         } catch {
             fail(error)
         }
@@ -133,22 +119,9 @@ struct Run: ParsableCommand {
 
     func run() throws {
         do {
-            let loaded = try variantOptions.load(model)
-            let given = try parseInputs(loaded.module, tokens: tokens, files: inputs)
-            let all = randomInputs.map { fillRandomInputs(loaded, given: given, seed: $0, seqLen: seq) } ?? given
-            for input in loaded.module.inputs where all[input.name] == nil {
-                throw DriverError("error: no value for input %\(input.name): use --tokens, --input \(input.name)=file.npy or --random-inputs SEED")
-            }
-            let outputs = try runModel(loaded, inputs: all, seqLen: nil, engine: interpret ? .interpreter : .jit)
-            if let output, let first = loaded.module.outputs.first, let tensor = outputs[first.name] {
-                try writeNpy(tensor, to: output)
-                Swift.print("wrote \(output): %\(first.name) f32\(tensor.shape)")
-                return
-            }
-            for out in loaded.module.outputs {
-                guard let tensor = outputs[out.name] else { continue }
-                Swift.print(describeTensor(name: out.name, tensor, full: full))
-            }
+            try Commands.run(model: model, variant: variantOptions.variant, remarks: variantOptions.remarks, tokens: tokens,
+                             inputFiles: inputs, randomInputs: randomInputs, seqLen: seq, interpret: interpret,
+                             output: output, full: full)
         } catch {
             fail(error)
         }
@@ -158,16 +131,16 @@ struct Run: ParsableCommand {
 struct Opt: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Rewrite a model with passes and print (or write) the result.",
-        discussion: "Passes: \(allPasses.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")). With -o out.tir the rewritten parameters are written to out.safetensors beside it.")
+        discussion: "Passes: \(availablePasses.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")). With -o out.tir the rewritten parameters are written to out.safetensors beside it.")
 
     @Argument(help: "The .tir model.") var model: String
     @Option(help: "Comma-separated passes, run in order.") var passes: String?
-    @Option(help: "A named pipeline instead of --passes: pre-ln, pre-rms or pre-crms.") var variant: Variant?
+    @Option(help: "A named pipeline instead of --passes: \(listed(ModelVariant.allCases.map(\.rawValue))).")
+    var variant: ModelVariant?
     @Option(name: .shortAndLong, help: "Write the rewritten model here (and its weights beside it) instead of printing it.")
     var output: String?
     @Flag(help: "Print the module after every pass.") var printAfterAll = false
-    @Flag(name: [.customShort("R"), .customLong("remarks")], help: "Say where each pass fired and, where it did not, why.")
-    var remarks = false
+    @OptionGroup var remarksOption: RemarksOption
 
     func validate() throws {
         if (passes == nil) == (variant == nil) { throw ValidationError("give exactly one of --passes and --variant") }
@@ -175,20 +148,8 @@ struct Opt: ParsableCommand {
 
     func run() throws {
         do {
-            let original = try loadModel(model)
-            let pipeline = try variant.map(\.passes) ?? TFC.passes(named: passes ?? "")
-            let rewritten = try rewrite(original, passes: pipeline) { pass, module in
-                if printAfterAll { Swift.print("// after \(pass.name)\n" + printModule(module)) }
-            }
-            if remarks && !rewritten.remarks.isEmpty { printError(renderRemarks(rewritten.remarks, source: original.source)) }
-            if let output {
-                for file in try writeRewritten(rewritten, to: output) { Swift.print("wrote \(file)") }
-            } else if !printAfterAll {
-                Swift.print(printModule(rewritten.model.module), terminator: "")
-            }
-            if output == nil && variant != .preLN && !pipeline.isEmpty {
-                printError("note: the rewritten weights were not saved: use -o FILE.tir to write a runnable model and its weights")
-            }
+            try Commands.opt(model: model, passes: passes, variant: variant, output: output, printAfterAll: printAfterAll,
+                             remarks: remarksOption.remarks)
         } catch {
             fail(error)
         }
@@ -207,7 +168,7 @@ struct Verify: ParsableCommand {
     @Option(help: "Random inputs per sequence length.") var samples = 2
     @Option(help: "Seed of the random inputs.") var seed: UInt64 = 1
     @Option(help: "Tolerance, in multiples of the original's own float32 error.") var factor = 10.0
-    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var jsonOption: JSONOption
 
     func validate() throws {
         guard factor >= 1 else { throw ValidationError("--factor must be at least 1, got \(factor)") }
@@ -215,34 +176,14 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
-        var report: VerifyReport
+        let pass: Bool
         do {
-            let original = try loadModel(model)
-            var candidates: [(name: String, model: LoadedModel)] = []
-            for variant in Variant.allCases where variant != .preLN {
-                candidates.append((variant.rawValue, try rewrite(original, variant: variant).model))
-            }
-            for path in candidate { candidates.append((path, try loadModel(path))) }
-            var options = VerifyOptions()
-            options.samples = samples
-            options.seed = seed
-            options.factor = factor
-            if let seq {
-                options.seqLens = try seq.split(separator: ",").map {
-                    guard let n = Int($0.trimmingCharacters(in: .whitespaces)) else { throw DriverError("error: --seq: '\($0)' is not an integer") }
-                    return n
-                }
-            }
-            report = try verifyVariants(original, candidates: candidates, options: options)
+            pass = try Commands.verify(model: model, candidates: candidate, seqLens: seq, samples: samples, seed: seed,
+                                       factor: factor, json: jsonOption.json)
         } catch {
             fail(error)
         }
-        if json {
-            printJSON(report)
-        } else {
-            Swift.print(report.text)
-        }
-        if !report.pass { throw ExitCode(1) }
+        if !pass { throw ExitCode(1) }
     }
 }
 
@@ -257,7 +198,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed calls per variant first.") var warmup = 2
     @Option(help: "Variants to time, comma-separated (default: all).") var variants: String?
     @Option(help: "Threads per call (default: one per online core).") var threads = 0
-    @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var jsonOption: JSONOption
     @Flag(help: "Skip the FMA peak measurement.") var noPeak = false
 
     func validate() throws {
@@ -265,28 +206,11 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let report: BenchReport
         do {
-            var options = BenchOptions()
-            options.seqLen = seq
-            options.runs = runs
-            options.warmup = warmup
-            options.threads = threads
-            options.measurePeak = !noPeak
-            if let variants {
-                options.variants = try variants.split(separator: ",").map {
-                    guard let v = Variant(rawValue: String($0)) else { throw DriverError("error: unknown variant '\($0)'") }
-                    return v
-                }
-            }
-            report = try benchmark(try loadModel(model), options: options)
+            try Commands.bench(model: model, seqLen: seq, runs: runs, warmup: warmup, variants: variants, threads: threads,
+                               measurePeak: !noPeak, json: jsonOption.json)
         } catch {
             fail(error)
-        }
-        if json {
-            printJSON(report)
-        } else {
-            Swift.print(report.text)
         }
     }
 }
@@ -301,8 +225,7 @@ struct Import: ParsableCommand {
 
     func run() throws {
         do {
-            try importModel(directory: directory, to: output)
-            Swift.print("wrote \(output)")
+            try Commands.importCheckpoint(directory: directory, output: output)
         } catch {
             fail(error)
         }

@@ -1,6 +1,7 @@
 // Helpers shared by the weight-file tests (safetensors, .npy, the weight loader).
 import Foundation
-@testable import TIR
+import TIR
+@testable import TIRFormats
 
 /// The diagnostic `body` throws, or nil if it succeeds.
 func diagnostic<T>(_ body: () throws(Diagnostic) -> T) -> Diagnostic? {

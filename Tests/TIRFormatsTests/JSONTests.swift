@@ -1,7 +1,8 @@
 // Tests of the strict JSON reader and writer used for safetensors headers.
 
 import Testing
-@testable import TIR
+import TIR
+@testable import TIRFormats
 
 private func parseError(_ text: String) -> JSONError? {
     do {

@@ -5,6 +5,7 @@
 // then the data buffer; offsets are relative to the start of the data buffer.
 
 import Foundation
+import TIR
 
 /// The element types the safetensors format names. All are recognized (so that a header can
 /// be fully validated); `SafetensorsFile.tensor` converts the ones tfc needs.

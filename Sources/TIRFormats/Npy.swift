@@ -7,6 +7,7 @@
 // padded with spaces and ended by '\n', then the raw elements.
 
 import Foundation
+import TIR
 
 /// Reads a .npy file: `<f4` and `<f8` (rounded to nearest) as f32, `<i4` and `<i8` as i32
 /// (an i8 value out of the Int32 range is an error). Errors have `file` = `path`.

@@ -1,0 +1,184 @@
+// The commands of `tfc` as library calls: each loads what it needs, runs the stages of
+// Driver.swift, Variants.swift, Verify.swift, Bench.swift or Import.swift, and writes its
+// files and its text (to a `Console`). The command line only parses options and calls these;
+// a failure is thrown as an error whose description is the rendered message.
+import Foundation
+import TIR
+import TIRFormats
+
+/// Where a command's text goes: standard output and standard error unless a caller collects it.
+public struct Console: Sendable {
+    /// Writes text to the output stream as given (no newline added).
+    public var write: @Sendable (String) -> Void
+    /// Writes text to the error stream as given (no newline added).
+    public var writeError: @Sendable (String) -> Void
+
+    public init(write: @escaping @Sendable (String) -> Void, writeError: @escaping @Sendable (String) -> Void) {
+        self.write = write
+        self.writeError = writeError
+    }
+
+    /// The process's stdout (buffered, as `print`) and stderr (unbuffered).
+    public static let standard = Console(write: { Swift.print($0, terminator: "") },
+                                         writeError: { FileHandle.standardError.write(Data($0.utf8)) })
+
+    /// One line on the output stream.
+    public func print(_ line: String) { write(line + "\n") }
+
+    /// One line on the error stream.
+    public func error(_ line: String) { writeError(line + "\n") }
+
+    /// Pretty, stable JSON on the output stream (for --json).
+    public func printJSON(_ value: some Encodable) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self))
+    }
+}
+
+/// `tfc check`, `compile`, `run`, `opt`, `verify`, `bench` and `import`.
+public enum Commands {
+    /// Parses, verifies and resolves the parameters of `model`; prints a summary line, or the
+    /// model in canonical form.
+    public static func check(model: String, printCanonical: Bool, console: Console = .standard) throws {
+        let loaded = try loadModel(model)
+        if printCanonical {
+            console.write(printModule(loaded.module))
+        } else {
+            let m = loaded.module
+            let count = loaded.weights.tensors.values.reduce(0) { $0 + $1.count }
+            console.print("\(model): ok: @\(m.name), \(m.body.count) ops, \(m.params.count) parameters (\(count) values)")
+        }
+    }
+
+    /// Compiles `model` (in `variant`) to `output` and the files `emit` names; prints each file written.
+    public static func compile(model: String, variant: ModelVariant, remarks: Bool, output: String, header: String?,
+                               emit: String, target: String?, cpu: String?, prefix: String?, minParallelWork: Int,
+                               console: Console = .standard) throws {
+        let loaded = try loadModel(model, variant: variant, remarks: remarks, console: console)
+        let kinds = try EmitKinds(list: emit)
+        let written = try compileModel(loaded, objectPath: output, headerPath: header, emit: kinds, target: target,
+                                       cpu: cpu, prefix: prefix, minParallelWork: minParallelWork)
+        for file in written { console.print("wrote \(file)") }
+    }
+
+    /// Runs `model` (in `variant`) on the given inputs, then prints a summary of every output
+    /// (every value with `full`), or writes the first output to the .npy file `output`.
+    public static func run(model: String, variant: ModelVariant, remarks: Bool, tokens: String?, inputFiles: [String],
+                           randomInputs seed: UInt64?, seqLen: Int?, interpret: Bool, output: String?, full: Bool,
+                           console: Console = .standard) throws {
+        let loaded = try loadModel(model, variant: variant, remarks: remarks, console: console)
+        let given = try parseInputs(loaded.module, tokens: tokens, files: inputFiles)
+        let all = seed.map { fillRandomInputs(loaded, given: given, seed: $0, seqLen: seqLen) } ?? given
+        for input in loaded.module.inputs where all[input.name] == nil {
+            throw DriverError("error: no value for input %\(input.name): use --tokens, --input \(input.name)=file.npy or --random-inputs SEED")
+        }
+        let outputs = try runModel(loaded, inputs: all, seqLen: nil, engine: interpret ? .interpreter : .jit)
+        if let output, let first = loaded.module.outputs.first, let tensor = outputs[first.name] {
+            try writeNpy(tensor, to: output)
+            console.print("wrote \(output): %\(first.name) f32\(tensor.shape)")
+            return
+        }
+        for out in loaded.module.outputs {
+            guard let tensor = outputs[out.name] else { continue }
+            console.print(describeTensor(name: out.name, tensor, full: full))
+        }
+    }
+
+    /// Rewrites `model` with `passes` (comma-separated) or the pipeline of `variant` (give one)
+    /// and prints the result, or writes it and its weights (`output`: a .tir path).
+    public static func opt(model: String, passes pipelineText: String?, variant: ModelVariant?, output: String?,
+                           printAfterAll: Bool, remarks: Bool, console: Console = .standard) throws {
+        let original = try loadModel(model)
+        let pipeline = try variant.map(\.passes) ?? passes(named: pipelineText ?? "")
+        let rewritten = try rewrite(original, passes: pipeline) { pass, module in
+            if printAfterAll { console.print("// after \(pass.name)\n" + printModule(module)) }
+        }
+        if remarks && !rewritten.remarks.isEmpty { console.error(renderRemarks(rewritten.remarks, source: original.source)) }
+        if let output {
+            for file in try writeRewritten(rewritten, to: output) { console.print("wrote \(file)") }
+        } else if !printAfterAll {
+            console.write(printModule(rewritten.model.module))
+        }
+        if output == nil && variant != .preLN && !pipeline.isEmpty {
+            console.error("note: the rewritten weights were not saved: use -o FILE.tir to write a runnable model and its weights")
+        }
+    }
+
+    /// Checks every variant of `model` (and each `candidates` file) against its float64
+    /// interpreter, prints the report (text or JSON), and returns whether all passed.
+    /// `seqLens`: comma-separated lengths, nil for the default ones.
+    public static func verify(model: String, candidates candidatePaths: [String], seqLens: String?, samples: Int,
+                              seed: UInt64, factor: Double, json: Bool, console: Console = .standard) throws -> Bool {
+        let original = try loadModel(model)
+        var candidates: [(name: String, model: LoadedModel)] = []
+        for variant in ModelVariant.allCases where variant != .preLN {
+            candidates.append((variant.rawValue, try rewrite(original, variant: variant).model))
+        }
+        for path in candidatePaths { candidates.append((path, try loadModel(path))) }
+        var options = VerifyOptions()
+        options.samples = samples
+        options.seed = seed
+        options.factor = factor
+        if let seqLens {
+            options.seqLens = try seqLens.split(separator: ",").map {
+                guard let n = Int($0.trimmingCharacters(in: .whitespaces)) else { throw DriverError("error: --seq: '\($0)' is not an integer") }
+                return n
+            }
+        }
+        let report = try verifyVariants(original, candidates: candidates, options: options)
+        if json {
+            console.printJSON(report)
+        } else {
+            console.print(report.text)
+        }
+        return report.pass
+    }
+
+    /// Times the variants of `model` (`variants`: comma-separated names, nil for all) and prints
+    /// the report (text or JSON).
+    public static func bench(model: String, seqLen: Int?, runs: Int, warmup: Int, variants: String?, threads: Int,
+                             measurePeak: Bool, json: Bool, console: Console = .standard) throws {
+        var options = BenchOptions()
+        options.seqLen = seqLen
+        options.runs = runs
+        options.warmup = warmup
+        options.threads = threads
+        options.measurePeak = measurePeak
+        if let variants {
+            options.variants = try variants.split(separator: ",").map {
+                guard let v = ModelVariant(rawValue: String($0)) else { throw DriverError("error: unknown variant '\($0)'") }
+                return v
+            }
+        }
+        let report = try benchmark(try loadModel(model), options: options)
+        if json {
+            console.printJSON(report)
+        } else {
+            console.print(report.text)
+        }
+    }
+
+    /// Imports the checkpoint folder `directory` as the .tir file `output`.
+    public static func importCheckpoint(directory: String, output: String, console: Console = .standard) throws {
+        try importModel(directory: directory, to: output)
+        console.print("wrote \(output)")
+    }
+}
+
+/// `%logits f32[3, 256]` then one line per row: its first values and its argmax.
+public func describeTensor(name: String, _ tensor: HostTensor, full: Bool) -> String {
+    let values = tensor.floats
+    let cols = tensor.shape.count > 1 ? tensor.shape.dropFirst().reduce(1, *) : max(values.count, 1)
+    var lines = ["%\(name) f32\(tensor.shape)"]
+    for start in stride(from: 0, to: values.count, by: cols) {
+        let row = values[start..<min(start + cols, values.count)]
+        let shown = full ? Array(row) : Array(row.prefix(6))
+        var line = "  [" + shown.map { String(format: "%.6g", $0) }.joined(separator: ", ")
+        if shown.count < row.count { line += ", ... (\(row.count) values)" }
+        line += "]"
+        if let best = row.indices.max(by: { row[$0] < row[$1] }) { line += "  argmax \(best - start)" }
+        lines.append(line)
+    }
+    return lines.joined(separator: "\n")
+}
