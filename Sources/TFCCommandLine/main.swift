@@ -66,7 +66,7 @@ struct Check: ParsableCommand {
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compile a model to a relocatable object file and a C header.",
-        discussion: "Writes OUTPUT (an object file with the weights embedded) and a header beside it (model.o -> model.h) declaring <name>_forward and <name>_forward_threads. Link with: cc app.c model.o -lm -lpthread")
+        discussion: "Writes OUTPUT (an object file with the weights embedded) and a header beside it (model.o -> model.h) declaring <name>_forward and <name>_forward_threads. Link with: cc app.c model.o -lm -lpthread. --emit also writes, beside OUTPUT: llvm-ir model.ll (optimized), llvm-ir-unopt model.unopt.ll (as lowered), asm model.s, fusion model.fusion.txt (what each GEMM's epilogue computes), memory-plan model.memory-plan.txt (where every value lives).")
 
     @Argument(help: "The .tir model.") var model: String
     @Option(name: .shortAndLong, help: "The object file to write.") var output: String

@@ -129,7 +129,8 @@ func impliedSeqLen(_ module: Module, _ inputs: [String: HostTensor]) throws -> I
     throw DriverError("error: cannot infer the sequence length: no value for \(missing)")
 }
 
-/// What `compile` writes: the object, the header, LLVM IR, assembly.
+/// What `compile` writes: the object, the header, LLVM IR (optimized, or as lowered), assembly,
+/// and the code generator's plans as text (what was fused, where every value lives).
 public struct EmitKinds: OptionSet, Sendable {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
@@ -137,10 +138,14 @@ public struct EmitKinds: OptionSet, Sendable {
     public static let header = EmitKinds(rawValue: 2)
     public static let llvmIR = EmitKinds(rawValue: 4)
     public static let assembly = EmitKinds(rawValue: 8)
+    public static let unoptimizedIR = EmitKinds(rawValue: 16)
+    public static let fusionPlan = EmitKinds(rawValue: 32)
+    public static let memoryPlan = EmitKinds(rawValue: 64)
 
     /// The names `--emit` takes, in the order help and errors list them.
     public static let names: [(name: String, kind: EmitKinds)] = [
-        ("obj", .object), ("header", .header), ("llvm-ir", .llvmIR), ("asm", .assembly),
+        ("obj", .object), ("header", .header), ("llvm-ir", .llvmIR), ("llvm-ir-unopt", .unoptimizedIR),
+        ("asm", .assembly), ("fusion", .fusionPlan), ("memory-plan", .memoryPlan),
     ]
 
     /// A comma-separated list of names (`obj,header`); an empty list emits nothing.
@@ -161,7 +166,8 @@ public struct EmitKinds: OptionSet, Sendable {
 public let defaultMinParallelFlops = defaultMinParallelWork
 
 /// Compiles a loaded model ahead of time and writes the requested files next to `objectPath`
-/// (`model.o` -> `model.h`, `model.ll`, `model.s`). Every file is written whole or not at all.
+/// (`model.o` -> `model.h`, `model.ll`, `model.unopt.ll`, `model.s`, `model.fusion.txt`,
+/// `model.memory-plan.txt`). Every file is written whole or not at all.
 /// `target`: host (nil), x86_64, aarch64 or an LLVM triple; `cpu`: nil for the host's or the
 /// target's generic CPU. An unknown target or CPU fails with LLVM's message before any lowering.
 @discardableResult
@@ -177,6 +183,7 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
                                    AOTRequest(target: try targetSpec(named: target, cpu: cpu), prefix: prefix,
                                               headerName: (header as NSString).lastPathComponent,
                                               wantIR: emit.contains(.llvmIR), wantAssembly: emit.contains(.assembly),
+                                              wantUnoptimizedIR: emit.contains(.unoptimizedIR),
                                               minParallelWork: minParallelWork))
     } catch {
         throw DriverError("error: \(error)")
@@ -185,7 +192,12 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
     if emit.contains(.object) { files.append((objectPath, Data(artifacts.object))) }
     if emit.contains(.header) { files.append((header, Data(artifacts.header.utf8))) }
     if let ir = artifacts.llvmIR { files.append((base + ".ll", Data(ir.utf8))) }
+    if let ir = artifacts.unoptimizedIR { files.append((base + ".unopt.ll", Data(ir.utf8))) }
     if let asm = artifacts.assembly { files.append((base + ".s", Data(asm.utf8))) }
+    if emit.contains(.fusionPlan) { files.append((base + ".fusion.txt", Data(artifacts.plans.fusion.description.utf8))) }
+    if emit.contains(.memoryPlan) {
+        files.append((base + ".memory-plan.txt", Data(artifacts.plans.memory.description.utf8)))
+    }
     for (path, data) in files {
         try writeAtomically(data, to: path)
     }

@@ -2,6 +2,7 @@
 
 import Testing
 import TIR
+import TIRFormats
 import TIRInterpreter
 
 @Suite("Interpreter on bf16 parameters")

@@ -59,7 +59,25 @@ private final class Collected: @unchecked Sendable {
             _ = try EmitKinds(list: "obj,exe")
             Issue.record("an unknown kind was accepted")
         } catch {
-            #expect(String(describing: error) == "unknown --emit kind 'exe' (expected obj, header, llvm-ir or asm)")
+            #expect(String(describing: error) == "unknown --emit kind 'exe' (expected obj, header, llvm-ir, llvm-ir-unopt, asm, fusion or memory-plan)")
         }
+    }
+
+    @Test func compileEmitsThePlansAndTheUnoptimizedIR() throws {
+        let collected = Collected()
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        try Commands.compile(model: examplePath("gpt-tiny.tir"), variant: .preLN, remarks: false, output: "\(dir)/m.o",
+                             header: nil, emit: "fusion,memory-plan,llvm-ir-unopt", target: nil, cpu: nil, prefix: nil,
+                             minParallelWork: defaultMinParallelFlops, console: collected.console)
+        let fusion = try String(contentsOfFile: "\(dir)/m.fusion.txt", encoding: .utf8)
+        let memory = try String(contentsOfFile: "\(dir)/m.memory-plan.txt", encoding: .utf8)
+        let ir = try String(contentsOfFile: "\(dir)/m.unopt.ll", encoding: .utf8)
+        #expect(fusion.contains("%h0.fc: gemm, epilogue bias+gelu_tanh"), "\(fusion)")
+        #expect(memory.contains("// memory plan: workspace "), "\(memory)")
+        #expect(ir.contains("define i32 @gpt_tiny_forward_threads("))
+        // Only what was asked for.
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/m.o"))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/m.h"))
     }
 }

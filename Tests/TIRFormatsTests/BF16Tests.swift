@@ -3,12 +3,16 @@
 import Foundation
 import Testing
 @testable import TIR
+@testable import TIRFormats
+
+/// Parses `source` as test.tir.
+private func parsed(_ source: String) throws -> Module { try parseModule(source, file: "test.tir") }
 
 /// A Float from its bits, for readable tie cases.
 private func float(_ bits: UInt32) -> Float { Float(bitPattern: bits) }
 
 private func verify(_ body: String) throws -> [String] {
-    let m = try TIRText.parse("model @m {\n  seq T <= 16\n\(body)\n}\n")
+    let m = try parsed("model @m {\n  seq T <= 16\n\(body)\n}\n")
     return verifyModule(m, file: "test.tir").map(\.description)
 }
 
@@ -85,7 +89,7 @@ private func loadFromFile(_ tensors: [(name: String, tensor: HostTensor)], _ par
 
     @Test func bf16ParamsRoundTripThroughText() throws {
         let source = "model @m {\n  weights random(seed = 0, std = 0.02)\n  input %x : f32[2, 768]\n\n  param @w : bf16[768, 3072]\n\n  %y = linear(%x, @w) : f32[2, 3072]\n  output %y\n}\n"
-        let m = try TIRText.parse(source)
+        let m = try parsed(source)
         #expect(m.param(named: "w")?.type == TensorType(.bf16, [.fixed(768), .fixed(3072)]))
         #expect(printModule(m) == source)
         #expect(try parseModule(printModule(m), file: "x.tir") == m)
