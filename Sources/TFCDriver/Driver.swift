@@ -115,17 +115,11 @@ public func runModel(_ model: LoadedModel, inputs: [String: HostTensor], seqLen:
     }
 }
 
-/// The sequence length implied by the inputs: the first axis of the first given input whose
-/// first axis is `seq`; 1 for a model without such an input. The one rule of the driver, which
-/// always passes the length on explicitly (`JITModel`'s own fallback, used only when it is given
-/// none, also throws for a model that declares `seq` without a sequence-long input).
+/// The sequence length the inputs imply (`Module.impliedSeqLen`), or a located failure naming
+/// the sequence inputs when none of them is given.
 func impliedSeqLen(_ module: Module, _ inputs: [String: HostTensor]) throws -> Int {
-    let sequenceInputs = module.inputs.filter { $0.type.dims.first == .seq }
-    guard !sequenceInputs.isEmpty else { return 1 }
-    for input in sequenceInputs {
-        if let t = inputs[input.name] { return t.shape.first ?? 1 }
-    }
-    let missing = sequenceInputs.map { "%" + $0.name }.joined(separator: ", ")
+    if let n = module.impliedSeqLen(inputs) { return n }
+    let missing = module.inputs.filter { $0.type.dims.first == .seq }.map { "%" + $0.name }.joined(separator: ", ")
     throw DriverError("error: cannot infer the sequence length: no value for \(missing)")
 }
 

@@ -102,3 +102,17 @@ public struct Weights: Sendable, Equatable {
         set { tensors[name] = newValue }
     }
 }
+
+extension Module {
+    /// The sequence length that `inputs` imply: the first axis of the first given input whose
+    /// first axis is `seq`; 1 for a model without such an input. nil when the model has such
+    /// inputs but none of them is given. (The one rule of the driver and the JIT runner.)
+    public func impliedSeqLen(_ inputs: [String: HostTensor]) -> Int? {
+        let sequenceInputs = self.inputs.filter { $0.type.dims.first == .seq }
+        guard !sequenceInputs.isEmpty else { return 1 }
+        for input in sequenceInputs {
+            if let t = inputs[input.name] { return t.shape.first ?? 1 }
+        }
+        return nil
+    }
+}

@@ -1,5 +1,8 @@
 // The `.tir` parser: tokens to a `Module`, with every syntax error reported at its token.
 //
+// One file of about 520 lines on purpose: the item loop, its error recovery and the per-item
+// parsers read top to bottom as the grammar in Docs/tir-language.md does.
+//
 // The parser is a loop over items (no recursion), so input size cannot exhaust the stack.
 // After an error it skips to the next line that starts an item and goes on, so one run
 // reports all independent syntax errors. It also canonicalizes attributes (OpInfo order,

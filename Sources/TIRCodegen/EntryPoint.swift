@@ -40,8 +40,8 @@ public enum Status: Int32, Sendable, CaseIterable {
 /// function keeps no state between calls: concurrent calls with distinct workspaces are safe.
 public struct EntryPoint: Sendable {
     public var prefix: String
-    public var inputs: [Input]
-    public var outputs: [Input]
+    public var inputs: [EntryBuffer]
+    public var outputs: [EntryBuffer]
     public var seq: SeqDecl?
     public var workspaceBytes: Int
 
@@ -51,6 +51,12 @@ public struct EntryPoint: Sendable {
     /// `int32_t <prefix>_forward_packed(void *const *args, int64_t seq_len, int32_t threads)` with args =
     /// inputs, outputs, workspace: one signature for every model, used by the JIT runner.
     public var packedSymbol: String { prefix + "_forward_packed" }
+}
+
+/// One buffer argument of the entry point: the TIR value it holds and its type.
+public struct EntryBuffer: Sendable, Hashable {
+    public var name: String
+    public var type: TensorType
 }
 
 /// A C identifier made from a model name: `gpt-tiny.v2` -> `gpt_tiny_v2`.

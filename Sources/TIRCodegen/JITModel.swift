@@ -64,7 +64,9 @@ public final class JITModel: @unchecked Sendable {
     public func prepare(inputs: [String: HostTensor], seqLen: Int? = nil) throws -> PreparedCall {
         // The sequence length and token ids are checked by the compiled code itself (that is what
         // a C caller gets, and what the tests exercise); here only what keeps the call in bounds.
-        let seq = try seqLen ?? (model.seq == nil ? 1 : inferSeqLen(inputs))
+        guard let seq = seqLen ?? model.impliedSeqLen(inputs) else {
+            throw RunError("cannot infer the sequence length: pass it explicitly")
+        }
         guard seq >= 0 else { throw RunError("negative sequence length \(seq)", status: .badSequenceLength) }
         var tensors: [HostTensor] = []
         for input in model.inputs {
@@ -83,13 +85,6 @@ public final class JITModel: @unchecked Sendable {
 
     fileprivate func call(_ args: [UnsafeMutableRawPointer?], seqLen: Int) -> Int32 {
         withExtendedLifetime(jit) { args.withUnsafeBufferPointer { packed($0.baseAddress, Int64(seqLen), threads) } }
-    }
-
-    private func inferSeqLen(_ inputs: [String: HostTensor]) throws -> Int {
-        for input in model.inputs where input.type.dims.first == .seq {
-            if let t = inputs[input.name] { return t.shape.first ?? 1 }
-        }
-        throw RunError("cannot infer the sequence length: pass it explicitly")
     }
 }
 

@@ -53,7 +53,8 @@ public struct LoweringPlans: Sendable {
         }
         fusion = FusionPlan(model)
         memory = try MemoryPlan(model, fusion: fusion, gemm: GemmShape.forTarget(target))
-        entry = EntryPoint(prefix: cIdentifier(prefix ?? model.name), inputs: model.inputs,
+        entry = EntryPoint(prefix: cIdentifier(prefix ?? model.name),
+                           inputs: model.inputs.map { EntryBuffer(name: $0.name, type: $0.type) },
                            outputs: memory.outputs, seq: model.seq, workspaceBytes: memory.workspaceBytes)
     }
 }

@@ -20,7 +20,7 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
     /// What the workspace would take with one slot per value (for reports and tests).
     var unsharedBytes = 0
     /// The model's outputs, with their types, in declaration order.
-    var outputs: [Input] = []
+    var outputs: [EntryBuffer] = []
 
     /// Buffers start on 64-byte boundaries (a cache line, one AVX-512 vector).
     static let alignment = 64
@@ -39,7 +39,7 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
             guard !outputs.contains(where: { $0.name == out.name }) else {
                 throw CodegenError("output %\(out.name) is listed twice")
             }
-            outputs.append(Input(name: out.name, type: inst.type, loc: out.loc))
+            outputs.append(EntryBuffer(name: out.name, type: inst.type))
         }
         let outputNames = Set(outputs.map(\.name))
 
