@@ -7,6 +7,10 @@
 // (with the sequence at its maximum) fits in an Int when multiplied by the element size.
 
 /// All problems in `m`; empty when the module is valid. `file` names the source in diagnostics.
+/// The largest `seq T <= N` accepted: 2^20 positions, far past any supported model's context, and
+/// small enough that a workspace laid out for it stays addressable.
+public let maxSequenceLength = 1 << 20
+
 public func verifyModule(_ m: Module, file: String) -> [Diagnostic] {
     var verifier = Verifier(module: m, file: file)
     verifier.run()
@@ -82,6 +86,8 @@ struct Verifier {
             }
             if seq.max < 1 {
                 error(seq.loc, "the maximum sequence length must be at least 1, got \(seq.max)")
+            } else if seq.max > maxSequenceLength {
+                error(seq.loc, "the maximum sequence length \(seq.max) is above \(maxSequenceLength), the most tfc supports (compiled code's workspace is laid out for the maximum)")
             }
         }
         switch m.weights {

@@ -7,6 +7,11 @@ import TIR
 /// (4 GiB of f32), so a typo in a `.tir` shape cannot exhaust memory.
 public let maxParamElements = 1 << 30
 
+/// The most parameter memory one model may declare, all parameters together (16 GiB: well above
+/// the largest supported model, 1.5 B float32 parameters = 6 GB). Checked before anything is
+/// read or generated.
+public let maxParameterBytes = 16 << 30
+
 /// The value of every parameter of `module`, each shaped as its static type and stored as its
 /// dtype: f32, or bf16 (raw bits). A bf16 parameter gets the same values an f32 one would,
 /// rounded to nearest-even bf16 once: a file's BF16 tensor bit for bit, an F32/F16/F64 one
@@ -23,6 +28,13 @@ public let maxParamElements = 1 << 30
 public func loadWeights(for module: Module, tirPath: String) throws(Diagnostic) -> Weights {
     var loader = WeightLoader(module: module, tirPath: tirPath)
     return try loader.load()
+}
+
+/// Checks what `loadWeights` checks (the file, every tensor a parameter reads, every
+/// initializer's arguments, the total size) without generating seeded values.
+public func checkWeights(for module: Module, tirPath: String) throws(Diagnostic) {
+    var loader = WeightLoader(module: module, tirPath: tirPath)
+    try loader.check()
 }
 
 /// Where `weights "file"` points: `file` itself when absolute, else next to the `.tir` file.
@@ -50,6 +62,7 @@ private struct WeightLoader {
     }
 
     mutating func load() throws(Diagnostic) -> Weights {
+        try checkTotalSize()
         if case .file(let name) = module.weights {
             file = (name, try openWeightsFile(name))
         }
@@ -58,6 +71,36 @@ private struct WeightLoader {
             weights[param.name] = try value(of: param)
         }
         return weights
+    }
+
+    /// Everything `load` checks, without generating seeded values: a file's tensors are read
+    /// and checked, an initializer is checked from its arguments alone.
+    mutating func check() throws(Diagnostic) {
+        try checkTotalSize()
+        if case .file(let name) = module.weights {
+            file = (name, try openWeightsFile(name))
+        }
+        for param in module.params {
+            _ = try value(of: param, generate: false)
+        }
+    }
+
+    /// All parameters together fit in maxParameterBytes (each one's own size is checked by `value`).
+    private func checkTotalSize() throws(Diagnostic) {
+        var total = 0
+        for param in module.params {
+            guard let shape = param.type.staticShape else { continue }
+            var bytes = param.type.dtype.byteSize
+            for d in shape {
+                let (product, overflow) = bytes.multipliedReportingOverflow(by: max(d, 0))
+                bytes = overflow ? Int.max : product
+            }
+            let (sum, overflow) = total.addingReportingOverflow(bytes)
+            total = overflow ? Int.max : sum
+            if total > maxParameterBytes {
+                throw fail(param, "the parameters up to this one take more than \(maxParameterBytes >> 30) GiB, the most a model may declare")
+            }
+        }
     }
 
     private func openWeightsFile(_ name: String) throws(Diagnostic) -> SafetensorsFile {
@@ -77,7 +120,9 @@ private struct WeightLoader {
         Diagnostic(file: tirPath, loc: param.loc, "parameter @\(param.name): \(message)")
     }
 
-    private func value(of param: Param) throws(Diagnostic) -> HostTensor {
+    /// The parameter's value; with `generate` false, a seeded one is only checked (an empty tensor
+    /// stands for it).
+    private func value(of param: Param, generate: Bool = true) throws(Diagnostic) -> HostTensor {
         guard let shape = param.type.staticShape else { throw fail(param, "a parameter's shape must be static") }
         var count = 1
         for d in shape {
@@ -87,24 +132,28 @@ private struct WeightLoader {
             }
             count = product
         }
+        let unchecked = HostTensor(shape: [0], f32: [])
         switch param.initializer {
         case .zeros:
-            return filled(param, shape: shape, count: count, with: 0)
+            return generate ? filled(param, shape: shape, count: count, with: 0) : unchecked
         case .ones:
-            return filled(param, shape: shape, count: count, with: 1)
+            return generate ? filled(param, shape: shape, count: count, with: 1) : unchecked
         case .normal(let mean, let std):
-            try requireRandomizable(param, mean, std)
+            try requireRandomizable(param, normalMean: mean, std: std)
+            guard generate else { return unchecked }
             var random = ParamRandom(seed: seed, name: param.name)
             return rounded(param, shape: shape, random.normalValues(count, mean: mean, std: std))
         case .uniform(let low, let high):
-            try requireRandomizable(param, low, high)
+            try requireRandomizable(param, low: low, high: high)
+            guard generate else { return unchecked }
             var random = ParamRandom(seed: seed, name: param.name)
             return rounded(param, shape: shape, random.uniformValues(count, low: low, high: high))
         case .default:
             switch module.weights {
             case .file: return try fromFile(param, tensor: param.name, shape: shape, reshape: false)
             case .random(_, let std):
-                try requireRandomizable(param, 0, std)
+                try requireRandomizable(param, normalMean: 0, std: std)
+                guard generate else { return unchecked }
                 var random = ParamRandom(seed: seed, name: param.name)
                 return rounded(param, shape: shape, random.normalValues(count, mean: 0, std: std))
             }
@@ -132,11 +181,35 @@ private struct WeightLoader {
     }
 
     /// Random values are f32 or bf16 only, and come from finite distribution parameters.
-    private func requireRandomizable(_ param: Param, _ a: Double, _ b: Double) throws(Diagnostic) {
+    private func requireFloat(_ param: Param, _ a: Double, _ b: Double) throws(Diagnostic) {
         guard param.type.dtype.isFloat else {
             throw fail(param, "random values need an f32 or bf16 parameter, not \(param.type.dtype.rawValue)")
         }
         guard a.isFinite, b.isFinite else { throw fail(param, "random distribution parameters must be finite") }
+    }
+
+    /// The largest finite value of the parameter's float type.
+    private func largestFinite(_ param: Param) -> Double {
+        param.type.dtype == .bf16 ? Double(floatFromBF16(0x7F7F)) : Double(Float.greatestFiniteMagnitude)
+    }
+
+    /// normal(mean, std) must keep every sample finite in the parameter's type. Box-Muller's
+    /// samples are at most sqrt(-2 ln 2^-53) < 8.6 standard deviations from the mean, so
+    /// |mean| + 8.6 std within the type's range is exactly the guarantee needed, decided from the
+    /// arguments alone (no value is generated to find out).
+    private func requireRandomizable(_ param: Param, normalMean mean: Double, std: Double) throws(Diagnostic) {
+        try requireFloat(param, mean, std)
+        guard abs(mean) + 8.6 * abs(std) <= largestFinite(param) else {
+            throw fail(param, "normal(\(formatDouble(mean)), \(formatDouble(std))) gives values past the largest finite \(param.type.dtype.rawValue) (\(formatDouble(largestFinite(param)))): |mean| + 8.6 std must stay within it")
+        }
+    }
+
+    /// uniform(low, high) must have both bounds within the parameter's type (and so every sample).
+    private func requireRandomizable(_ param: Param, low: Double, high: Double) throws(Diagnostic) {
+        try requireFloat(param, low, high)
+        guard max(abs(low), abs(high)) <= largestFinite(param) else {
+            throw fail(param, "uniform(\(formatDouble(low)), \(formatDouble(high))) has a bound past the largest finite \(param.type.dtype.rawValue) (\(formatDouble(largestFinite(param))))")
+        }
     }
 
     private func fromFile(_ param: Param, tensor name: String, shape: [Int], reshape: Bool) throws(Diagnostic) -> HostTensor {

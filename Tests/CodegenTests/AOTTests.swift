@@ -54,3 +54,23 @@ func objectForTarget(target: String, machine: Int) throws {
     #expect(plan.workspaceBytes * 3 < plan.unsharedBytes, "\(plan.workspaceBytes) of \(plan.unsharedBytes)")
     #expect(plan.workspaceBytes > 0)
 }
+
+@Test func workspacesPastTheLimitAreRefused() throws {
+    // 2^20 rows of 4096 floats: 16 GiB for one value, more with two.
+    let (module, _) = try load(source: """
+        model @m {
+          seq T <= 1048576
+          input %x : f32[T, 4096]
+          %a = gelu(%x) : f32[T, 4096]
+          %b = tanh(%a) : f32[T, 4096]
+          %y = mul(%a, %b) : f32[T, 4096]
+          output %y
+        }
+        """)
+    #expect(throws: CodegenError.self) { _ = try LoweringPlans(module, target: .host) }
+    do {
+        _ = try LoweringPlans(module, target: .host)
+    } catch {
+        #expect("\(error)".contains("for 'seq T <= 1048576' (line 2)"), "\(error)")
+    }
+}

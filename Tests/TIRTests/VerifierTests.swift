@@ -409,3 +409,10 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
             """) == ["parameter @w must have a static shape, got f32[T, 8]"])
     }
 }
+
+@Test func absurdSequenceMaximaAreRefused() throws {
+    let m = try parseModule("model @m {\n  seq T <= 4294967296\n  input %x : f32[T, 4]\n  %y = gelu(%x) : f32[T, 4]\n  output %y\n}\n", file: "t.tir")
+    let errors = verifyModule(m, file: "t.tir").map(\.description)
+    #expect(errors == ["t.tir:2:3: error: the maximum sequence length 4294967296 is above 1048576, the most tfc supports (compiled code's workspace is laid out for the maximum)"],
+            "\(errors)")
+}

@@ -25,6 +25,9 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
     /// Buffers start on 64-byte boundaries (a cache line, one AVX-512 vector).
     static let alignment = 64
 
+    /// The largest workspace planned (a caller, and the JIT, must allocate it for every call).
+    static let maxWorkspaceBytes = 16 << 30
+
     /// Values that live elsewhere, for the printout: outputs (the caller's buffers) and values
     /// computed inside a GEMM and never written (the fusion plan's chains).
     private var elsewhere: [(name: String, place: String)] = []
@@ -101,6 +104,10 @@ public struct MemoryPlan: Sendable, CustomStringConvertible {
                   lastRead: lastRead[inst.result] ?? start)
         }
         workspaceBytes = max(top, Self.alignment)
+        guard workspaceBytes <= Self.maxWorkspaceBytes else {
+            let seq = model.seq.map { " for 'seq \($0.symbol) <= \($0.max)' (line \($0.loc.line))" } ?? ""
+            throw CodegenError("the workspace\(seq) would take \(workspaceBytes >> 20) MiB, more than the \(Self.maxWorkspaceBytes >> 30) GiB tfc lays out: lower the maximum sequence length")
+        }
     }
 
     /// The workspace name of scratch `name` of the op computing `result`.
