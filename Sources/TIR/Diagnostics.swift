@@ -65,6 +65,21 @@ public struct Diagnostic: Error, Sendable, CustomStringConvertible {
     }
 }
 
+/// Collects diagnostics, keeping the first `DiagnosticList.limit` and only counting the rest, so
+/// that a file of garbage costs memory for what is shown, not for every error in it.
+public struct DiagnosticSink: Sendable {
+    public private(set) var kept: [Diagnostic] = []
+    public private(set) var omitted = 0
+
+    public init() {}
+
+    public mutating func append(_ d: Diagnostic) {
+        if kept.count < DiagnosticList.limit { kept.append(d) } else { omitted += 1 }
+    }
+
+    public var isEmpty: Bool { kept.isEmpty }
+}
+
 /// Several diagnostics at once (the verifier reports every problem it finds).
 public struct DiagnosticList: Error, Sendable, CustomStringConvertible {
     public var diagnostics: [Diagnostic]
@@ -72,12 +87,18 @@ public struct DiagnosticList: Error, Sendable, CustomStringConvertible {
     /// At most this many diagnostics are kept; the rest are counted in a final note.
     public static let limit = 50
 
-    public init(_ diagnostics: [Diagnostic]) {
-        if diagnostics.count > Self.limit, let first = diagnostics.first {
-            self.diagnostics = Array(diagnostics.prefix(Self.limit))
-                + [Diagnostic(.note, file: first.file, loc: nil, "\(diagnostics.count - Self.limit) more errors not shown")]
-        } else {
-            self.diagnostics = diagnostics
+    /// `omitted`: errors counted but not kept (a DiagnosticSink's); `stoppedEarly`: the reader
+    /// gave up at the limit, so the rest of the input was not checked and cannot be counted.
+    public init(_ diagnostics: [Diagnostic], omitted: Int = 0, stoppedEarly: Bool = false) {
+        let more = max(0, diagnostics.count - Self.limit) + omitted
+        self.diagnostics = Array(diagnostics.prefix(Self.limit))
+        guard let first = diagnostics.first else { return }
+        if stoppedEarly {
+            let counted = more > 0 ? " (and \(more) more lexical errors not shown)" : ""
+            self.diagnostics.append(Diagnostic(.note, file: first.file, loc: nil,
+                                               "too many errors: stopped after the first \(Self.limit)\(counted); the rest of the file was not parsed"))
+        } else if more > 0 {
+            self.diagnostics.append(Diagnostic(.note, file: first.file, loc: nil, "\(more) more errors not shown"))
         }
     }
 

@@ -123,12 +123,12 @@ private func classifyNumber(_ text: [Character]) -> (valid: Bool, isFloat: Bool)
 
 /// Splits `source` into tokens, ending with `.eof`. Lexical errors become diagnostics and
 /// `.invalid` tokens; lexing always runs to the end of the text.
-func tokenizeTIR(_ source: String, file: String) -> (tokens: [Token], diagnostics: [Diagnostic]) {
+func tokenizeTIR(_ source: String, file: String) -> (tokens: [Token], diagnostics: DiagnosticSink) {
     // Characters, not bytes or scalars: columns must count what `Diagnostic.rendered`
     // counts when it places the caret.
     let chars = Array(source)
     var tokens: [Token] = []
-    var diagnostics: [Diagnostic] = []
+    var diagnostics = DiagnosticSink()
     var i = 0
     var line = 1
     var column = 1
@@ -241,7 +241,7 @@ func tokenizeTIR(_ source: String, file: String) -> (tokens: [Token], diagnostic
 /// Lexes the string literal whose opening quote is at `from`. Returns the decoded text, the
 /// index after the literal (at the newline when it is unterminated) and whether it was valid.
 private func lexString(_ chars: [Character], from: Int, start: SourceLoc, file: String,
-                       into diagnostics: inout [Diagnostic]) -> (String, Int, Bool) {
+                       into diagnostics: inout DiagnosticSink) -> (String, Int, Bool) {
     var i = from + 1
     var out = ""
     var ok = true

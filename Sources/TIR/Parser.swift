@@ -32,6 +32,8 @@ private struct TIRParser {
     private let tokens: [Token]
     private var pos = 0
     private var diagnostics: [Diagnostic]
+    /// Lexical errors past the limit, counted but not kept.
+    private let lexicalOmitted: Int
     private var module = Module(name: "")
     private var weightsDeclared = false
     /// Every dimension written as a word; checked against the `seq` declaration at the end,
@@ -40,7 +42,10 @@ private struct TIRParser {
 
     init(source: String, file: String) {
         self.file = file
-        (tokens, diagnostics) = tokenizeTIR(source, file: file)
+        let (tokens, lexical) = tokenizeTIR(source, file: file)
+        self.tokens = tokens
+        diagnostics = lexical.kept
+        lexicalOmitted = lexical.omitted
     }
 
     // MARK: Token access
@@ -82,10 +87,14 @@ private struct TIRParser {
     // MARK: File and items
 
     mutating func parseFile() throws(DiagnosticList) -> Module {
-        guard let open = try? parseHeader() else { throw DiagnosticList(sortedDiagnostics()) }
+        guard let open = try? parseHeader() else {
+            throw DiagnosticList(sortedDiagnostics(), omitted: lexicalOmitted, stoppedEarly: lexicalOmitted > 0)
+        }
         while peek.kind != .rbrace && peek.kind != .eof {
             // A file that is mostly errors gets its first screenful, not millions of lines.
-            if diagnostics.count >= DiagnosticList.limit { throw DiagnosticList(sortedDiagnostics()) }
+            if diagnostics.count >= DiagnosticList.limit {
+                throw DiagnosticList(sortedDiagnostics(), omitted: lexicalOmitted, stoppedEarly: true)
+            }
             let itemStart = pos
             do {
                 try parseItem()
@@ -103,7 +112,7 @@ private struct TIRParser {
             }
         }
         checkSeqUses()
-        if !diagnostics.isEmpty { throw DiagnosticList(sortedDiagnostics()) }
+        if !diagnostics.isEmpty { throw DiagnosticList(sortedDiagnostics(), omitted: lexicalOmitted) }
         return module
     }
 

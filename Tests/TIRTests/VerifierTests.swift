@@ -416,3 +416,22 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
     #expect(errors == ["t.tir:2:3: error: the maximum sequence length 4294967296 is above 1048576, the most tfc supports (compiled code's workspace is laid out for the maximum)"],
             "\(errors)")
 }
+
+@Test func tooManyErrorsAreCountedOrSaidToBeCutShort() throws {
+    // Verifier errors past the limit are counted.
+    let body = (0..<60).map { "  %y\($0) = gelu(%nope) : f32[4, 4]" }.joined(separator: "\n")
+    let m = try parseModule("model @m {\n  input %x : f32[4, 4]\n\(body)\n  output %y0\n}\n", file: "t.tir")
+    let list = DiagnosticList(verifyModule(m, file: "t.tir"))
+    #expect(list.diagnostics.count == 51)
+    #expect(list.diagnostics.last?.description == "t.tir: note: 10 more errors not shown")
+    // The parser stops at the limit and says so; lexical errors past it are counted, not kept.
+    let garbage = "model @m {\n" + String(repeating: "  $$ $$\n", count: 1000) + "}\n"
+    do {
+        _ = try parseModule(garbage, file: "g.tir")
+        Issue.record("garbage parsed")
+    } catch {
+        #expect(error.diagnostics.count == 51)
+        #expect(error.diagnostics.last?.description
+                == "g.tir: note: too many errors: stopped after the first 50 (and 3950 more lexical errors not shown); the rest of the file was not parsed")
+    }
+}
