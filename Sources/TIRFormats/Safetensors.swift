@@ -75,8 +75,9 @@ public struct SafetensorsFile: Sendable {
         }
         let headerLength = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard headerLength <= UInt64(SafetensorsFile.maxHeaderBytes) else {
-            throw fail("header length \(headerLength) exceeds the limit of \(SafetensorsFile.maxHeaderBytes) bytes;"
-                       + " is this a safetensors file?")
+            // The number itself is the file's content: not echoed (the file may not be meant to be shown).
+            throw fail("not a safetensors file: its first 8 bytes give a header longer than the limit of"
+                       + " \(SafetensorsFile.maxHeaderBytes) bytes")
         }
         let n = Int(headerLength)
         guard n <= size - 8 else {
@@ -332,6 +333,11 @@ enum BinaryFile {
             throw Diagnostic(file: path, loc: nil, "no such file")
         }
         guard !isDirectory.boolValue else { throw Diagnostic(file: path, loc: nil, "is a directory, not a file") }
+        // A device, FIFO or socket would be read forever or refused with a misleading reason.
+        let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+        guard type == .typeRegular else {
+            throw Diagnostic(file: path, loc: nil, "is not a regular file (a device, FIFO or socket): weights must be a file on disk")
+        }
         do {
             return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {

@@ -81,3 +81,31 @@ private func failure(_ module: Module, checkOnly: Bool = false) -> String? {
         try checkWeights(for: module, tirPath: "m.tir")
     }
 }
+
+@Suite struct WeightFileKindTests {
+    /// The loader's message for a model whose weights file is `path`.
+    private func message(weights path: String) -> String? {
+        let module = Module(name: "m", weights: .file(path), weightsLoc: SourceLoc(line: 2, column: 3),
+                            params: [param("g", [4], .default, line: 4)])
+        return failure(module, checkOnly: true)
+    }
+
+    @Test func devicesAndFIFOsAreNotRead() throws {
+        #expect(message(weights: "/dev/zero") == "m.tir:2:3: error: '/dev/zero': is not a regular file (a device, FIFO or socket): weights must be a file on disk")
+        let dir = try makeTempDir("fifo")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(mkfifo(dir + "/w.fifo", 0o600) == 0)
+        #expect(message(weights: dir + "/w.fifo")?.contains("is not a regular file") == true)
+    }
+
+    @Test func aTextFileIsNotEchoed() throws {
+        let dir = try makeTempDir("text")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "secret words in a text file\n".write(toFile: dir + "/notes.txt", atomically: true, encoding: .utf8)
+        let text = message(weights: dir + "/notes.txt")
+        #expect(text?.contains("not a safetensors file") == true, "\(text ?? "accepted")")
+        // Nothing of the content, not even as the number its first bytes make.
+        let first8 = Array("secret w".utf8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        #expect(text?.contains("secret") == false && text?.contains("\(first8)") == false, "\(text ?? "")")
+    }
+}
