@@ -32,6 +32,8 @@ public struct Console: Sendable {
     public func printJSON(_ value: some Encodable) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // An error can be inf (or NaN): JSON has no such numbers, so they are written as strings.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         print(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self))
     }
 }
@@ -68,6 +70,13 @@ public enum Commands {
                            randomInputs seed: UInt64?, seqLen: Int?, interpret: Bool, output: String?, full: Bool,
                            console: Console = .standard) throws {
         let loaded = try loadModel(model, variant: variant, remarks: remarks, console: console)
+        // The output may replace none of the files read: the model, its weights, the inputs.
+        let files = OutputSet()
+        files.reads(model: loaded)
+        for item in inputFiles {
+            if let eq = item.firstIndex(of: "=") { files.reads(String(item[item.index(after: eq)...]), as: "file") }
+        }
+        if let output { try files.declare(output, option: "-o") }
         let given = try parseInputs(loaded.module, tokens: tokens, files: inputFiles)
         let all = seed.map { fillRandomInputs(loaded, given: given, seed: $0, seqLen: seqLen) } ?? given
         for input in loaded.module.inputs where all[input.name] == nil {
@@ -75,7 +84,8 @@ public enum Commands {
         }
         let outputs = try runModel(loaded, inputs: all, seqLen: nil, engine: interpret ? .interpreter : .jit)
         if let output, let first = loaded.module.outputs.first, let tensor = outputs[first.name] {
-            try writeNpy(tensor, to: output)
+            files.provide(output, .writer { temp in try writeNpy(tensor, to: temp) })
+            try files.commit()
             console.print("wrote \(output): %\(first.name) f32\(tensor.shape)")
             return
         }
@@ -123,6 +133,10 @@ public enum Commands {
         if let seqLens {
             options.seqLens = try seqLens.split(separator: ",").map {
                 guard let n = Int($0.trimmingCharacters(in: .whitespaces)) else { throw DriverError("error: --seq: '\($0)' is not an integer") }
+                let most = original.module.seq?.max ?? 1
+                guard (1...most).contains(n) else {
+                    throw DriverError("error: --seq \(seqLens): \(n) is not a sequence length of the model (1 to \(most))")
+                }
                 return n
             }
         }
