@@ -3,6 +3,7 @@
 // exit with a located message and no file of the user's changed (Docs/testing.md lists them).
 import Foundation
 import Testing
+import TFCDriver
 import TIR
 import TIRFormats
 
@@ -355,5 +356,34 @@ func tfcIn(_ dir: String, environment: [String: String] = [:], _ arguments: [Str
         #expect(r.stderr.contains("config.json"), "\(r.stderr)")
         #expect(!r.stderr.contains("private-line-7f3a"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/m.tir"))
+    }
+}
+
+@Suite struct OutputSetTests {
+    @Test func aFailingOutputLeavesNeitherOutputsNorTemporaries() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        try Data("old".utf8).write(to: URL(fileURLWithPath: dir + "/a.txt"))
+        let outputs = OutputSet()
+        try outputs.declare(dir + "/a.txt", option: "-o")
+        try outputs.declare(dir + "/b.txt", option: "--other")
+        outputs.provide(dir + "/a.txt", .data(Data("new".utf8)))
+        outputs.provide(dir + "/b.txt", .writer { _ in throw DriverError("no space left on device") })
+        #expect(throws: DriverError.self) { try outputs.commit() }
+        // The old a.txt is untouched, b.txt never appeared, no hidden temporary is left.
+        #expect(snapshot(dir) == ["a.txt": Data("old".utf8)])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["a.txt"])
+    }
+
+    @Test func outputsAreRenamedInTheOrderTheirContentsWereGiven() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let outputs = OutputSet()
+        try outputs.declare(dir + "/m.tir", option: "-o")
+        try outputs.declare(dir + "/m.safetensors", option: "-o (its weights)")
+        outputs.provide(dir + "/m.safetensors", .data(Data([1, 2, 3])))
+        outputs.provide(dir + "/m.tir", .data(Data("model".utf8)))
+        #expect(try outputs.commit() == [dir + "/m.tir", dir + "/m.safetensors"])
+        #expect(snapshot(dir) == ["m.tir": Data("model".utf8), "m.safetensors": Data([1, 2, 3])])
     }
 }
