@@ -48,6 +48,22 @@ struct VariantOptions: ParsableArguments {
     var remarks: Bool { remarksOption.remarks }
 }
 
+/// `--quiet`: no progress on stderr (shown only when stderr is a terminal).
+struct QuietOption: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Show no progress (shown on stderr only when it is a terminal).") var quiet = false
+
+    /// The console of `command`: progress on a terminal unless --quiet.
+    func console(_ command: String) -> Console {
+        Console.standard.showing(.onTerminal(command: "tfc \(command)", quiet: quiet))
+    }
+}
+
+/// Clears the progress line, prints a rendered error to stderr and exits non-zero.
+func fail(_ error: any Error, _ console: Console) -> Never {
+    console.progress.abandon()
+    fail(error)
+}
+
 /// `--json`, for the commands that print a report.
 struct JSONOption: ParsableArguments {
     @Flag(help: "Print the report as JSON.") var json = false
@@ -60,11 +76,14 @@ struct Check: ParsableCommand {
     @Argument(help: "The .tir model.") var model: String
     @Flag(help: "Print the model in canonical form.") var print = false
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("check")
         do {
-            try Commands.check(model: model, printCanonical: print)
+            try Commands.check(model: model, printCanonical: print, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }
@@ -96,13 +115,16 @@ struct Compile: ParsableCommand {
         }
     }
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("compile")
         do {
             try Commands.compile(model: model, variant: variantOptions.variant, remarks: variantOptions.remarks,
                                  output: output, header: header, emit: emit, target: target, cpu: cpu, prefix: name,
-                                 minParallelWork: minParallelFlops)
+                                 minParallelWork: minParallelFlops, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }
@@ -136,13 +158,16 @@ struct Run: ParsableCommand {
         if seq != nil && randomInputs == nil { throw ValidationError("--seq sets the length of --random-inputs: give --random-inputs SEED too") }
     }
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("run")
         do {
             try Commands.run(model: model, variant: variantOptions.variant, remarks: variantOptions.remarks, tokens: tokens,
                              inputFiles: inputs, randomInputs: seed, seqLen: seq, interpret: interpret,
-                             output: output, full: full)
+                             output: output, full: full, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }
@@ -165,12 +190,15 @@ struct Opt: ParsableCommand {
         if (passes == nil) == (variant == nil) { throw ValidationError("give exactly one of --passes and --variant") }
     }
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("opt")
         do {
             try Commands.opt(model: model, passes: passes, variant: variant, output: output, printAfterAll: printAfterAll,
-                             remarks: remarksOption.remarks)
+                             remarks: remarksOption.remarks, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }
@@ -195,13 +223,16 @@ struct Verify: ParsableCommand {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
     }
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("verify")
         let pass: Bool
         do {
             pass = try Commands.verify(model: model, candidates: candidate, seqLens: seq, samples: samples, seed: seed,
-                                       factor: factor, json: jsonOption.json)
+                                       factor: factor, json: jsonOption.json, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
         if !pass { throw ExitCode(1) }
     }
@@ -227,12 +258,15 @@ struct Bench: ParsableCommand {
         guard threads >= 0 else { throw ValidationError("--threads \(threads): give 0 (one per online core) or more") }
     }
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("bench")
         do {
             try Commands.bench(model: model, seqLen: seq, runs: runs, warmup: warmup, variants: variants, threads: threads,
-                               measurePeak: !noPeak, json: jsonOption.json)
+                               measurePeak: !noPeak, json: jsonOption.json, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }
@@ -245,11 +279,14 @@ struct Import: ParsableCommand {
     @Argument(help: "The checkpoint folder.") var directory: String
     @Option(name: .shortAndLong, help: "The .tir file to write.") var output: String
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("import")
         do {
-            try Commands.importCheckpoint(directory: directory, output: output)
+            try Commands.importCheckpoint(directory: directory, output: output, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }

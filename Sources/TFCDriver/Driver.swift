@@ -188,7 +188,7 @@ public let defaultMinParallelFlops = defaultMinParallelWork
 @discardableResult
 public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: String? = nil, emit: EmitKinds,
                          target: String? = nil, cpu: String? = nil, prefix: String? = nil,
-                         minParallelWork: Int = defaultMinParallelFlops) throws -> [String] {
+                         minParallelWork: Int = defaultMinParallelFlops, progress: Progress = .silent) throws -> [String] {
     let base = (objectPath as NSString).deletingPathExtension
     let header = headerPath ?? base + ".h"
     // Every output is checked against the inputs and the other outputs before any work.
@@ -204,6 +204,7 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
         try outputs.declare(base + suffix, option: "--emit \(name)")
     }
     let artifacts: AOTArtifacts
+    progress.begin("generating code (lowering, LLVM optimization, emitting)")
     do {
         // compileAOT makes its TargetMachine first: a bad triple or CPU fails there, at no cost.
         artifacts = try compileAOT(model.module, weights: model.weights,
@@ -226,5 +227,6 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
     if emit.contains(.memoryPlan) {
         outputs.provide(base + ".memory-plan.txt", .data(Data(artifacts.plans.memory.description.utf8)))
     }
+    progress.begin("writing the files")
     return try outputs.commit()
 }

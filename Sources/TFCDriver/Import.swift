@@ -6,13 +6,14 @@ import TIRImport
 
 /// Imports the checkpoint in `directory` and writes it as `path`, after checking that the
 /// result verifies and its weights load.
-public func importModel(directory: String, to path: String) throws {
+public func importModel(directory: String, to path: String, progress: Progress = .silent) throws {
     let outputs = OutputSet()
     for file in ["config.json", "model.safetensors", "model.safetensors.index.json"] {
         outputs.reads(URL(fileURLWithPath: directory).appendingPathComponent(file).path, as: "checkpoint file")
     }
     try outputs.declare(path, option: "-o")
     let module: Module
+    progress.begin("reading the checkpoint")
     do {
         module = try importCheckpoint(directory: directory, tirPath: path)
     } catch {
@@ -26,11 +27,13 @@ public func importModel(directory: String, to path: String) throws {
     guard problems.isEmpty else {
         throw DriverError("internal error: the imported model does not verify:\n" + problems.map(\.description).joined(separator: "\n"))
     }
+    progress.begin("checking the weights")
     do {
         _ = try loadWeights(for: module, tirPath: path)
     } catch {
         throw DriverError(error.description)
     }
+    progress.begin("writing \(path)")
     outputs.provide(path, .data(Data(printModule(module).utf8)))
     try outputs.commit()
 }

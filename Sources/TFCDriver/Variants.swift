@@ -68,8 +68,10 @@ public func renderRemarks(_ remarks: [Diagnostic], source: String) -> String {
 /// (rendered against the source) to the console's error stream. pre-ln without remarks runs no
 /// pipeline at all.
 public func loadModel(_ path: String, variant: Variant, remarks: Bool, console: Console = .standard) throws -> LoadedModel {
+    console.progress.begin("reading the model and its weights")
     let original = try loadModel(path)
     guard variant != .preLN || remarks else { return original }
+    console.progress.begin("running the \(variant.rawValue) passes")
     let rewritten = try rewrite(original, variant: variant)
     if remarks && !rewritten.remarks.isEmpty { console.error(renderRemarks(rewritten.remarks, source: original.source)) }
     return rewritten.model

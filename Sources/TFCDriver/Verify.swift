@@ -86,7 +86,7 @@ private func displayName(_ variant: String) -> String {
 /// Checks the original (named "pre-ln") and every candidate against the float64 interpreter
 /// of the original, on the same seeded inputs.
 public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, model: LoadedModel)],
-                           options: VerifyOptions = VerifyOptions()) throws -> VerifyReport {
+                           options: VerifyOptions = VerifyOptions(), progress: Progress = .silent) throws -> VerifyReport {
     let m = original.module
     let maxSeq = m.maxSeqLen
     let seqLens = options.seqLens ?? (m.seq == nil ? [1] : Array(Set([1, max(1, maxSeq / 2), maxSeq])).sorted())
@@ -97,6 +97,7 @@ public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, 
             inputSets.append((seq, fillRandomInputs(original, given: [:], seed: seed, seqLen: seq)))
         }
     }
+    progress.begin("computing the float64 reference")
     let reference = Interpreter(module: m, weights: original.weights)
     let references: [[String: [Double]]]
     do {
@@ -153,6 +154,7 @@ public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, 
     }
 
     var rows: [VerifyRow] = []
+    progress.begin("checking pre-ln")
     let (baseAbs, baseline, baseProblem) = try errors(original, compiled: true)
     let tolerance = max(options.factor * baseline, options.floor)
     rows.append(VerifyRow(variant: Variant.preLN.rawValue, engine: "compiled", maxAbs: baseAbs, maxRel: baseline,
@@ -162,6 +164,7 @@ public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, 
         : "the tolerance is not finite (\(options.factor) times the original's own error \(sci(baseline)))"
     for (name, model) in candidates {
         for compiled in [true, false] {
+            progress.begin("checking \(name) (\(compiled ? "compiled" : "interpreter"))")
             let (a, r, problem) = try errors(model, compiled: compiled)
             let why = problem ?? toleranceProblem
             rows.append(VerifyRow(variant: name, engine: compiled ? "compiled" : "interpreter", maxAbs: a, maxRel: r,
