@@ -10,6 +10,12 @@ struct TFCCommand: ParsableCommand {
         commandName: "tfc",
         abstract: "An ahead-of-time compiler for Pre-LN Transformer models.",
         subcommands: [Compile.self, Run.self, Check.self, Opt.self, Verify.self, Bench.self, Import.self])
+
+    /// No command given: the usage on stderr, and a failure.
+    func run() throws {
+        Console.standard.error(TFCCommand.helpMessage())
+        throw ExitCode(2)
+    }
 }
 
 /// Prints a rendered error to stderr and exits non-zero.
@@ -42,6 +48,22 @@ struct VariantOptions: ParsableArguments {
     var remarks: Bool { remarksOption.remarks }
 }
 
+/// `--quiet`: no progress on stderr (shown only when stderr is a terminal).
+struct QuietOption: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Show no progress (shown on stderr only when it is a terminal).") var quiet = false
+
+    /// The console of `command`: progress on a terminal unless --quiet.
+    func console(_ command: String) -> Console {
+        Console.standard.showing(.onTerminal(command: "tfc \(command)", quiet: quiet))
+    }
+}
+
+/// Clears the progress line, prints a rendered error to stderr and exits non-zero.
+func fail(_ error: any Error, _ console: Console) -> Never {
+    console.progress.abandon()
+    fail(error)
+}
+
 /// `--json`, for the commands that print a report.
 struct JSONOption: ParsableArguments {
     @Flag(help: "Print the report as JSON.") var json = false
@@ -54,11 +76,14 @@ struct Check: ParsableCommand {
     @Argument(help: "The .tir model.") var model: String
     @Flag(help: "Print the model in canonical form.") var print = false
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("check")
         do {
-            try Commands.check(model: model, printCanonical: print)
+            try Commands.check(model: model, printCanonical: print, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }
@@ -76,7 +101,8 @@ struct Compile: ParsableCommand {
     @Option(help: "Target: host (default), x86_64, aarch64, or an LLVM triple.") var target: String?
     @Option(help: "Target CPU (default: the host's, or a generic CPU of the target).") var cpu: String?
     @Option(help: "C symbol prefix (default: the model's name).") var name: String?
-    @Option(help: ArgumentHelp("Parallel loops estimated below this many flops run on the calling thread (0: split every loop).",
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Parallel loops estimated below this many flops run on the calling thread (0: split every loop).",
                                valueName: "flops")) var minParallelFlops = defaultMinParallelFlops
     @OptionGroup var variantOptions: VariantOptions
 
@@ -89,13 +115,16 @@ struct Compile: ParsableCommand {
         }
     }
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("compile")
         do {
             try Commands.compile(model: model, variant: variantOptions.variant, remarks: variantOptions.remarks,
                                  output: output, header: header, emit: emit, target: target, cpu: cpu, prefix: name,
-                                 minParallelWork: minParallelFlops)
+                                 minParallelWork: minParallelFlops, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }
@@ -108,22 +137,37 @@ struct Run: ParsableCommand {
     @Option(help: "Token ids for the model's integer input, comma-separated (e.g. 1,2,3).") var tokens: String?
     @Option(name: .customLong("input"), help: ArgumentHelp("An input from a .npy file.", valueName: "name=file.npy"))
     var inputs: [String] = []
-    @Option(help: "Fill every input not given with seeded random values (token ids within the vocabulary).")
-    var randomInputs: UInt64?
-    @Option(help: "Sequence length for --random-inputs (default: the maximum).") var seq: Int?
+    @Option(parsing: .unconditional,
+            help: "Fill every input not given with seeded random values (token ids within the vocabulary).")
+    var randomInputs: String?
+    @Option(parsing: .unconditional, help: "Sequence length for --random-inputs (default: the maximum).") var seq: Int?
     @Flag(help: "Use the reference interpreter (Double precision) instead of native code.") var interpret = false
     @Option(name: .shortAndLong, help: "Write the (first) output to this .npy file instead of printing it.")
     var output: String?
     @Flag(help: "Print every value, not a summary of each row.") var full = false
     @OptionGroup var variantOptions: VariantOptions
 
+    /// The seed of --random-inputs (a whole number from 0 to 2^64-1).
+    var seed: UInt64? { randomInputs.flatMap { UInt64($0) } }
+
+    func validate() throws {
+        if let randomInputs, UInt64(randomInputs) == nil {
+            throw ValidationError("--random-inputs \(randomInputs): the seed must be a whole number from 0 to \(UInt64.max)")
+        }
+        if let seq, seq < 1 { throw ValidationError("--seq \(seq): the sequence length must be at least 1") }
+        if seq != nil && randomInputs == nil { throw ValidationError("--seq sets the length of --random-inputs: give --random-inputs SEED too") }
+    }
+
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("run")
         do {
             try Commands.run(model: model, variant: variantOptions.variant, remarks: variantOptions.remarks, tokens: tokens,
-                             inputFiles: inputs, randomInputs: randomInputs, seqLen: seq, interpret: interpret,
-                             output: output, full: full)
+                             inputFiles: inputs, randomInputs: seed, seqLen: seq, interpret: interpret,
+                             output: output, full: full, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }
@@ -146,12 +190,15 @@ struct Opt: ParsableCommand {
         if (passes == nil) == (variant == nil) { throw ValidationError("give exactly one of --passes and --variant") }
     }
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("opt")
         do {
             try Commands.opt(model: model, passes: passes, variant: variant, output: output, printAfterAll: printAfterAll,
-                             remarks: remarksOption.remarks)
+                             remarks: remarksOption.remarks, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }
@@ -164,24 +211,28 @@ struct Verify: ParsableCommand {
     @Argument(help: "The .tir model (the original).") var model: String
     @Option(help: "Another .tir to check against the original (e.g. written by tfc opt); repeatable.")
     var candidate: [String] = []
-    @Option(help: "Sequence lengths, comma-separated (default: 1, half the maximum, the maximum).") var seq: String?
-    @Option(help: "Random inputs per sequence length.") var samples = 2
-    @Option(help: "Seed of the random inputs.") var seed: UInt64 = 1
-    @Option(help: "Tolerance, in multiples of the original's own float32 error.") var factor = 10.0
+    @Option(parsing: .unconditional, help: "Sequence lengths, comma-separated (default: 1, half the maximum, the maximum).")
+    var seq: String?
+    @Option(parsing: .unconditional, help: "Random inputs per sequence length.") var samples = 2
+    @Option(parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Tolerance, in multiples of the original's own float32 error.") var factor = 10.0
     @OptionGroup var jsonOption: JSONOption
 
     func validate() throws {
-        guard factor >= 1 else { throw ValidationError("--factor must be at least 1, got \(factor)") }
+        guard factor >= 1, factor.isFinite else { throw ValidationError("--factor must be at least 1, got \(factor)") }
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
     }
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("verify")
         let pass: Bool
         do {
             pass = try Commands.verify(model: model, candidates: candidate, seqLens: seq, samples: samples, seed: seed,
-                                       factor: factor, json: jsonOption.json)
+                                       factor: factor, json: jsonOption.json, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
         if !pass { throw ExitCode(1) }
     }
@@ -193,24 +244,29 @@ struct Bench: ParsableCommand {
         discussion: "Each variant is compiled, then called in turns (one call of each per round) so that machine noise falls on all alike. Prints the median and the 10th/90th percentiles of the call time, GFLOP/s of matrix work (linears, patch embedding, attention; the original's count for every variant) and its share of this machine's fp32 FMA peak (measured first, on the same number of threads), the speedup against pre-ln, and the median time of each variant's norms alone on the same shapes.")
 
     @Argument(help: "The .tir model.") var model: String
-    @Option(help: "Sequence length (default: the model's maximum).") var seq: Int?
-    @Option(help: "Timed calls per variant.") var runs = 20
-    @Option(help: "Untimed calls per variant first.") var warmup = 2
+    @Option(parsing: .unconditional, help: "Sequence length (default: the model's maximum).") var seq: Int?
+    @Option(parsing: .unconditional, help: "Timed calls per variant.") var runs = 20
+    @Option(parsing: .unconditional, help: "Untimed calls per variant first.") var warmup = 2
     @Option(help: "Variants to time, comma-separated (default: all).") var variants: String?
-    @Option(help: "Threads per call (default: one per online core).") var threads = 0
+    @Option(parsing: .unconditional, help: "Threads per call (default: one per online core).") var threads = 0
     @OptionGroup var jsonOption: JSONOption
     @Flag(help: "Skip the FMA peak measurement.") var noPeak = false
 
     func validate() throws {
         guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1 and --warmup at least 0") }
+        if let seq, seq < 1 { throw ValidationError("--seq \(seq): the sequence length must be at least 1") }
+        guard threads >= 0 else { throw ValidationError("--threads \(threads): give 0 (one per online core) or more") }
     }
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("bench")
         do {
             try Commands.bench(model: model, seqLen: seq, runs: runs, warmup: warmup, variants: variants, threads: threads,
-                               measurePeak: !noPeak, json: jsonOption.json)
+                               measurePeak: !noPeak, json: jsonOption.json, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }
@@ -223,11 +279,14 @@ struct Import: ParsableCommand {
     @Argument(help: "The checkpoint folder.") var directory: String
     @Option(name: .shortAndLong, help: "The .tir file to write.") var output: String
 
+    @OptionGroup var quietOption: QuietOption
+
     func run() throws {
+        let console = quietOption.console("import")
         do {
-            try Commands.importCheckpoint(directory: directory, output: output)
+            try Commands.importCheckpoint(directory: directory, output: output, console: console)
         } catch {
-            fail(error)
+            fail(error, console)
         }
     }
 }

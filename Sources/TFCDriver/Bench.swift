@@ -117,7 +117,8 @@ private func percentile(_ sorted: [Double], _ p: Double) -> Double {
 
 /// Compiles every variant, then times them in turns (one call of each per round), so that
 /// the machine's noise falls on all of them alike.
-public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOptions()) throws -> BenchReport {
+public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOptions(),
+                      progress: Progress = .silent) throws -> BenchReport {
     let seq = options.seqLen ?? original.module.maxSeqLen
     if original.module.seq == nil, let asked = options.seqLen {
         throw DriverError("error: --seq \(asked): @\(original.module.name) has no sequence axis")
@@ -128,6 +129,7 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
     let inputs = fillRandomInputs(original, given: [:], seed: options.seed, seqLen: seq)
     var calls: [(Variant, PreparedCall, PreparedCall?)] = []
     for variant in options.variants {
+        progress.begin("compiling \(variant.rawValue)")
         let model = try rewrite(original, variant: variant).model
         do {
             let call = try JITModel(model.module, weights: model.weights, threads: options.threads)
@@ -145,7 +147,9 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
         }
     }
     let threads = min(options.threads > 0 ? options.threads : ProcessInfo.processInfo.activeProcessorCount, 64)
+    if options.measurePeak { progress.begin("measuring the FMA peak") }
     let peak = options.measurePeak ? try PeakProbe.measure(threads: threads) : nil
+    progress.begin("timing \(options.warmup + options.runs) rounds")
     var times = [[Double]](repeating: [], count: calls.count)
     var normTimes = [[Double]](repeating: [], count: calls.count)
     do {

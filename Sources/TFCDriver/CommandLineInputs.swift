@@ -19,6 +19,7 @@ public func parseInputs(_ module: Module, tokens: String?, files: [String]) thro
         }
         inputs[input.name] = HostTensor(shape: [ids.count], i32: ids)
     }
+    var seen: Set<String> = []
     for item in files {
         let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
         guard parts.count == 2, !parts[0].isEmpty else {
@@ -28,6 +29,12 @@ public func parseInputs(_ module: Module, tokens: String?, files: [String]) thro
         guard let input = module.inputs.first(where: { $0.name == name }) else {
             let known = module.inputs.map { "%" + $0.name }.joined(separator: ", ")
             throw DriverError("error: --input: the model has no input %\(name) (inputs: \(known))")
+        }
+        if tokens != nil, inputs[name] != nil, !seen.contains(name) {
+            throw DriverError("error: --input \(item): --tokens already gives %\(name); give one of them")
+        }
+        guard seen.insert(name).inserted else {
+            throw DriverError("error: --input \(item): %\(name) is given twice; give each input once")
         }
         var tensor: HostTensor
         do {
@@ -39,18 +46,42 @@ public func parseInputs(_ module: Module, tokens: String?, files: [String]) thro
         if input.type.dtype == .i32, tensor.dtype == .f32 {
             throw DriverError("error: --input \(name): \(parts[1]) holds floats, the input takes int32 ids")
         }
-        // Any layout with the right element count is accepted (ids as [T] or [1, T]); the
-        // tensor takes the input's shape, with the sequence length implied by the count.
-        let perRow = max(1, input.type.dims.dropFirst().reduce(1) { $0 * ($1.fixedValue ?? 1) })
-        let seq = input.type.dims.first == .seq ? tensor.count / perRow : 1
-        let shape = input.type.shape(seqLen: seq)
-        guard shape.reduce(1, *) == tensor.count else {
-            throw DriverError("error: --input \(name): \(parts[1]) has shape \(tensor.shape), the input takes \(input.type.dtype)\(input.type.dims)")
-        }
-        tensor.shape = shape
+        tensor.shape = try checkedShape(of: tensor.shape, for: input, item: item)
         inputs[name] = tensor
     }
     return inputs
+}
+
+/// The shape an input takes from a .npy file of shape `shape`: exactly the declared one (any
+/// sequence length in 1...max for a `T` axis), after dropping a leading batch dimension of 1
+/// (`[1, 3, 32, 32]` for `f32[3, 32, 32]`). Otherwise an error naming the first dimension (counted
+/// from 1, in the file's shape) that differs.
+func checkedShape(of shape: [Int], for input: Input, item: String) throws -> [Int] {
+    let declared = input.type.dims
+    let expected = "[" + declared.map { $0.fixedValue.map(String.init) ?? "T" }.joined(separator: ", ") + "]"
+    var dims = shape
+    var offset = 0
+    if dims.count == declared.count + 1, dims.first == 1 {
+        dims.removeFirst()
+        offset = 1
+    }
+    guard dims.count == declared.count else {
+        let batch = shape.count == declared.count + 1 ? "; a leading batch dimension must be 1" : ""
+        throw DriverError("error: --input \(item): the array has \(shape.count) dimension\(shape.count == 1 ? "" : "s") (shape \(shape)), expected \(declared.count) (shape \(expected))\(batch)")
+    }
+    for (i, (n, dim)) in zip(dims, declared).enumerated() {
+        switch dim {
+        case .fixed(let want):
+            guard n == want else {
+                throw DriverError("error: --input \(item): dimension \(i + offset + 1) is \(n), expected \(want) (shape \(shape), expected \(expected))")
+            }
+        case .seq:
+            guard n >= 1 else {
+                throw DriverError("error: --input \(item): dimension \(i + offset + 1) is \(n): the sequence length must be at least 1 (shape \(shape), expected \(expected))")
+            }
+        }
+    }
+    return dims
 }
 
 /// Seeded random values (see `randomInputs(for:seqLen:seed:)`) for every input not given.

@@ -12,10 +12,19 @@ public struct Console: Sendable {
     public var write: @Sendable (String) -> Void
     /// Writes text to the error stream as given (no newline added).
     public var writeError: @Sendable (String) -> Void
+    /// Where long commands report their stages (silent unless the command line shows it).
+    public var progress: Progress = .silent
 
     public init(write: @escaping @Sendable (String) -> Void, writeError: @escaping @Sendable (String) -> Void) {
         self.write = write
         self.writeError = writeError
+    }
+
+    /// This console, reporting progress to `progress`.
+    public func showing(_ progress: Progress) -> Console {
+        var copy = self
+        copy.progress = progress
+        return copy
     }
 
     /// The process's stdout (buffered, as `print`) and stderr (unbuffered).
@@ -25,13 +34,15 @@ public struct Console: Sendable {
     /// One line on the output stream.
     public func print(_ line: String) { write(line + "\n") }
 
-    /// One line on the error stream.
-    public func error(_ line: String) { writeError(line + "\n") }
+    /// One line on the error stream (on a line of its own when progress is shown there).
+    public func error(_ line: String) { writeError((progress.enabled ? "\r\u{1B}[K" : "") + line + "\n") }
 
     /// Pretty, stable JSON on the output stream (for --json).
     public func printJSON(_ value: some Encodable) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        // An error can be inf (or NaN): JSON has no such numbers, so they are written as strings.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         print(String(decoding: (try? encoder.encode(value)) ?? Data(), as: UTF8.self))
     }
 }
@@ -41,7 +52,9 @@ public enum Commands {
     /// Parses, verifies and resolves the parameters of `model`; prints a summary line, or the
     /// model in canonical form.
     public static func check(model: String, printCanonical: Bool, console: Console = .standard) throws {
+        console.progress.begin("reading the model and its weights")
         let loaded = try loadModel(model)
+        console.progress.finish()
         if printCanonical {
             console.write(printModule(loaded.module))
         } else {
@@ -58,7 +71,8 @@ public enum Commands {
         let loaded = try loadModel(model, variant: variant, remarks: remarks, console: console)
         let kinds = try EmitKinds(list: emit)
         let written = try compileModel(loaded, objectPath: output, headerPath: header, emit: kinds, target: target,
-                                       cpu: cpu, prefix: prefix, minParallelWork: minParallelWork)
+                                       cpu: cpu, prefix: prefix, minParallelWork: minParallelWork, progress: console.progress)
+        console.progress.finish()
         for file in written { console.print("wrote \(file)") }
     }
 
@@ -68,17 +82,29 @@ public enum Commands {
                            randomInputs seed: UInt64?, seqLen: Int?, interpret: Bool, output: String?, full: Bool,
                            console: Console = .standard) throws {
         let loaded = try loadModel(model, variant: variant, remarks: remarks, console: console)
+        // The output may replace none of the files read: the model, its weights, the inputs.
+        let files = OutputSet()
+        files.reads(model: loaded)
+        for item in inputFiles {
+            if let eq = item.firstIndex(of: "=") { files.reads(String(item[item.index(after: eq)...]), as: "file") }
+        }
+        if let output { try files.declare(output, option: "-o") }
         let given = try parseInputs(loaded.module, tokens: tokens, files: inputFiles)
         let all = seed.map { fillRandomInputs(loaded, given: given, seed: $0, seqLen: seqLen) } ?? given
         for input in loaded.module.inputs where all[input.name] == nil {
             throw DriverError("error: no value for input %\(input.name): use --tokens, --input \(input.name)=file.npy or --random-inputs SEED")
         }
+        console.progress.begin(interpret ? "running the interpreter" : "compiling (JIT) and running")
         let outputs = try runModel(loaded, inputs: all, seqLen: nil, engine: interpret ? .interpreter : .jit)
         if let output, let first = loaded.module.outputs.first, let tensor = outputs[first.name] {
-            try writeNpy(tensor, to: output)
+            files.provide(output, .writer { temp in try writeNpy(tensor, to: temp) })
+            console.progress.begin("writing \(output)")
+            try files.commit()
+            console.progress.finish()
             console.print("wrote \(output): %\(first.name) f32\(tensor.shape)")
             return
         }
+        console.progress.finish()
         for out in loaded.module.outputs {
             guard let tensor = outputs[out.name] else { continue }
             console.print(describeTensor(name: out.name, tensor, full: full))
@@ -89,15 +115,21 @@ public enum Commands {
     /// and prints the result, or writes it and its weights (`output`: a .tir path).
     public static func opt(model: String, passes pipelineText: String?, variant: ModelVariant?, output: String?,
                            printAfterAll: Bool, remarks: Bool, console: Console = .standard) throws {
+        console.progress.begin("reading the model and its weights")
         let original = try loadModel(model)
         let pipeline = try variant.map(\.passes) ?? passes(named: pipelineText ?? "")
+        console.progress.begin("running the passes")
         let rewritten = try rewrite(original, passes: pipeline) { pass, module in
             if printAfterAll { console.print("// after \(pass.name)\n" + printModule(module)) }
         }
         if remarks && !rewritten.remarks.isEmpty { console.error(renderRemarks(rewritten.remarks, source: original.source)) }
         if let output {
-            for file in try writeRewritten(rewritten, to: output) { console.print("wrote \(file)") }
+            console.progress.begin("writing \(output)")
+            let written = try writeRewritten(rewritten, to: output)
+            console.progress.finish()
+            for file in written { console.print("wrote \(file)") }
         } else if !printAfterAll {
+            console.progress.finish()
             console.write(printModule(rewritten.model.module))
         }
         if output == nil && variant != .preLN && !pipeline.isEmpty {
@@ -110,12 +142,17 @@ public enum Commands {
     /// `seqLens`: comma-separated lengths, nil for the default ones.
     public static func verify(model: String, candidates candidatePaths: [String], seqLens: String?, samples: Int,
                               seed: UInt64, factor: Double, json: Bool, console: Console = .standard) throws -> Bool {
+        console.progress.begin("reading the model and its weights")
         let original = try loadModel(model)
         var candidates: [(name: String, model: LoadedModel)] = []
         for variant in ModelVariant.allCases where variant != .preLN {
+            console.progress.begin("rewriting to \(variant.rawValue)")
             candidates.append((variant.rawValue, try rewrite(original, variant: variant).model))
         }
-        for path in candidatePaths { candidates.append((path, try loadModel(path))) }
+        for path in candidatePaths {
+            console.progress.begin("reading \(path)")
+            candidates.append((path, try loadModel(path)))
+        }
         var options = VerifyOptions()
         options.samples = samples
         options.seed = seed
@@ -123,10 +160,15 @@ public enum Commands {
         if let seqLens {
             options.seqLens = try seqLens.split(separator: ",").map {
                 guard let n = Int($0.trimmingCharacters(in: .whitespaces)) else { throw DriverError("error: --seq: '\($0)' is not an integer") }
+                let most = original.module.seq?.max ?? 1
+                guard (1...most).contains(n) else {
+                    throw DriverError("error: --seq \(seqLens): \(n) is not a sequence length of the model (1 to \(most))")
+                }
                 return n
             }
         }
-        let report = try verifyVariants(original, candidates: candidates, options: options)
+        let report = try verifyVariants(original, candidates: candidates, options: options, progress: console.progress)
+        console.progress.finish()
         if json {
             console.printJSON(report)
         } else {
@@ -151,7 +193,10 @@ public enum Commands {
                 return v
             }
         }
-        let report = try benchmark(try loadModel(model), options: options)
+        console.progress.begin("reading the model and its weights")
+        let loaded = try loadModel(model)
+        let report = try benchmark(loaded, options: options, progress: console.progress)
+        console.progress.finish()
         if json {
             console.printJSON(report)
         } else {
@@ -161,7 +206,8 @@ public enum Commands {
 
     /// Imports the checkpoint folder `directory` as the .tir file `output`.
     public static func importCheckpoint(directory: String, output: String, console: Console = .standard) throws {
-        try importModel(directory: directory, to: output)
+        try importModel(directory: directory, to: output, progress: console.progress)
+        console.progress.finish()
         console.print("wrote \(output)")
     }
 }

@@ -93,10 +93,15 @@ public enum Engine: String, Sendable, CaseIterable {
 public func runModel(_ model: LoadedModel, inputs: [String: HostTensor], seqLen: Int?,
                      engine: Engine) throws -> [String: HostTensor] {
     let seq = try seqLen ?? impliedSeqLen(model.module, inputs)
+    if let decl = model.module.seq, !(1...max(1, decl.max)).contains(seq) {
+        throw DriverError("error: the sequence length is \(seq); the model takes 1 to \(decl.max) (seq \(decl.symbol) <= \(decl.max))")
+    }
     switch engine {
     case .jit:
         do {
             return try JITModel(model.module, weights: model.weights).run(inputs: inputs, seqLen: seq)
+        } catch let error as RunError {
+            throw DriverError("error: \(error)" + (explainStatus(error.status, model.module, inputs).map { ": " + $0 } ?? ""))
         } catch {
             throw DriverError("error: \(error)")
         }
@@ -113,6 +118,21 @@ public func runModel(_ model: LoadedModel, inputs: [String: HostTensor], seqLen:
             throw DriverError("error: \(error)")
         }
     }
+}
+
+/// What the driver can tell about a status the compiled code returned, from the inputs it
+/// passed: for ERR_TOKEN_ID, the first id outside its embedding table, its position and the bound.
+func explainStatus(_ status: Status?, _ module: Module, _ inputs: [String: HostTensor]) -> String? {
+    guard status == .badTokenId else { return nil }
+    for inst in module.body where inst.op == .embedding && inst.operands.count >= 2 {
+        guard case .value(let idsName) = inst.operands[0], let ids = inputs[idsName],
+              case .i32(let values) = ids.storage,
+              let vocab = module.type(of: inst.operands[1])?.dims.first?.fixedValue else { continue }
+        if let position = values.firstIndex(where: { $0 < 0 || Int($0) >= vocab }) {
+            return "%\(idsName)[\(position)] is \(values[position]), outside [0, \(vocab)) (the rows of \(inst.operands[1]))"
+        }
+    }
+    return nil
 }
 
 /// The sequence length the inputs imply (`Module.impliedSeqLen`), or a located failure naming
@@ -161,16 +181,30 @@ public let defaultMinParallelFlops = defaultMinParallelWork
 
 /// Compiles a loaded model ahead of time and writes the requested files next to `objectPath`
 /// (`model.o` -> `model.h`, `model.ll`, `model.unopt.ll`, `model.s`, `model.fusion.txt`,
-/// `model.memory-plan.txt`). Every file is written whole or not at all.
+/// `model.memory-plan.txt`), all together through one `OutputSet`: none may replace the model or
+/// its weights, no two may share a path.
 /// `target`: host (nil), x86_64, aarch64 or an LLVM triple; `cpu`: nil for the host's or the
 /// target's generic CPU. An unknown target or CPU fails with LLVM's message before any lowering.
 @discardableResult
 public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: String? = nil, emit: EmitKinds,
                          target: String? = nil, cpu: String? = nil, prefix: String? = nil,
-                         minParallelWork: Int = defaultMinParallelFlops) throws -> [String] {
+                         minParallelWork: Int = defaultMinParallelFlops, progress: Progress = .silent) throws -> [String] {
     let base = (objectPath as NSString).deletingPathExtension
     let header = headerPath ?? base + ".h"
+    // Every output is checked against the inputs and the other outputs before any work.
+    let outputs = OutputSet()
+    outputs.reads(model: model)
+    if objectPath.isEmpty || emit.contains(.object) { try outputs.declare(objectPath, option: "-o") }
+    if emit.contains(.header) { try outputs.declare(header, option: headerPath == nil ? "the header (beside -o)" : "--header") }
+    let extra: [(EmitKinds, String, String)] = [
+        (.llvmIR, ".ll", "llvm-ir"), (.unoptimizedIR, ".unopt.ll", "llvm-ir-unopt"), (.assembly, ".s", "asm"),
+        (.fusionPlan, ".fusion.txt", "fusion"), (.memoryPlan, ".memory-plan.txt", "memory-plan"),
+    ]
+    for (kind, suffix, name) in extra where emit.contains(kind) {
+        try outputs.declare(base + suffix, option: "--emit \(name)")
+    }
     let artifacts: AOTArtifacts
+    progress.begin("generating code (lowering, LLVM optimization, emitting)")
     do {
         // compileAOT makes its TargetMachine first: a bad triple or CPU fails there, at no cost.
         artifacts = try compileAOT(model.module, weights: model.weights,
@@ -182,27 +216,17 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
     } catch {
         throw DriverError("error: \(error)")
     }
-    var files: [(String, Data)] = []
-    if emit.contains(.object) { files.append((objectPath, Data(artifacts.object))) }
-    if emit.contains(.header) { files.append((header, Data(artifacts.header.utf8))) }
-    if let ir = artifacts.llvmIR { files.append((base + ".ll", Data(ir.utf8))) }
-    if let ir = artifacts.unoptimizedIR { files.append((base + ".unopt.ll", Data(ir.utf8))) }
-    if let asm = artifacts.assembly { files.append((base + ".s", Data(asm.utf8))) }
-    if emit.contains(.fusionPlan) { files.append((base + ".fusion.txt", Data(artifacts.plans.fusion.description.utf8))) }
+    if emit.contains(.object) { outputs.provide(objectPath, .data(Data(artifacts.object))) }
+    if emit.contains(.header) { outputs.provide(header, .data(Data(artifacts.header.utf8))) }
+    if let ir = artifacts.llvmIR { outputs.provide(base + ".ll", .data(Data(ir.utf8))) }
+    if let ir = artifacts.unoptimizedIR { outputs.provide(base + ".unopt.ll", .data(Data(ir.utf8))) }
+    if let asm = artifacts.assembly { outputs.provide(base + ".s", .data(Data(asm.utf8))) }
+    if emit.contains(.fusionPlan) {
+        outputs.provide(base + ".fusion.txt", .data(Data(artifacts.plans.fusion.description.utf8)))
+    }
     if emit.contains(.memoryPlan) {
-        files.append((base + ".memory-plan.txt", Data(artifacts.plans.memory.description.utf8)))
+        outputs.provide(base + ".memory-plan.txt", .data(Data(artifacts.plans.memory.description.utf8)))
     }
-    for (path, data) in files {
-        try writeAtomically(data, to: path)
-    }
-    return files.map(\.0)
-}
-
-/// Writes to a temporary file beside `path`, then renames it into place.
-func writeAtomically(_ data: Data, to path: String) throws {
-    do {
-        try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-    } catch {
-        throw DriverError(Diagnostic(file: path, loc: nil, "cannot write the file: \(error.localizedDescription)").description)
-    }
+    progress.begin("writing the files")
+    return try outputs.commit()
 }

@@ -68,8 +68,10 @@ public func renderRemarks(_ remarks: [Diagnostic], source: String) -> String {
 /// (rendered against the source) to the console's error stream. pre-ln without remarks runs no
 /// pipeline at all.
 public func loadModel(_ path: String, variant: Variant, remarks: Bool, console: Console = .standard) throws -> LoadedModel {
+    console.progress.begin("reading the model and its weights")
     let original = try loadModel(path)
     guard variant != .preLN || remarks else { return original }
+    console.progress.begin("running the \(variant.rawValue) passes")
     let rewritten = try rewrite(original, variant: variant)
     if remarks && !rewritten.remarks.isEmpty { console.error(renderRemarks(rewritten.remarks, source: original.source)) }
     return rewritten.model
@@ -84,21 +86,20 @@ public func writeRewritten(_ rewritten: RewrittenModel, to path: String) throws 
     guard weightsPath != path else {
         throw DriverError("error: \(path): the output must be a .tir file (its weights go to \(weightsPath))")
     }
+    let outputs = OutputSet()
+    outputs.reads(model: rewritten.model)
+    try outputs.declare(path, option: "-o")
+    try outputs.declare(weightsPath, option: "-o (its weights)")
     var module = rewritten.model.module
     module.weights = .file((weightsPath as NSString).lastPathComponent)
     for i in module.params.indices { module.params[i].initializer = .default }
     let weights = rewritten.model.weights
     let tensors = module.params.compactMap { p in weights[p.name].map { (name: p.name, tensor: $0) } }
-    do {
-        try writeSafetensors(tensors, metadata: [(key: "producer", value: "tfc")], to: weightsPath)
-    } catch {
-        throw DriverError(error.description)
-    }
-    do {
-        try writeAtomically(Data(printModule(module).utf8), to: path)
-    } catch {
-        try? FileManager.default.removeItem(atPath: weightsPath)  // all or nothing
-        throw error
-    }
-    return [path, weightsPath]
+    // The .tir is declared first, but the weights are renamed into place first: a .tir is never
+    // left naming weights that are not there yet.
+    outputs.provide(weightsPath, .writer { temp in
+        try writeSafetensors(tensors, metadata: [(key: "producer", value: "tfc")], to: temp)
+    })
+    outputs.provide(path, .data(Data(printModule(module).utf8)))
+    return try outputs.commit()
 }

@@ -33,6 +33,8 @@ public struct VerifyRow: Codable, Sendable {
     public var maxRel: Double
     public var tolerance: Double
     public var pass: Bool
+    /// Why the row failed when its numbers alone do not say (a non-finite output or tolerance).
+    public var problem: String?
 }
 
 public struct VerifyReport: Codable, Sendable {
@@ -54,7 +56,8 @@ public struct VerifyReport: Codable, Sendable {
         for r in rows {
             let name = r.variant.padding(toLength: width, withPad: " ", startingAt: 0)
             let engine = r.engine.padding(toLength: 11, withPad: " ", startingAt: 0)
-            lines.append("  \(name)  \(engine)  max abs \(sci(r.maxAbs))  max rel \(sci(r.maxRel))  tolerance \(sci(r.tolerance))  \(r.pass ? "ok" : "FAIL")")
+            lines.append("  \(name)  \(engine)  max abs \(sci(r.maxAbs))  max rel \(sci(r.maxRel))  tolerance \(sci(r.tolerance))  \(r.pass ? "ok" : "FAIL")"
+                         + (r.problem.map { ": " + $0 } ?? ""))
         }
         let original = rows.first?.variant ?? "pre-ln"
         for variant in uniqueVariants where variant != original {
@@ -83,7 +86,7 @@ private func displayName(_ variant: String) -> String {
 /// Checks the original (named "pre-ln") and every candidate against the float64 interpreter
 /// of the original, on the same seeded inputs.
 public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, model: LoadedModel)],
-                           options: VerifyOptions = VerifyOptions()) throws -> VerifyReport {
+                           options: VerifyOptions = VerifyOptions(), progress: Progress = .silent) throws -> VerifyReport {
     let m = original.module
     let maxSeq = m.maxSeqLen
     let seqLens = options.seqLens ?? (m.seq == nil ? [1] : Array(Set([1, max(1, maxSeq / 2), maxSeq])).sorted())
@@ -94,6 +97,7 @@ public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, 
             inputSets.append((seq, fillRandomInputs(original, given: [:], seed: seed, seqLen: seq)))
         }
     }
+    progress.begin("computing the float64 reference")
     let reference = Interpreter(module: m, weights: original.weights)
     let references: [[String: [Double]]]
     do {
@@ -102,11 +106,23 @@ public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, 
         throw DriverError("error: \(error)")
     }
 
-    /// (max abs, max rel) of one engine over every input set and output.
-    func errors(_ model: LoadedModel, compiled: Bool) throws -> (Double, Double) {
+    // A reference with NaN or inf values makes every comparison meaningless: say so.
+    var referenceProblem: String?
+    for (set, ref) in zip(inputSets, references) {
+        for out in m.outputs {
+            if let r = ref[out.name], r.contains(where: { !$0.isFinite }) {
+                referenceProblem = referenceProblem ?? "the float64 interpreter of the original gives non-finite values (NaN or inf) for output %\(out.name) at sequence length \(set.seq)"
+            }
+        }
+    }
+
+    /// (max abs, max rel, problem) of one engine over every input set and output. A NaN or inf
+    /// output makes both errors infinite and names the output.
+    func errors(_ model: LoadedModel, compiled: Bool) throws -> (Double, Double, String?) {
         let jit = compiled ? try JITModel(model.module, weights: model.weights) : nil
         let interpreter = Interpreter(module: model.module, weights: model.weights)
         var worstAbs = 0.0, worstRel = 0.0
+        var problem = referenceProblem
         for (set, ref) in zip(inputSets, references) {
             var outputs: [String: [Double]]
             if let jit {
@@ -118,27 +134,41 @@ public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, 
                 guard let r = ref[out.name], let a = outputs[out.name], a.count == r.count else {
                     throw DriverError("error: \(model.path): output %\(out.name) is missing or has the wrong size")
                 }
+                if a.contains(where: { !$0.isFinite }) || r.contains(where: { !$0.isFinite }) {
+                    // NaN compares false and inf - inf is NaN: make it the worst possible error.
+                    if problem == nil, a.contains(where: { !$0.isFinite }) {
+                        let kind = a.contains(where: \.isNaN) ? "NaN" : "inf"
+                        problem = "output %\(out.name) has \(kind) values at sequence length \(set.seq)"
+                    }
+                    worstAbs = .infinity
+                    worstRel = .infinity
+                    continue
+                }
                 let diff = zip(a, r).map { abs($0 - $1) }.max() ?? 0
                 let scale = max(r.map(abs).max() ?? 0, .leastNormalMagnitude)
-                // NaN compares false: make it the worst possible error.
-                let absErr = diff.isNaN || a.contains(where: \.isNaN) ? .infinity : diff
-                worstAbs = max(worstAbs, absErr)
-                worstRel = max(worstRel, absErr / scale)
+                worstAbs = max(worstAbs, diff)
+                worstRel = max(worstRel, diff / scale)
             }
         }
-        return (worstAbs, worstRel)
+        return (worstAbs, worstRel, problem)
     }
 
     var rows: [VerifyRow] = []
-    let (baseAbs, baseline) = try errors(original, compiled: true)
+    progress.begin("checking pre-ln")
+    let (baseAbs, baseline, baseProblem) = try errors(original, compiled: true)
     let tolerance = max(options.factor * baseline, options.floor)
     rows.append(VerifyRow(variant: Variant.preLN.rawValue, engine: "compiled", maxAbs: baseAbs, maxRel: baseline,
-                          tolerance: options.baselineLimit, pass: baseline <= options.baselineLimit))
+                          tolerance: options.baselineLimit, pass: baseProblem == nil && baseline <= options.baselineLimit,
+                          problem: baseProblem))
+    let toleranceProblem = tolerance.isFinite ? nil
+        : "the tolerance is not finite (\(options.factor) times the original's own error \(sci(baseline)))"
     for (name, model) in candidates {
         for compiled in [true, false] {
-            let (a, r) = try errors(model, compiled: compiled)
+            progress.begin("checking \(name) (\(compiled ? "compiled" : "interpreter"))")
+            let (a, r, problem) = try errors(model, compiled: compiled)
+            let why = problem ?? toleranceProblem
             rows.append(VerifyRow(variant: name, engine: compiled ? "compiled" : "interpreter", maxAbs: a, maxRel: r,
-                                  tolerance: tolerance, pass: r <= tolerance))
+                                  tolerance: tolerance, pass: why == nil && r.isFinite && r <= tolerance, problem: why))
         }
     }
     return VerifyReport(model: original.path, seqLens: seqLens, dynamic: m.seq != nil, inputs: inputSets.count, baseline: baseline,
