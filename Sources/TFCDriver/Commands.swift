@@ -52,14 +52,19 @@ public enum Commands {
     /// Parses, verifies and resolves the parameters of `model`; prints a summary line, or the
     /// model in canonical form.
     public static func check(model: String, printCanonical: Bool, console: Console = .standard) throws {
-        console.progress.begin("reading the model and its weights")
-        let loaded = try loadModel(model)
+        console.progress.begin("reading the model and checking its weights")
+        // Every weight is checked, but seeded values are not generated (checkWeights).
+        let (m, source) = try parseAndVerify(model)
+        do {
+            try checkWeights(for: m, tirPath: model)
+        } catch {
+            throw rendered(error, source: source)
+        }
         console.progress.finish()
         if printCanonical {
-            console.write(printModule(loaded.module))
+            console.write(printModule(m))
         } else {
-            let m = loaded.module
-            let count = loaded.weights.tensors.values.reduce(0) { $0 + $1.count }
+            let count = m.params.reduce(0) { $0 + ($1.type.staticShape?.reduce(1, *) ?? 0) }
             console.print("\(model): ok: @\(m.name), \(m.body.count) ops, \(m.params.count) parameters (\(count) values)")
         }
     }

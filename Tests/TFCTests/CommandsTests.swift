@@ -80,4 +80,24 @@ private final class Collected: @unchecked Sendable {
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/m.o"))
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/m.h"))
     }
+
+    @Test func checkDoesNotGenerateSeededParameters() throws {
+        // 8 GiB of declared parameters: checked from their initializers, never generated.
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let path = "\(dir)/big.tir"
+        try """
+            model @big {
+              weights random(seed = 1, std = 0.02)
+              input %x : f32[1, 4]
+              param @a : f32[32768, 32768] = zeros
+              param @b : f32[32768, 32768]
+              %y = gelu(%x) : f32[1, 4]
+              output %y
+            }
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        let collected = Collected()
+        try Commands.check(model: path, printCanonical: false, console: collected.console)
+        #expect(collected.out == "\(path): ok: @big, 1 ops, 2 parameters (2147483648 values)\n")
+    }
 }
