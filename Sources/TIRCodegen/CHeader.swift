@@ -41,8 +41,9 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     lines.append("extern \"C\" {")
     lines.append("#endif")
     lines.append("")
-    lines.append("/* Status codes returned by \(entry.forwardSymbol). On an error nothing is written. */")
-    for s in Status.allCases {
+    lines.append("/* Status codes returned by \(entry.forwardSymbol) and \(entry.threadsSymbol).")
+    lines.append(" * On an error nothing is written; the checks run in this order. */")
+    for s in Status.all {
         lines.append("#define \(P)_\(s.cName) \(s.rawValue) /* \(s.meaning) */")
     }
     lines.append("")
