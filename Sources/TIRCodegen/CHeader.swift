@@ -53,7 +53,8 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     }
     lines.append("/* Bytes of workspace the caller provides (any sequence length), aligned to 64 bytes. */")
     lines.append("#define \(P)_WORKSPACE_SIZE \(entry.workspaceBytes)")
-    lines.append("#define \(P)_WORKSPACE_ALIGNMENT 64")
+    lines.append("/* The workspace's address must be a multiple of this (\(P)_\(Status.badAlignment.cName) otherwise). */")
+    lines.append("#define \(P)_WORKSPACE_ALIGNMENT \(workspaceAlignment)")
     lines.append("")
     lines.append("/* Element counts of the inputs and outputs. */")
     for t in entry.inputs + entry.outputs { lines.append(countMacro(t.name, t.type)) }
@@ -73,7 +74,9 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     for output in entry.outputs {
         lines.append(" *   \(output.name): output, \(cType(output.type))\(dimsText(output.type))")
     }
-    lines.append(" *   workspace: \(P)_WORKSPACE_SIZE bytes, 64-byte aligned, owned by the caller")
+    lines.append(" *   workspace: \(P)_WORKSPACE_SIZE bytes owned by the caller, at an address that is a multiple of")
+    lines.append(" *     \(P)_WORKSPACE_ALIGNMENT (e.g. from aligned_alloc; plain malloc gives 16): otherwise the call")
+    lines.append(" *     returns \(P)_\(Status.badAlignment.cName)")
     lines.append(" * Returns \(P)_OK, or an error status without touching the outputs. */")
     var params: [String] = entry.inputs.map { "const \(cType($0.type)) *\(cIdentifier($0.name))" }
     if hasSeq { params.append("int64_t seq_len") }

@@ -18,14 +18,16 @@ public struct Status: Sendable, Hashable, CustomStringConvertible {
     }
 
     // The meanings are what `tfc run` and the header say: seq_len below 1 or above the model's
-    // maximum; a token id outside [0, vocabulary); a NULL pointer argument.
+    // maximum; a token id outside [0, vocabulary); a NULL pointer argument; a workspace whose
+    // address is not a multiple of `workspaceAlignment` (ArgumentChecks.swift says why).
     public static let ok = Status("OK", 0, "success")
     public static let badSequenceLength = Status("ERR_SEQ_LEN", 1, "sequence length out of range")
     public static let badTokenId = Status("ERR_TOKEN_ID", 2, "token id out of range")
     public static let nullPointer = Status("ERR_NULL", 3, "NULL input, output or workspace pointer")
+    public static let badAlignment = Status("ERR_ALIGNMENT", 4, "workspace not aligned to 64 bytes")
 
     /// The table, in value order.
-    public static let all: [Status] = [.ok, .badSequenceLength, .badTokenId, .nullPointer]
+    public static let all: [Status] = [.ok, .badSequenceLength, .badTokenId, .nullPointer, .badAlignment]
 
     /// The code with this value, if there is one.
     public init?(rawValue: Int32) {
@@ -35,6 +37,9 @@ public struct Status: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(rawValue) (\(meaning))" }
 }
+
+/// The alignment, in bytes, the entry points require of the workspace (ERR_ALIGNMENT otherwise).
+public let workspaceAlignment = MemoryPlan.alignment
 
 /// How to call a compiled model:
 ///
