@@ -42,24 +42,43 @@ public struct AOTRequest: Sendable {
     }
 }
 
-/// Named targets for `--target`: a triple, or a short name.
+/// Named targets for `--target`: a triple, or a short name; `cpu`: nil for the host's CPU or the
+/// target's default. Both are checked against what LLVM knows (TargetSpec.validate), cheaply and
+/// before any model is needed, so a driver can call this first: an unknown target or CPU is a
+/// CodegenError naming the valid ones, never an abort inside LLVM.
 public func targetSpec(named name: String?, cpu: String?) throws -> TargetSpec {
-    guard let name, name != "host", name != "native" else {
+    let spec: TargetSpec
+    if let name, name != "host", name != "native" {
+        let triple: String
+        switch name {
+        case "x86_64", "x86-64": triple = "x86_64-pc-linux-gnu"
+        case "aarch64", "arm64": triple = "aarch64-unknown-linux-gnu"
+        default: triple = name
+        }
+        let defaultCPU = triple.hasPrefix("aarch64") || triple.hasPrefix("arm64") ? "generic" : "x86-64-v2"
+        spec = TargetSpec(triple: triple, cpu: cpu ?? defaultCPU, features: "")
+    } else {
         var host = TargetSpec.host
         if let cpu, cpu != "native" {
             host.cpu = cpu
             host.features = ""  // the CPU name implies its features; host features would be wrong
         }
-        return host
+        spec = host
     }
-    let triple: String
-    switch name {
-    case "x86_64", "x86-64": triple = "x86_64-pc-linux-gnu"
-    case "aarch64", "arm64": triple = "aarch64-unknown-linux-gnu"
-    default: triple = name
+    try validateTarget(spec)
+    return spec
+}
+
+/// Throws a CodegenError when LLVM does not know `spec`'s triple or CPU (the message lists the
+/// valid names); `cpu` "native" is the host's CPU and is valid only for the host's target.
+public func validateTarget(_ spec: TargetSpec) throws {
+    do {
+        try spec.validate()
+    } catch let error as LLVMError {
+        var message = error.description
+        if spec.cpu == "native" { message = "--cpu native is only for the host target; " + message }
+        throw CodegenError(message)
     }
-    let defaultCPU = triple.hasPrefix("aarch64") || triple.hasPrefix("arm64") ? "generic" : "x86-64-v2"
-    return TargetSpec(triple: triple, cpu: cpu ?? defaultCPU, features: "")
 }
 
 public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest) throws -> AOTArtifacts {
