@@ -21,8 +21,10 @@ public struct AOTArtifacts: Sendable {
 public struct AOTRequest: Sendable {
     public var target: TargetSpec
     public var prefix: String?
-    /// The header's file name, used for its include guard.
+    /// The header's file name, named in its first comment (its include guard comes from the prefix).
     public var headerName: String
+    /// The `.tir` file the model was read from, for the locations of errors about C names.
+    public var sourceFile: String?
     public var wantIR = false
     public var wantUnoptimizedIR = false
     public var wantAssembly = false
@@ -31,7 +33,8 @@ public struct AOTRequest: Sendable {
 
     public init(target: TargetSpec, prefix: String? = nil, headerName: String, wantIR: Bool = false,
                 wantAssembly: Bool = false, wantUnoptimizedIR: Bool = false,
-                minParallelWork: Int = defaultMinParallelWork) {
+                minParallelWork: Int = defaultMinParallelWork, sourceFile: String? = nil) {
+        self.sourceFile = sourceFile
         self.wantUnoptimizedIR = wantUnoptimizedIR
         self.minParallelWork = minParallelWork
         self.target = target
@@ -83,6 +86,9 @@ public func validateTarget(_ spec: TargetSpec) throws {
 
 public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest) throws -> AOTArtifacts {
     let plans = try LoweringPlans(model, target: request.target, prefix: request.prefix)
+    // Before any code: names that would make a header that does not compile, or one whose
+    // parameters or macros collide, are refused with the value's location.
+    try CNames.check(model, entry: plans.entry, file: request.sourceFile)
     let options = CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork)
     let (_, code) = try generateCode(model.name, target: request.target, to: .object(assembly: request.wantAssembly),
                                      keepUnoptimizedIR: request.wantUnoptimizedIR) { ir in

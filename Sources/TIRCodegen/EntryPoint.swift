@@ -69,13 +69,6 @@ public struct EntryBuffer: Sendable, Hashable {
     public var type: TensorType
 }
 
-/// A C identifier made from a model name: `gpt-tiny.v2` -> `gpt_tiny_v2`.
-public func cIdentifier(_ name: String) -> String {
-    var s = String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
-    if s.isEmpty || s.first!.isNumber { s = "m_" + s }
-    return s
-}
-
 /// `<prefix>_forward(...)`: the threaded entry with threads = 0 (every online core).
 func buildDefaultThreadsEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
     let count = forward.type.paramCount - 1
