@@ -42,7 +42,7 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     lines.append("#endif")
     lines.append("")
     lines.append("/* Status codes returned by \(entry.forwardSymbol) and \(entry.threadsSymbol).")
-    lines.append(" * On an error nothing is written; the checks run in this order. */")
+    lines.append(" * On an error nothing is written. */")
     for s in Status.all {
         lines.append("#define \(names.statusMacro(s)) \(s.rawValue) /* \(s.meaning) */")
     }
