@@ -281,6 +281,7 @@ public final class IRBuilder {
         call(module.intrinsic("llvm.vector.reduce.fmax", [type(of: v)]), [v])
     }
 
+    public func ptrToInt(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildPtrToInt(ref, v.ref, t.ref, "")) }
     public func bitcast(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildBitCast(ref, v.ref, t.ref, "")) }
     public func fptosi(_ v: Value, to t: IRType) -> Value { Value(ref: LLVMBuildFPToSI(ref, v.ref, t.ref, "")) }
     /// Integer add/shift without overflow flags (for bit manipulation).

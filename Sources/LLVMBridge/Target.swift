@@ -75,6 +75,49 @@ public struct TargetSpec: Sendable, Hashable, CustomStringConvertible {
     public var description: String { "\(triple) cpu=\(cpu)" }
 }
 
+extension TargetSpec {
+    /// The architectures tfc emits code for (LLVMTargets), as `--target` accepts them.
+    public static let supportedArchitectures = ["x86_64", "aarch64"]
+
+    /// The name of the LLVM target that builds code for `triple` ("x86-64", "x86", "aarch64",
+    /// "arm64", "aarch64_be", ...), or an error naming the architectures tfc supports.
+    public static func llvmTargetName(forTriple triple: String) throws -> String {
+        precondition(LLVMTargets.initialized, "the native LLVM target failed to initialize")
+        var target: LLVMTargetRef?
+        var err: UnsafeMutablePointer<CChar>?
+        guard !triple.isEmpty, !triple.utf8.contains(0), LLVMGetTargetFromTriple(triple, &target, &err) == 0,
+              let target, let name = LLVMGetTargetName(target) else {
+            let reason = take(err)
+            throw LLVMError("unknown target '\(triple)'\(reason.isEmpty ? "" : " (\(reason))"); tfc emits code for "
+                            + "\(supportedArchitectures.joined(separator: ", ")) (a short name, or an LLVM triple such as "
+                            + "x86_64-pc-linux-gnu or aarch64-unknown-linux-gnu)")
+        }
+        return String(cString: name)
+    }
+
+    /// The CPU names LLVM accepts for `triple`, sorted (an x86-64 triple excludes the 32-bit-only
+    /// x86 CPUs, on which LLVM aborts).
+    public static func cpuNames(forTriple triple: String) throws -> [String] {
+        let target = try llvmTargetName(forTriple: triple)
+        switch target {
+        case "x86-64": return KnownCPUs.x86.filter { !KnownCPUs.x86Only32Bit.contains($0) }
+        case "x86": return KnownCPUs.x86
+        default: return (KnownCPUs.aarch64 + KnownCPUs.aarch64Aliases).sorted()  // aarch64, aarch64_be, arm64, ...
+        }
+    }
+
+    /// Checks the triple and the CPU against what LLVM knows, before any TargetMachine is made: an
+    /// unknown CPU makes LLVM print a warning and then abort in code generation. The error names
+    /// the valid CPUs.
+    public func validate() throws {
+        let names = try Self.cpuNames(forTriple: triple)
+        guard names.contains(cpu) else {
+            let why = KnownCPUs.x86Only32Bit.contains(cpu) ? " (it has no 64-bit mode)" : ""
+            throw LLVMError("unknown CPU '\(cpu)' for \(triple)\(why); valid CPUs: \(names.joined(separator: ", "))")
+        }
+    }
+}
+
 /// One LLVM TargetMachine; disposed with this object.
 public final class TargetMachine: @unchecked Sendable {
     let ref: LLVMTargetMachineRef
@@ -88,6 +131,7 @@ public final class TargetMachine: @unchecked Sendable {
     /// A raw TargetMachine (O3 code generation), owned by the caller.
     static func create(_ spec: TargetSpec, relocation: LLVMRelocMode = LLVMRelocDefault) throws -> LLVMTargetMachineRef {
         precondition(LLVMTargets.initialized, "the native LLVM target failed to initialize")
+        try spec.validate()
         var target: LLVMTargetRef?
         var err: UnsafeMutablePointer<CChar>?
         guard LLVMGetTargetFromTriple(spec.triple, &target, &err) == 0 else {

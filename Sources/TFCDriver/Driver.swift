@@ -212,7 +212,9 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
                                               headerName: (header as NSString).lastPathComponent,
                                               wantIR: emit.contains(.llvmIR), wantAssembly: emit.contains(.assembly),
                                               wantUnoptimizedIR: emit.contains(.unoptimizedIR),
-                                              minParallelWork: minParallelWork))
+                                              minParallelWork: minParallelWork, sourceFile: model.path))
+    } catch let located as DiagnosticList {
+        throw rendered(located, source: model.source)  // C names of the model's values
     } catch {
         throw DriverError("error: \(error)")
     }

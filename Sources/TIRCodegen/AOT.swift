@@ -21,8 +21,10 @@ public struct AOTArtifacts: Sendable {
 public struct AOTRequest: Sendable {
     public var target: TargetSpec
     public var prefix: String?
-    /// The header's file name, used for its include guard.
+    /// The header's file name, named in its first comment (its include guard comes from the prefix).
     public var headerName: String
+    /// The `.tir` file the model was read from, for the locations of errors about C names.
+    public var sourceFile: String?
     public var wantIR = false
     public var wantUnoptimizedIR = false
     public var wantAssembly = false
@@ -31,7 +33,8 @@ public struct AOTRequest: Sendable {
 
     public init(target: TargetSpec, prefix: String? = nil, headerName: String, wantIR: Bool = false,
                 wantAssembly: Bool = false, wantUnoptimizedIR: Bool = false,
-                minParallelWork: Int = defaultMinParallelWork) {
+                minParallelWork: Int = defaultMinParallelWork, sourceFile: String? = nil) {
+        self.sourceFile = sourceFile
         self.wantUnoptimizedIR = wantUnoptimizedIR
         self.minParallelWork = minParallelWork
         self.target = target
@@ -42,28 +45,50 @@ public struct AOTRequest: Sendable {
     }
 }
 
-/// Named targets for `--target`: a triple, or a short name.
+/// Named targets for `--target`: a triple, or a short name; `cpu`: nil for the host's CPU or the
+/// target's default. Both are checked against what LLVM knows (TargetSpec.validate), cheaply and
+/// before any model is needed, so a driver can call this first: an unknown target or CPU is a
+/// CodegenError naming the valid ones, never an abort inside LLVM.
 public func targetSpec(named name: String?, cpu: String?) throws -> TargetSpec {
-    guard let name, name != "host", name != "native" else {
+    let spec: TargetSpec
+    if let name, name != "host", name != "native" {
+        let triple: String
+        switch name {
+        case "x86_64", "x86-64": triple = "x86_64-pc-linux-gnu"
+        case "aarch64", "arm64": triple = "aarch64-unknown-linux-gnu"
+        default: triple = name
+        }
+        let defaultCPU = triple.hasPrefix("aarch64") || triple.hasPrefix("arm64") ? "generic" : "x86-64-v2"
+        spec = TargetSpec(triple: triple, cpu: cpu ?? defaultCPU, features: "")
+    } else {
         var host = TargetSpec.host
         if let cpu, cpu != "native" {
             host.cpu = cpu
             host.features = ""  // the CPU name implies its features; host features would be wrong
         }
-        return host
+        spec = host
     }
-    let triple: String
-    switch name {
-    case "x86_64", "x86-64": triple = "x86_64-pc-linux-gnu"
-    case "aarch64", "arm64": triple = "aarch64-unknown-linux-gnu"
-    default: triple = name
+    try validateTarget(spec)
+    return spec
+}
+
+/// Throws a CodegenError when LLVM does not know `spec`'s triple or CPU (the message lists the
+/// valid names); `cpu` "native" is the host's CPU and is valid only for the host's target.
+public func validateTarget(_ spec: TargetSpec) throws {
+    do {
+        try spec.validate()
+    } catch let error as LLVMError {
+        var message = error.description
+        if spec.cpu == "native" { message = "--cpu native is only for the host target; " + message }
+        throw CodegenError(message)
     }
-    let defaultCPU = triple.hasPrefix("aarch64") || triple.hasPrefix("arm64") ? "generic" : "x86-64-v2"
-    return TargetSpec(triple: triple, cpu: cpu ?? defaultCPU, features: "")
 }
 
 public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest) throws -> AOTArtifacts {
     let plans = try LoweringPlans(model, target: request.target, prefix: request.prefix)
+    // Before any code: names that would make a header that does not compile, or one whose
+    // parameters or macros collide, are refused with the value's location.
+    try CNames.check(model, entry: plans.entry, file: request.sourceFile)
     let options = CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork)
     let (_, code) = try generateCode(model.name, target: request.target, to: .object(assembly: request.wantAssembly),
                                      keepUnoptimizedIR: request.wantUnoptimizedIR) { ir in

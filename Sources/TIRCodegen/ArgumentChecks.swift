@@ -15,6 +15,16 @@ extension FunctionLowering {
             anyNull = anyNull.map { b.or($0, isNull) } ?? isNull
         }
         if let anyNull { b.returnIf(anyNull, status(.nullPointer)) }
+        // The workspace must be 64-byte aligned, and this is checked rather than tolerated: the
+        // memory plan puts every slot on a 64-byte boundary from the workspace's start, and the
+        // code states that alignment to LLVM (packed K/V panels are loaded as whole aligned
+        // vectors, `align lanes * 4`), which is what lets it use aligned vector moves. Accepting
+        // any 16-byte aligned pointer (what malloc guarantees) would mean giving that up on every
+        // workspace access or realigning inside the caller's buffer (a different size contract);
+        // a status costs one test per call and leaves the valid calls' code as it was.
+        let workspaceArgument = fn.param(fn.type.paramCount - 2)
+        let misaligned = b.and(b.ptrToInt(workspaceArgument, to: ir.i64), ir.i64(workspaceAlignment - 1))
+        b.returnIf(b.icmp(.ne, misaligned, ir.i64(0)), status(.badAlignment))
         if let seqLen, let seq = model.seq {
             b.returnIf(b.or(b.icmp(.slt, seqLen, ir.i64(1)), b.icmp(.sgt, seqLen, ir.i64(seq.max))),
                        status(.badSequenceLength))

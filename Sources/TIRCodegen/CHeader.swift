@@ -4,8 +4,8 @@ import TIR
 
 func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: TargetSpec) -> String {
     let p = entry.prefix
-    let P = p.uppercased()
-    let guardName = cIdentifier(fileName).uppercased() + "_INCLUDED"
+    let names = CNames(prefix: p)
+    let guardName = names.includeGuard
     let hasSeq = entry.seq != nil
 
     func cType(_ t: TensorType) -> String { t.dtype.cType }
@@ -14,7 +14,7 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     }
     func countMacro(_ name: String, _ t: TensorType) -> String {
         let fixed = t.dims.compactMap(\.fixedValue).reduce(1, *)
-        let macro = "\(P)_\(cIdentifier(name).uppercased())_COUNT"
+        let macro = names.countMacro(name)
         if t.isDynamic { return "#define \(macro)(seq_len) ((size_t)(seq_len) * \(fixed))" }
         return "#define \(macro) \(fixed)"
     }
@@ -24,7 +24,7 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     }
 
     var lines: [String] = []
-    lines.append("/* \(fileName): C interface of the model @\(model.name), compiled by tfc for \(target).")
+    lines.append("/* \(cCommentText(fileName)): C interface of the model @\(cCommentText(model.name)), compiled by tfc for \(cCommentText(target.description)).")
     lines.append(" *")
     lines.append(" * Link: cc app.c \(p).o -lm -lpthread")
     lines.append(" * The functions keep no state between calls and allocate nothing on the heap: they are safe")
@@ -41,24 +41,26 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     lines.append("extern \"C\" {")
     lines.append("#endif")
     lines.append("")
-    lines.append("/* Status codes returned by \(entry.forwardSymbol). On an error nothing is written. */")
-    for s in Status.allCases {
-        lines.append("#define \(P)_\(s.cName) \(s.rawValue) /* \(s.meaning) */")
+    lines.append("/* Status codes returned by \(entry.forwardSymbol) and \(entry.threadsSymbol).")
+    lines.append(" * On an error nothing is written. */")
+    for s in Status.all {
+        lines.append("#define \(names.statusMacro(s)) \(s.rawValue) /* \(s.meaning) */")
     }
     lines.append("")
     if let seq = entry.seq {
         lines.append("/* Largest sequence length accepted (seq_len must be in 1...\(seq.max)). */")
-        lines.append("#define \(P)_MAX_SEQ_LEN \(seq.max)")
+        lines.append("#define \(names.maxSeqLenMacro) \(seq.max)")
     }
     lines.append("/* Bytes of workspace the caller provides (any sequence length), aligned to 64 bytes. */")
-    lines.append("#define \(P)_WORKSPACE_SIZE \(entry.workspaceBytes)")
-    lines.append("#define \(P)_WORKSPACE_ALIGNMENT 64")
+    lines.append("#define \(names.workspaceSizeMacro) \(entry.workspaceBytes)")
+    lines.append("/* The workspace's address must be a multiple of this (\(names.statusMacro(.badAlignment)) otherwise). */")
+    lines.append("#define \(names.workspaceAlignmentMacro) \(workspaceAlignment)")
     lines.append("")
     lines.append("/* Element counts of the inputs and outputs. */")
     for t in entry.inputs + entry.outputs { lines.append(countMacro(t.name, t.type)) }
     for input in entry.inputs {
         if let v = vocabulary(of: input) {
-            lines.append("#define \(P)_\(cIdentifier(input.name).uppercased())_LIMIT \(v) /* ids must be in [0, \(v)) */")
+            lines.append("#define \(names.limitMacro(input.name)) \(v) /* ids must be in [0, \(v)) */")
         }
     }
     lines.append("")
@@ -66,17 +68,19 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     for input in entry.inputs {
         var note = ""
         if let v = vocabulary(of: input) { note = ", ids in [0, \(v))" }
-        lines.append(" *   \(input.name): input, \(cType(input.type))\(dimsText(input.type))\(note)")
+        lines.append(" *   \(names.parameter(input.name)): input, \(cType(input.type))\(dimsText(input.type))\(note)")
     }
-    if hasSeq { lines.append(" *   seq_len: the number of positions, 1...\(P)_MAX_SEQ_LEN") }
+    if hasSeq { lines.append(" *   seq_len: the number of positions, 1...\(names.maxSeqLenMacro)") }
     for output in entry.outputs {
-        lines.append(" *   \(output.name): output, \(cType(output.type))\(dimsText(output.type))")
+        lines.append(" *   \(names.parameter(output.name)): output, \(cType(output.type))\(dimsText(output.type))")
     }
-    lines.append(" *   workspace: \(P)_WORKSPACE_SIZE bytes, 64-byte aligned, owned by the caller")
-    lines.append(" * Returns \(P)_OK, or an error status without touching the outputs. */")
-    var params: [String] = entry.inputs.map { "const \(cType($0.type)) *\(cIdentifier($0.name))" }
+    lines.append(" *   workspace: \(names.workspaceSizeMacro) bytes owned by the caller, at an address that is a multiple of")
+    lines.append(" *     \(names.workspaceAlignmentMacro) (e.g. from aligned_alloc; plain malloc gives 16): otherwise the call")
+    lines.append(" *     returns \(names.statusMacro(.badAlignment))")
+    lines.append(" * Returns \(names.statusMacro(.ok)), or an error status without touching the outputs. */")
+    var params: [String] = entry.inputs.map { "const \(cType($0.type)) *\(names.parameter($0.name))" }
     if hasSeq { params.append("int64_t seq_len") }
-    params += entry.outputs.map { "\(cType($0.type)) *\(cIdentifier($0.name))" }
+    params += entry.outputs.map { "\(cType($0.type)) *\(names.parameter($0.name))" }
     params.append("void *workspace")
     lines.append("int32_t \(entry.forwardSymbol)(\(params.joined(separator: ", ")));")
     lines.append("")

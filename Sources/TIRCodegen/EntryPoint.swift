@@ -2,34 +2,44 @@
 import LLVMBridge
 import TIR
 
-/// Status codes returned by a compiled model's entry point.
-public enum Status: Int32, Sendable, CaseIterable {
-    case ok = 0
-    /// `seq_len` is below 1 or above the model's maximum.
-    case badSequenceLength = 1
-    /// A token id is outside [0, vocabulary).
-    case badTokenId = 2
-    /// An input, output or workspace pointer is NULL.
-    case nullPointer = 3
+/// A status code returned by a compiled model's entry points. Every code of the generated ABI
+/// is one row of `Status.all` (name, value, meaning): the argument checks return them, the header
+/// prints them as `<PREFIX>_<name>`, and the JIT runner explains them. A new code is a new row.
+public struct Status: Sendable, Hashable, CustomStringConvertible {
+    /// The C name after the prefix: `OK`, `ERR_...`.
+    public let cName: String
+    public let rawValue: Int32
+    public let meaning: String
 
-    public var cName: String {
-        switch self {
-        case .ok: return "OK"
-        case .badSequenceLength: return "ERR_SEQ_LEN"
-        case .badTokenId: return "ERR_TOKEN_ID"
-        case .nullPointer: return "ERR_NULL"
-        }
+    private init(_ cName: String, _ rawValue: Int32, _ meaning: String) {
+        self.cName = cName
+        self.rawValue = rawValue
+        self.meaning = meaning
     }
 
-    public var meaning: String {
-        switch self {
-        case .ok: return "success"
-        case .badSequenceLength: return "sequence length out of range"
-        case .badTokenId: return "token id out of range"
-        case .nullPointer: return "NULL input, output or workspace pointer"
-        }
+    // The meanings are what `tfc run` and the header say: seq_len below 1 or above the model's
+    // maximum; a token id outside [0, vocabulary); a NULL pointer argument; a workspace whose
+    // address is not a multiple of `workspaceAlignment` (ArgumentChecks.swift says why).
+    public static let ok = Status("OK", 0, "success")
+    public static let badSequenceLength = Status("ERR_SEQ_LEN", 1, "sequence length out of range")
+    public static let badTokenId = Status("ERR_TOKEN_ID", 2, "token id out of range")
+    public static let nullPointer = Status("ERR_NULL", 3, "NULL input, output or workspace pointer")
+    public static let badAlignment = Status("ERR_ALIGNMENT", 4, "workspace not aligned to 64 bytes")
+
+    /// The table, in value order.
+    public static let all: [Status] = [.ok, .badSequenceLength, .badTokenId, .nullPointer, .badAlignment]
+
+    /// The code with this value, if there is one.
+    public init?(rawValue: Int32) {
+        guard let s = Self.all.first(where: { $0.rawValue == rawValue }) else { return nil }
+        self = s
     }
+
+    public var description: String { "\(rawValue) (\(meaning))" }
 }
+
+/// The alignment, in bytes, the entry points require of the workspace (ERR_ALIGNMENT otherwise).
+public let workspaceAlignment = MemoryPlan.alignment
 
 /// How to call a compiled model:
 ///
@@ -57,13 +67,6 @@ public struct EntryPoint: Sendable {
 public struct EntryBuffer: Sendable, Hashable {
     public var name: String
     public var type: TensorType
-}
-
-/// A C identifier made from a model name: `gpt-tiny.v2` -> `gpt_tiny_v2`.
-public func cIdentifier(_ name: String) -> String {
-    var s = String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
-    if s.isEmpty || s.first!.isNumber { s = "m_" + s }
-    return s
 }
 
 /// `<prefix>_forward(...)`: the threaded entry with threads = 0 (every online core).

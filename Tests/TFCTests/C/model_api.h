@@ -22,6 +22,7 @@ typedef int32_t model_input_t;
 #define MODEL_ERR_SEQ_LEN GPT_TINY_ERR_SEQ_LEN
 #define MODEL_ERR_TOKEN_ID GPT_TINY_ERR_TOKEN_ID
 #define MODEL_ERR_NULL GPT_TINY_ERR_NULL
+#define MODEL_ERR_ALIGNMENT GPT_TINY_ERR_ALIGNMENT
 #define MODEL_FORWARD(in, s, out, ws) gpt_tiny_forward((in), (s), (out), (ws))
 #define MODEL_FORWARD_THREADS(in, s, out, ws, t) gpt_tiny_forward_threads((in), (s), (out), (ws), (t))
 #elif defined(MODEL_VIT)
@@ -38,6 +39,7 @@ typedef float model_input_t;
 #define MODEL_ERR_SEQ_LEN VIT_TINY_ERR_SEQ_LEN
 #define MODEL_ERR_TOKEN_ID VIT_TINY_ERR_TOKEN_ID
 #define MODEL_ERR_NULL VIT_TINY_ERR_NULL
+#define MODEL_ERR_ALIGNMENT VIT_TINY_ERR_ALIGNMENT
 /* The sequence length is fixed: it is not an argument of the entry points. */
 #define MODEL_FORWARD(in, s, out, ws) ((void)(s), vit_tiny_forward((in), (out), (ws)))
 #define MODEL_FORWARD_THREADS(in, s, out, ws, t) ((void)(s), vit_tiny_forward_threads((in), (out), (ws), (t)))

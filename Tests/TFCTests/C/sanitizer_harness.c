@@ -260,6 +260,20 @@ static void run_invalid_cases(buffer *ws) {
     run_invalid("NULL input", MODEL_ERR_NULL, NULL, seq, 0, 0, MODEL_OUTPUT_COUNT(seq), ws);
     run_invalid("NULL output", MODEL_ERR_NULL, (const model_input_t *)good.ptr, seq, 1, 0, MODEL_OUTPUT_COUNT(seq), ws);
     run_invalid("NULL workspace", MODEL_ERR_NULL, (const model_input_t *)good.ptr, seq, 0, 1, MODEL_OUTPUT_COUNT(seq), ws);
+    /* A workspace of the full size at an address that is not a multiple of 64 (malloc's 16, and
+     * less): refused, nothing written, in every mode (in guard-tail mode it ends short of the page). */
+    buffer wide = buffer_new(MODEL_WORKSPACE_SIZE + MODEL_WORKSPACE_ALIGNMENT, MODEL_WORKSPACE_ALIGNMENT);
+    const size_t offsets[] = {4, 16, 32, 48, MODEL_WORKSPACE_ALIGNMENT - 4};
+    for (int o = 0; o < 5; o++) {
+        buffer shifted = wide;
+        shifted.ptr = wide.ptr + offsets[o];
+        shifted.size = MODEL_WORKSPACE_SIZE;
+        char what[64];
+        snprintf(what, sizeof what, "workspace at 64k + %zu", offsets[o]);
+        run_invalid(what, MODEL_ERR_ALIGNMENT, (const model_input_t *)good.ptr, seq, 0, 0, MODEL_OUTPUT_COUNT(seq),
+                    &shifted);
+    }
+    buffer_free(&wide);
     buffer_free(&good);
 }
 

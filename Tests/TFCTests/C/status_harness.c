@@ -47,6 +47,36 @@ int main(void) {
     expect(gpt_tiny_forward(NULL, 2, logits, workspace), GPT_TINY_ERR_NULL, "NULL tokens");
     expect(gpt_tiny_forward(tokens, 2, NULL, workspace), GPT_TINY_ERR_NULL, "NULL logits");
     expect(gpt_tiny_forward(tokens, 2, logits, NULL), GPT_TINY_ERR_NULL, "NULL workspace");
+
+    /* A workspace whose address is not a multiple of GPT_TINY_WORKSPACE_ALIGNMENT (malloc + 32,
+     * malloc + 4, ...) is refused before anything is written, on every entry point. */
+    unsigned char *wide = aligned_alloc(GPT_TINY_WORKSPACE_ALIGNMENT,
+                                        (GPT_TINY_WORKSPACE_SIZE + 2 * GPT_TINY_WORKSPACE_ALIGNMENT + 63) / 64 * 64);
+    if (!wide) return 2;
+    const size_t offsets[] = {1, 4, 8, 16, 32, 48, GPT_TINY_WORKSPACE_ALIGNMENT - 4};
+    for (int o = 0; o < 7; o++) {
+        memset(wide, 0x3C, GPT_TINY_WORKSPACE_SIZE + GPT_TINY_WORKSPACE_ALIGNMENT);
+        for (size_t i = 0; i < GPT_TINY_LOGITS_COUNT(2); i++) logits[i] = NAN;
+        expect(gpt_tiny_forward(tokens, 2, logits, wide + offsets[o]), GPT_TINY_ERR_ALIGNMENT, "misaligned workspace");
+        expect(gpt_tiny_forward_threads(tokens, 2, logits, wide + offsets[o], 2), GPT_TINY_ERR_ALIGNMENT,
+               "misaligned workspace, 2 threads");
+        int untouched = 1;
+        for (size_t i = 0; i < GPT_TINY_LOGITS_COUNT(2); i++) untouched &= isnan(logits[i]) != 0;
+        for (size_t i = 0; i < GPT_TINY_WORKSPACE_SIZE + GPT_TINY_WORKSPACE_ALIGNMENT; i++) untouched &= wide[i] == 0x3C;
+        if (!untouched) { printf("FAIL: a call with a workspace at +%zu wrote something\n", offsets[o]); failures++; }
+    }
+    /* The same buffer at an aligned address works, and gives the bits of the first workspace. */
+    float *again = malloc(sizeof(float) * GPT_TINY_LOGITS_COUNT(2));
+    if (!again) return 2;
+    expect(gpt_tiny_forward(tokens, 2, logits, workspace), GPT_TINY_OK, "aligned workspace");
+    expect(gpt_tiny_forward(tokens, 2, again, wide + GPT_TINY_WORKSPACE_ALIGNMENT), GPT_TINY_OK, "aligned workspace + 64");
+    if (memcmp(logits, again, sizeof(float) * GPT_TINY_LOGITS_COUNT(2)) != 0) {
+        printf("FAIL: two aligned workspaces give different bits\n");
+        failures++;
+    }
+    free(again);
+    free(wide);
+
     expect(gpt_tiny_forward(tokens, GPT_TINY_MAX_SEQ_LEN, logits, workspace), GPT_TINY_OK, "seq_len max");
     expect(gpt_tiny_forward(tokens, 1, logits, workspace), GPT_TINY_OK, "seq_len 1");
 
