@@ -73,6 +73,8 @@ public enum Commands {
     public static func compile(model: String, variant: ModelVariant, remarks: Bool, output: String, header: String?,
                                emit: String, target: String?, cpu: String?, prefix: String?, minParallelWork: Int,
                                console: Console = .standard) throws {
+        // A bad --target or --cpu fails before the model is read and rewritten.
+        try checkTarget(target, cpu: cpu)
         let loaded = try loadModel(model, variant: variant, remarks: remarks, console: console)
         let kinds = try EmitKinds(list: emit)
         let written = try compileModel(loaded, objectPath: output, headerPath: header, emit: kinds, target: target,

@@ -179,6 +179,15 @@ public struct EmitKinds: OptionSet, Sendable {
 /// otherwise (`compile --min-parallel-flops`).
 public let defaultMinParallelFlops = defaultMinParallelWork
 
+/// Fails, with LLVM's valid names, for a target or CPU this LLVM cannot generate code for.
+func checkTarget(_ target: String?, cpu: String?) throws {
+    do {
+        _ = try targetSpec(named: target, cpu: cpu)
+    } catch {
+        throw DriverError("error: \(error)")
+    }
+}
+
 /// Compiles a loaded model ahead of time and writes the requested files next to `objectPath`
 /// (`model.o` -> `model.h`, `model.ll`, `model.unopt.ll`, `model.s`, `model.fusion.txt`,
 /// `model.memory-plan.txt`), all together through one `OutputSet`: none may replace the model or
