@@ -90,11 +90,14 @@ private struct WeightLoader {
         var total = 0
         for param in module.params {
             guard let shape = param.type.staticShape else { continue }
-            var bytes = param.type.dtype.byteSize
+            var elements = 1
             for d in shape {
-                let (product, overflow) = bytes.multipliedReportingOverflow(by: max(d, 0))
-                bytes = overflow ? Int.max : product
+                let (product, overflow) = elements.multipliedReportingOverflow(by: max(d, 0))
+                elements = overflow ? Int.max : product
             }
+            // A parameter too large on its own gets its own message, from `value`.
+            guard elements <= maxParamElements else { continue }
+            let bytes = elements * param.type.dtype.byteSize
             let (sum, overflow) = total.addingReportingOverflow(bytes)
             total = overflow ? Int.max : sum
             if total > maxParameterBytes {
