@@ -212,7 +212,11 @@ private struct JSONParser {
         case UInt8(ascii: "f"): try expectWord("false"); return .bool(false)
         case UInt8(ascii: "n"): try expectWord("null"); return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try parseNumber())
-        default: throw error("expected a value, found \(found)")
+        default:
+            // A file that does not start as JSON may not be JSON at all (a link to some other
+            // file): say so without echoing its content.
+            if depth == 0 { throw error("not JSON: the text does not start with a JSON value") }
+            throw error("expected a value, found \(found)")
         }
     }
 

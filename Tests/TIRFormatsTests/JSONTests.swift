@@ -62,7 +62,9 @@ private func parseError(_ text: String) -> JSONError? {
         ("\"\\ud800\\u0041\"", 1, "unpaired surrogate \\uD800"),
         ("\"\\udc00\"", 1, "unpaired surrogate \\uDC00"),
         ("{} x", 3, "unexpected 'x' after the JSON value"),
-        ("'a'", 0, "expected a value, found '''"),
+        ("'a'", 0, "not JSON: the text does not start with a JSON value"),
+        ("private key\n", 0, "not JSON: the text does not start with a JSON value"),
+        ("[1, 'a']", 4, "expected a value, found '''"),
     ])
     func jsonReportsErrorsWithByteOffsets(input: String, offset: Int, message: String) {
         #expect(parseError(input) == JSONError(offset: offset, message))
