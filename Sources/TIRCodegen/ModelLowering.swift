@@ -259,23 +259,15 @@ final class FunctionLowering {
     /// base[index] of a buffer of `dtype` elements, as a float (bf16 widened exactly).
     func loadFloat(_ base: Value, _ index: Value, _ dtype: DType) -> Value {
         switch dtype {
-        case .bf16: return widenBF16(b.load(ir.i16, b.gep(ir.i16, base, index), align: 2), lanes: 1)
+        case .bf16: return TIRCodegen.widenBF16(b, b.load(ir.i16, b.gep(ir.i16, base, index), align: 2), lanes: 1)
         default: return loadF(base, index)
         }
     }
 
     /// A vector of `lanes` floats from base[index...], lanes off in `mask` reading 0.
     func loadFloats(_ base: Value, _ index: Value, _ dtype: DType, lanes: Int, mask: Value) -> Value {
-        switch dtype {
-        case .bf16:
-            let bits = b.maskedLoad(ir.vector(ir.i16, lanes), b.gep(ir.i16, base, index), mask, align: 2)
-            return widenBF16(bits, lanes: lanes)
-        default:
-            return b.maskedLoad(ir.vector(f32, lanes), b.gep(f32, base, index), mask)
-        }
+        TIRCodegen.loadFloats(b, base, index, dtype, lanes: lanes, mask: mask)
     }
-
-    func widenBF16(_ bits: Value, lanes: Int) -> Value { TIRCodegen.widenBF16(b, bits, lanes: lanes) }
 
     /// Copies `count` elements of `dtype` from src into the f32 buffer dst, widening bf16.
     func copyFloats(to dst: Value, from src: Value, _ dtype: DType, count: Value) {

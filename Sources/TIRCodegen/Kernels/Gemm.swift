@@ -36,10 +36,10 @@ struct GemmShape: Hashable {
 }
 
 /// W in panel layout: panel p holds columns p*nr ..< p*nr+nr as [K][nr], zeros past N. The
-/// elements keep their type (f32, or bf16 bits: a zero is +0.0 in both).
-func packWeights<Element: FixedWidthInteger>(_ w: [Element], k: Int, n: Int, transposed: Bool, nr: Int) -> [Element] {
+/// elements keep their type (Float, or bf16 bits as UInt16: a zero is +0.0 in both).
+func packWeights<Element: AdditiveArithmetic>(_ w: [Element], k: Int, n: Int, transposed: Bool, nr: Int) -> [Element] {
     let panels = (n + nr - 1) / nr
-    var packed = [Element](repeating: 0, count: panels * k * nr)
+    var packed = [Element](repeating: .zero, count: panels * k * nr)
     for p in 0..<panels {
         for kk in 0..<k {
             let base = (p * k + kk) * nr
@@ -50,10 +50,6 @@ func packWeights<Element: FixedWidthInteger>(_ w: [Element], k: Int, n: Int, tra
         }
     }
     return packed
-}
-
-func packWeights(_ w: [Float], k: Int, n: Int, transposed: Bool, nr: Int) -> [Float] {
-    packWeights(w.map(\.bitPattern), k: k, n: n, transposed: transposed, nr: nr).map(Float.init(bitPattern:))
 }
 
 /// What happens to a block of x @ W before it is stored.
@@ -157,10 +153,8 @@ final class GemmKernels {
         for v in 0..<shape.vectors {
             // Lanes of this vector that are real columns (the last panel may be partial).
             let mask = masks[v]
-            let biasVector: Value? = !epilogue.bias ? nil : epilogue.biasType == .bf16
-                ? widenBF16(b, b.maskedLoad(ir.vector(ir.i16, lanes), b.gep(ir.i16, bias, ir.i64(v * lanes)), mask, align: 2),
-                            lanes: lanes)
-                : b.maskedLoad(vec, b.gep(f32, bias, ir.i64(v * lanes)), mask)
+            let biasVector = epilogue.bias
+                ? loadFloats(b, bias, ir.i64(v * lanes), epilogue.biasType, lanes: lanes, mask: mask) : nil
             for i in 0..<rows {
                 var value = b.load(vec, acc[i][v], align: 4)
                 if epilogue.rowScale {
@@ -177,6 +171,19 @@ final class GemmKernels {
             }
         }
         b.retVoid()
+    }
+}
+
+/// A vector of `lanes` floats from base[index...] of a buffer of `dtype` elements (bf16 widened
+/// exactly), lanes off in `mask` reading 0.
+func loadFloats(_ b: IRBuilder, _ base: Value, _ index: Value, _ dtype: DType, lanes: Int, mask: Value) -> Value {
+    let ir = b.module
+    switch dtype {
+    case .bf16:
+        let bits = b.maskedLoad(ir.vector(ir.i16, lanes), b.gep(ir.i16, base, index), mask, align: 2)
+        return widenBF16(b, bits, lanes: lanes)
+    default:
+        return b.maskedLoad(ir.vector(ir.f32, lanes), b.gep(ir.f32, base, index), mask)
     }
 }
 
