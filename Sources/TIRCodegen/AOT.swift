@@ -91,11 +91,11 @@ public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest)
     try CNames.check(model, entry: plans.entry, file: request.sourceFile)
     let options = CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork)
     let (_, code) = try generateCode(model.name, target: request.target, to: .object(assembly: request.wantAssembly),
-                                     keepUnoptimizedIR: request.wantUnoptimizedIR) { ir in
+                                     keepUnoptimizedIR: request.wantUnoptimizedIR, keepOptimizedIR: request.wantIR) { ir in
         try lowerModel(model, weights: weights, plans: plans, into: ir, target: request.target, options: options)
     }
     return AOTArtifacts(entry: plans.entry, target: request.target, object: code.object ?? [],
                         header: cHeader(for: plans.entry, model: model, fileName: request.headerName, target: request.target),
-                        llvmIR: request.wantIR ? code.optimizedIR : nil, unoptimizedIR: code.unoptimizedIR,
+                        llvmIR: code.optimizedIR, unoptimizedIR: code.unoptimizedIR,
                         plans: plans, assembly: code.assembly)
 }

@@ -19,8 +19,6 @@ public final class JITModel: @unchecked Sendable {
     private let packed: @convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64, Int32) -> Int32
     /// Threads per call (0: every online core).
     public let threads: Int32
-    /// The optimized LLVM IR the JIT compiled (kept for tests and `--emit`).
-    public let optimizedIR: String
     /// Host copies of the weights the code reads (external symbols).
     private var weightMemory: [UnsafeMutableRawPointer] = []
 
@@ -35,7 +33,7 @@ public final class JITModel: @unchecked Sendable {
         var memory: [UnsafeMutableRawPointer] = []
         let options = CodegenOptions(packedEntry: true, externalWeights: true, minParallelWork: minParallelWork)
         let target = jit.target
-        let (_, code) = try generateCode(model.name, target: target, to: .jit(jit)) { ir in
+        _ = try generateCode(model.name, target: target, to: .jit(jit)) { ir in
             try lowerModel(model, weights: weights, plans: plans, into: ir, target: target, options: options)
         } symbols: { external in
             // The weights stay in this process, 64-byte aligned, for as long as the code does.
@@ -47,7 +45,6 @@ public final class JITModel: @unchecked Sendable {
             return zip(external, memory).map { ($0.symbol, UnsafeRawPointer($1)) }
         }
         weightMemory = memory
-        optimizedIR = code.optimizedIR
         packed = unsafeBitCast(try jit.lookup(entry.packedSymbol),
                                to: (@convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64, Int32) -> Int32).self)
     }

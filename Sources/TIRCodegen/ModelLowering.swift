@@ -1,5 +1,9 @@
-// Lowers a verified TIR module to one LLVM function: argument checks, then each op's code, found
-// through the op table in OpLowering.swift, over buffers laid out by the memory plan.
+// Lowers a verified TIR module to its forward function: argument checks, then one call per op to
+// that op's own function (`tfc.op.<result>`), whose code comes from the op table in
+// OpLowering.swift, over buffers laid out by the memory plan. A function per op keeps every
+// function LLVM optimizes small, so compile time grows with the number of ops, not faster (one
+// function for the whole model made LLVM's per-function passes superlinear), and a profile of the
+// compiled code names its ops.
 import LLVMBridge
 import TIR
 
@@ -36,8 +40,8 @@ public struct ExternalWeight: Sendable {
     public var bytes: [UInt8]
 }
 
-/// The most ops one model may have: the forward function is one LLVM function, and LLVM's
-/// optimizer is superlinear in its size. (GPT-2 XL, 48 blocks, has about 500.)
+/// The most ops one model may have (GPT-2 XL, 48 blocks, has about 500): a bound on compile time
+/// and memory, which grow linearly with the op count (scripts/compile_time.py measures it).
 public let maxCompiledOps = 20_000
 
 /// The plans a model's code is built from, each printable on its own (`tfc compile --emit`).
@@ -94,8 +98,9 @@ struct OpContext {
 
 /// The lowering of one forward function. Every TIR value is a row-major buffer: the
 /// argument pointer for inputs and outputs, a workspace slice otherwise, a constant global for
-/// parameters. Rows may be the runtime sequence length; every other axis is static. Each op
-/// family's code is an extension of this class in its own file under Ops/.
+/// parameters. Rows may be the runtime sequence length; every other axis is static. Each op is
+/// emitted into a function of its own (see `build`), called from the forward function with the
+/// same buffers; each op family's code is an extension of this class in its own file under Ops/.
 final class FunctionLowering {
     let model: Module
     let weights: Weights
@@ -105,16 +110,20 @@ final class FunctionLowering {
     let ir: IRModule
     let target: TargetSpec
     let fn: Function
-    /// The builder of the function being written: the forward function, or a task function
-    /// while a parallel loop body is built (see parallelFor).
+    /// The builder of the function being written: the forward function, an op's function, or a
+    /// task function while a parallel loop body is built (see parallelFor).
     var b: IRBuilder
+    /// The current function's input and output pointers, by value name.
     var buffers: [String: Value] = [:]
+    /// Where each value and scratch the memory plan puts in the workspace starts.
+    let slotOffsets: [String: Int]
     var params: [String: Value] = [:]
+    /// The current function's sequence length, workspace, thread count (1...maxThreads,
+    /// computed on entry to the forward function from its `threads` argument) and thread team
+    /// record (see ThreadTeam.swift, in the forward function's frame).
     var seqLen: Value?
     var workspace: Value
-    /// Threads to use (1...maxThreads), computed on entry from the `threads` argument.
     var threads: Value
-    /// The call's thread team record (see ThreadTeam.swift), in the forward function's frame.
     var teamRecord: Value!
     lazy var teamFunctions: TeamFunctions = buildTeamFunctions()
     let gemm: GemmKernels
@@ -137,6 +146,7 @@ final class FunctionLowering {
         self.entry = plans.entry
         self.ir = ir
         self.target = target
+        slotOffsets = Dictionary(plans.memory.slots.map { ($0.name, $0.offset) }, uniquingKeysWith: { a, _ in a })
         var paramTypes = [IRType](repeating: ir.ptr, count: model.inputs.count)
         if model.seq != nil { paramTypes.append(ir.i64) }
         paramTypes += [IRType](repeating: ir.ptr, count: plan.outputs.count + 1)
@@ -170,21 +180,67 @@ final class FunctionLowering {
         try checkArguments()
         threads = resolveThreadCount(fn.param(fn.type.paramCount - 1))
         teamRecord = makeTeam()
-        for slot in plan.slots {
-            buffers[slot.name] = b.gep(ir.i8, workspace, ir.i64(slot.offset))
-        }
+        let opType = ir.functionType(ir.void, [IRType](repeating: ir.ptr, count: model.inputs.count)
+                                     + (model.seq != nil ? [ir.i64] : [])
+                                     + [IRType](repeating: ir.ptr, count: plan.outputs.count + 1) + [ir.i64, ir.ptr])
         for inst in model.body where !fusion.fused.contains(inst.result) {
-            try lower(inst)
+            try lowerInOwnFunction(inst, type: opType)
         }
         endTeam(teamRecord)
         b.ret(ir.i32(Int(Status.ok.rawValue)))
         return fn
     }
 
+    /// Emits `inst` into a function of its own, `void tfc.op.<result>(inputs..., seq_len?,
+    /// outputs..., workspace, threads, team)`, kept out of line (`noinline`: the inliner would
+    /// otherwise fold every op back into one giant function), and calls it.
+    private func lowerInOwnFunction(_ inst: Instruction, type: IRType) throws {
+        let op = ir.addFunction("tfc.op.\(cIdentifier(inst.result))", type, linkage: .internal)
+        ir.addCodeAttributes(to: op, target: target)
+        ir.addAttribute("noinline", to: op)
+        let pointers = type.paramCount - 2  // every parameter but the thread count and the team
+        for i in 0..<pointers where !(model.seq != nil && i == model.inputs.count) {
+            ir.addAttribute("nocapture", to: op, param: i)
+            ir.addAttribute("noalias", to: op, param: i)
+        }
+        // The forward function's arguments up to the workspace come in the same order.
+        b.call(op, (0..<pointers).map { fn.param($0) } + [threads, teamRecord])
+
+        let outer = (b, buffers, seqLen, workspace, threads, teamRecord)
+        defer { (b, buffers, seqLen, workspace, threads, teamRecord) = outer }
+        b = IRBuilder(ir, op)
+        buffers = [:]
+        var index = 0
+        for input in model.inputs {
+            buffers[input.name] = op.param(index)
+            index += 1
+        }
+        if model.seq != nil {
+            seqLen = op.param(index)
+            index += 1
+        }
+        for output in plan.outputs {
+            buffers[output.name] = op.param(index)
+            index += 1
+        }
+        workspace = op.param(index)
+        threads = op.param(index + 1)
+        teamRecord = op.param(index + 2)
+        try lower(inst)
+        b.retVoid()
+    }
+
+    /// The address of value (or scratch) `name` in the current function: an argument, or a
+    /// workspace slice computed where it is asked for.
+    func buffer(_ name: String) -> Value? {
+        if let p = buffers[name] { return p }
+        return slotOffsets[name].map { b.gep(ir.i8, workspace, ir.i64($0)) }
+    }
+
     /// The dispatch: the op's operands and destination resolved, then its entry of the op table.
     private func lower(_ inst: Instruction) throws {
         let destination = fusion.destination(of: inst.result)
-        guard let out = buffers[destination] else { throw CodegenError("no buffer planned for %\(destination)") }
+        guard let out = buffer(destination) else { throw CodegenError("no buffer planned for %\(destination)") }
         let context = OpContext(inst: inst, operands: try inst.operands.map(pointer), types: try inst.operands.map(type),
                                 out: out, rows: rows(inst.type), cols: cols(inst.type))
         try OpLowering.of(inst.op).lower(self)(context)
@@ -207,7 +263,7 @@ final class FunctionLowering {
     func pointer(_ operand: Operand) throws -> Value {
         switch operand {
         case .value(let name):
-            guard let p = buffers[name] else { throw CodegenError("no buffer for %\(name)") }
+            guard let p = buffer(name) else { throw CodegenError("no buffer for %\(name)") }
             return p
         case .param(let name):
             if let p = params[name] { return p }
@@ -220,7 +276,7 @@ final class FunctionLowering {
 
     /// The workspace scratch `name` that `inst` asked for (OpLowering.scratch).
     func scratch(_ inst: Instruction, _ name: String) throws -> Value {
-        guard let p = buffers[MemoryPlan.scratchName(inst.result, name)] else {
+        guard let p = buffer(MemoryPlan.scratchName(inst.result, name)) else {
             throw CodegenError("%\(inst.result): no scratch '\(name)' in the memory plan")
         }
         return p

@@ -15,16 +15,22 @@ enum CodeDestination {
 struct GeneratedCode {
     var object: [UInt8]?
     var assembly: String?
-    /// The module as built, before optimization (when asked for).
+    /// The module as built, before optimization, and after it (each when asked for: printing
+    /// embedded weights as text costs more than optimizing a small model).
     var unoptimizedIR: String?
-    var optimizedIR: String
+    var optimizedIR: String?
 }
+
+/// LLVM's O3, after MergeFunctions: ops of the same shape get identical task functions (their
+/// buffers and weights are arguments), and merging them first spares O3 and code generation
+/// optimizing each copy again.
+let optimizationPipeline = "mergefunc,default<O3>"
 
 /// Builds a module with `build`, verifies and optimizes it for `target`, and sends it to
 /// `destination`. For the JIT, `symbols` names host memory the code refers to (external weights),
 /// defined before the module is added.
 func generateCode<Built>(_ name: String, target: TargetSpec, to destination: CodeDestination,
-                         keepUnoptimizedIR: Bool = false, build: (IRModule) throws -> Built,
+                         keepUnoptimizedIR: Bool = false, keepOptimizedIR: Bool = false, build: (IRModule) throws -> Built,
                          symbols: (Built) throws -> [(name: String, address: UnsafeRawPointer)] = { _ in [] })
     throws -> (Built, GeneratedCode) {
     let machine = try TargetMachine(target)
@@ -35,8 +41,8 @@ func generateCode<Built>(_ name: String, target: TargetSpec, to destination: Cod
     let built = try build(ir)
     let unoptimized = keepUnoptimizedIR ? ir.text : nil
     try ir.verify()
-    try machine.optimize(ir)
-    var code = GeneratedCode(unoptimizedIR: unoptimized, optimizedIR: ir.text)
+    try machine.optimize(ir, pipeline: optimizationPipeline)
+    var code = GeneratedCode(unoptimizedIR: unoptimized, optimizedIR: keepOptimizedIR ? ir.text : nil)
     switch destination {
     case .object(let assembly):
         code.object = try machine.emit(ir, .object)

@@ -60,10 +60,12 @@ extension FunctionLowering {
         }
         let panels = (N + nr - 1) / nr
         let hasResidual = plan.residual != nil, hasScales = scales != nil
+        // The weights and bias are captured too, though they are globals: tasks of the same shape
+        // are then identical functions, which LLVM's MergeFunctions folds into one.
         parallelFor("\(cIdentifier(inst.result)).gemm", count: ir.i64(panels), work: workEstimate(R, ir.i64(1), times: 2 * K * N),
-                    captures: [x, out, residual, R, scales ?? ir.nullPointer]) { c, begin, end in
-            gemmPanels(begin, end, slices: slices, epilogue: epilogue, x: c[0], k: K, n: N, weights: panel,
-                       weightType: weightType, bias: bias, residual: hasResidual ? c[2] : nil,
+                    captures: [x, out, residual, R, scales ?? ir.nullPointer, panel, bias ?? ir.nullPointer]) { c, begin, end in
+            gemmPanels(begin, end, slices: slices, epilogue: epilogue, x: c[0], k: K, n: N, weights: c[5],
+                       weightType: weightType, bias: bias == nil ? nil : c[6], residual: hasResidual ? c[2] : nil,
                        scales: hasScales ? c[4] : nil, rows: c[3], out: c[1])
         }
     }
