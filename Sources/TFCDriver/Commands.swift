@@ -104,7 +104,7 @@ public enum Commands {
         console.progress.begin(interpret ? "running the interpreter" : "compiling (JIT) and running")
         let outputs = try runModel(loaded, inputs: all, seqLen: nil, engine: interpret ? .interpreter : .jit)
         if let output, let first = loaded.module.outputs.first, let tensor = outputs[first.name] {
-            files.provide(output, .writer { temp in try writeNpy(tensor, to: temp) })
+            files.provide(output, try encodeNpy(tensor, file: output))
             console.progress.begin("writing \(output)")
             try files.commit()
             console.progress.finish()

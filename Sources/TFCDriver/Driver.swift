@@ -213,7 +213,6 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
         try outputs.declare(base + suffix, option: "--emit \(name)")
     }
     let artifacts: AOTArtifacts
-    progress.begin("generating code (lowering, LLVM optimization, emitting)")
     do {
         // compileAOT makes its TargetMachine first: a bad triple or CPU fails there, at no cost.
         artifacts = try compileAOT(model.module, weights: model.weights,
@@ -221,22 +220,23 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
                                               headerName: (header as NSString).lastPathComponent,
                                               wantIR: emit.contains(.llvmIR), wantAssembly: emit.contains(.assembly),
                                               wantUnoptimizedIR: emit.contains(.unoptimizedIR),
-                                              minParallelWork: minParallelWork, sourceFile: model.path))
+                                              minParallelWork: minParallelWork, sourceFile: model.path,
+                                              stage: { progress.begin($0) }))
     } catch let located as DiagnosticList {
         throw rendered(located, source: model.source)  // C names of the model's values
     } catch {
         throw DriverError("error: \(error)")
     }
-    if emit.contains(.object) { outputs.provide(objectPath, .data(Data(artifacts.object))) }
-    if emit.contains(.header) { outputs.provide(header, .data(Data(artifacts.header.utf8))) }
-    if let ir = artifacts.llvmIR { outputs.provide(base + ".ll", .data(Data(ir.utf8))) }
-    if let ir = artifacts.unoptimizedIR { outputs.provide(base + ".unopt.ll", .data(Data(ir.utf8))) }
-    if let asm = artifacts.assembly { outputs.provide(base + ".s", .data(Data(asm.utf8))) }
+    if emit.contains(.object) { outputs.provide(objectPath, Data(artifacts.object)) }
+    if emit.contains(.header) { outputs.provide(header, Data(artifacts.header.utf8)) }
+    if let ir = artifacts.llvmIR { outputs.provide(base + ".ll", Data(ir.utf8)) }
+    if let ir = artifacts.unoptimizedIR { outputs.provide(base + ".unopt.ll", Data(ir.utf8)) }
+    if let asm = artifacts.assembly { outputs.provide(base + ".s", Data(asm.utf8)) }
     if emit.contains(.fusionPlan) {
-        outputs.provide(base + ".fusion.txt", .data(Data(artifacts.plans.fusion.description.utf8)))
+        outputs.provide(base + ".fusion.txt", Data(artifacts.plans.fusion.description.utf8))
     }
     if emit.contains(.memoryPlan) {
-        outputs.provide(base + ".memory-plan.txt", .data(Data(artifacts.plans.memory.description.utf8)))
+        outputs.provide(base + ".memory-plan.txt", Data(artifacts.plans.memory.description.utf8))
     }
     progress.begin("writing the files")
     return try outputs.commit()

@@ -34,6 +34,6 @@ public func importModel(directory: String, to path: String, progress: Progress =
         throw DriverError(error.description)
     }
     progress.begin("writing \(path)")
-    outputs.provide(path, .data(Data(printModule(module).utf8)))
+    outputs.provide(path, Data(printModule(module).utf8))
     try outputs.commit()
 }

@@ -39,11 +39,6 @@ func resolvedPath(_ path: String) -> String? {
 
 /// The files one command writes, checked against the files it reads, written all together.
 public final class OutputSet {
-    /// How an output's bytes are produced: given, or written by a function to the temporary path.
-    public enum Contents {
-        case data(Data)
-        case writer((String) throws -> Void)
-    }
 
     private struct Input {
         let what: String
@@ -56,7 +51,7 @@ public final class OutputSet {
         let path: String
         let resolved: String
         let identity: FileIdentity?
-        var contents: Contents?
+        var contents: Data?
     }
 
     private var inputs: [Input] = []
@@ -116,8 +111,10 @@ public final class OutputSet {
         outputs.append(Output(option: option, path: path, resolved: resolved, identity: identity, contents: nil))
     }
 
-    /// Gives the contents of the declared output `path`.
-    public func provide(_ path: String, _ contents: Contents) {
+    /// Gives the contents of the declared output `path`. (Encoders such as encodeNpy hand over
+    /// bytes rather than write files: only this class creates files, so every temporary is one
+    /// it removes on an error or a signal.)
+    public func provide(_ path: String, _ contents: Data) {
         guard let i = outputs.firstIndex(where: { $0.path == path }) else {
             preconditionFailure("output \(path) was not declared")
         }
@@ -194,38 +191,25 @@ public final class OutputSet {
         return (slot, created)
     }
 
-    private func writeContents(_ contents: Contents, to temp: String, output: Output) throws {
+    private func writeContents(_ data: Data, to temp: String, output: Output) throws {
         func fail(_ reason: String) -> DriverError {
             DriverError("error: \(output.option) \(output.path): cannot write the file: \(reason)")
         }
-        switch contents {
-        case .data(let data):
-            let fd = open(temp, O_WRONLY | O_TRUNC)
-            guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }
-            defer { close(fd) }
-            try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
-                var offset = 0
-                while offset < buffer.count {
-                    let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw fail(String(cString: strerror(errno)))
-                    }
-                    offset += n
+        let fd = open(temp, O_WRONLY | O_TRUNC)
+        guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }
+        defer { close(fd) }
+        try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw fail(String(cString: strerror(errno)))
                 }
+                offset += n
             }
-            guard fsync(fd) == 0 else { throw fail(String(cString: strerror(errno))) }
-        case .writer(let write):
-            do {
-                try write(temp)
-            } catch {
-                throw fail((error as? Diagnostic)?.message ?? "\(error)")
-            }
-            let fd = open(temp, O_RDONLY)
-            guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }
-            defer { close(fd) }
-            guard fsync(fd) == 0 else { throw fail(String(cString: strerror(errno))) }
         }
+        guard fsync(fd) == 0 else { throw fail(String(cString: strerror(errno))) }
     }
 }
 

@@ -97,9 +97,8 @@ public func writeRewritten(_ rewritten: RewrittenModel, to path: String) throws 
     let tensors = module.params.compactMap { p in weights[p.name].map { (name: p.name, tensor: $0) } }
     // The .tir is declared first, but the weights are renamed into place first: a .tir is never
     // left naming weights that are not there yet.
-    outputs.provide(weightsPath, .writer { temp in
-        try writeSafetensors(tensors, metadata: [(key: "producer", value: "tfc")], to: temp)
-    })
-    outputs.provide(path, .data(Data(printModule(module).utf8)))
+    outputs.provide(weightsPath, try encodeSafetensors(tensors, metadata: [(key: "producer", value: "tfc")],
+                                                       file: weightsPath))
+    outputs.provide(path, Data(printModule(module).utf8))
     return try outputs.commit()
 }

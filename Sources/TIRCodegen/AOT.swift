@@ -30,11 +30,15 @@ public struct AOTRequest: Sendable {
     public var wantAssembly = false
     /// See CodegenOptions.minParallelWork.
     public var minParallelWork = defaultMinParallelWork
+    /// Told the name of each step of code generation as it starts (for progress on a terminal).
+    public var stage: @Sendable (String) -> Void = { _ in }
 
     public init(target: TargetSpec, prefix: String? = nil, headerName: String, wantIR: Bool = false,
                 wantAssembly: Bool = false, wantUnoptimizedIR: Bool = false,
-                minParallelWork: Int = defaultMinParallelWork, sourceFile: String? = nil) {
+                minParallelWork: Int = defaultMinParallelWork, sourceFile: String? = nil,
+                stage: @escaping @Sendable (String) -> Void = { _ in }) {
         self.sourceFile = sourceFile
+        self.stage = stage
         self.wantUnoptimizedIR = wantUnoptimizedIR
         self.minParallelWork = minParallelWork
         self.target = target
@@ -91,7 +95,8 @@ public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest)
     try CNames.check(model, entry: plans.entry, file: request.sourceFile)
     let options = CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork)
     let (_, code) = try generateCode(model.name, target: request.target, to: .object(assembly: request.wantAssembly),
-                                     keepUnoptimizedIR: request.wantUnoptimizedIR, keepOptimizedIR: request.wantIR) { ir in
+                                     keepUnoptimizedIR: request.wantUnoptimizedIR, keepOptimizedIR: request.wantIR,
+                                     stage: request.stage) { ir in
         try lowerModel(model, weights: weights, plans: plans, into: ir, target: request.target, options: options)
     }
     return AOTArtifacts(entry: plans.entry, target: request.target, object: code.object ?? [],

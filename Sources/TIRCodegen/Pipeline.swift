@@ -28,9 +28,11 @@ let optimizationPipeline = "mergefunc,default<O3>"
 
 /// Builds a module with `build`, verifies and optimizes it for `target`, and sends it to
 /// `destination`. For the JIT, `symbols` names host memory the code refers to (external weights),
-/// defined before the module is added.
+/// defined before the module is added. `stage` is told the name of each step as it starts (for
+/// progress on a terminal).
 func generateCode<Built>(_ name: String, target: TargetSpec, to destination: CodeDestination,
-                         keepUnoptimizedIR: Bool = false, keepOptimizedIR: Bool = false, build: (IRModule) throws -> Built,
+                         keepUnoptimizedIR: Bool = false, keepOptimizedIR: Bool = false,
+                         stage: (String) -> Void = { _ in }, build: (IRModule) throws -> Built,
                          symbols: (Built) throws -> [(name: String, address: UnsafeRawPointer)] = { _ in [] })
     throws -> (Built, GeneratedCode) {
     let machine = try TargetMachine(target)
@@ -38,16 +40,20 @@ func generateCode<Built>(_ name: String, target: TargetSpec, to destination: Cod
     if case .jit = destination { isJIT = true } else { isJIT = false }
     let ir = IRModule(name: name, forJIT: isJIT)
     machine.configure(ir)
+    stage("lowering to LLVM IR and packing weights")
     let built = try build(ir)
     let unoptimized = keepUnoptimizedIR ? ir.text : nil
     try ir.verify()
+    stage("optimizing (LLVM O3)")
     try machine.optimize(ir, pipeline: optimizationPipeline)
     var code = GeneratedCode(unoptimizedIR: unoptimized, optimizedIR: keepOptimizedIR ? ir.text : nil)
     switch destination {
     case .object(let assembly):
+        stage("generating machine code")
         code.object = try machine.emit(ir, .object)
         if assembly { code.assembly = String(decoding: try machine.emit(ir, .assembly), as: UTF8.self) }
     case .jit(let jit):
+        stage("generating machine code (JIT)")
         try jit.define(try symbols(built))
         try jit.add(ir)
     }

@@ -125,7 +125,7 @@ func decodeNpy(_ data: Data, file: String) throws(Diagnostic) -> HostTensor {
 
 /// The bytes of a format 1.0 .npy file, laid out as numpy writes it: the header is padded
 /// with spaces and a final '\n' so that the data starts at a multiple of 64 bytes.
-func encodeNpy(_ tensor: HostTensor, file: String) throws(Diagnostic) -> Data {
+public func encodeNpy(_ tensor: HostTensor, file: String) throws(Diagnostic) -> Data {
     guard tensor.shape.allSatisfy({ $0 >= 0 }) else {
         throw Diagnostic(file: file, loc: nil, "negative dimension in shape \(tensor.shape)")
     }

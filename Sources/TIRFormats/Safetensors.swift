@@ -277,10 +277,10 @@ public func writeSafetensors(_ tensors: [(name: String, tensor: HostTensor)],
     try BinaryFile.writeAtomically(encodeSafetensors(tensors, metadata: metadata, file: path), to: path)
 }
 
-/// The bytes of a safetensors file. The header is compact JSON padded with spaces to a
+/// The bytes of a safetensors file (for writers that place the file themselves). The header is compact JSON padded with spaces to a
 /// multiple of 8 bytes, as the reference implementation writes it, so that the data buffer
 /// starts aligned; tensors are stored back to back in the given order.
-func encodeSafetensors(_ tensors: [(name: String, tensor: HostTensor)],
+public func encodeSafetensors(_ tensors: [(name: String, tensor: HostTensor)],
                        metadata: [(key: String, value: String)], file: String) throws(Diagnostic) -> Data {
     var header = JSONObject()
     if !metadata.isEmpty {

@@ -16,7 +16,10 @@ struct ProgressTests {
         defer { cleanup(dir) }
         let r = try onTerminal("'\(tfcPath)' compile '\(examplePath("gpt-tiny.tir"))' -o '\(dir)/m.o' > '\(dir)/stdout.txt'")
         #expect(r.status == 0, "\(r.stdout)")
-        #expect(r.stdout.contains("tfc compile: generating code"), "\(r.stdout)")
+        // Each step of code generation is a stage of its own, and the summary times each.
+        for stage in ["lowering to LLVM IR and packing weights", "optimizing (LLVM O3)", "generating machine code"] {
+            #expect(r.stdout.contains("tfc compile: \(stage)"), "\(r.stdout)")
+        }
         #expect(r.stdout.contains("tfc compile: done in "), "\(r.stdout)")
         #expect(r.stdout.contains("\r\u{1B}[K"), "the line is updated in place")
         // stdout keeps only the command's own lines.
