@@ -35,7 +35,7 @@ public final class IRBuilder {
     public func fmul(_ a: Value, _ b: Value, fast: Bool = false) -> Value { fastMath(LLVMBuildFMul(ref, a.ref, b.ref, ""), fast) }
     public func fdiv(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildFDiv(ref, a.ref, b.ref, "")) }
 
-    public enum FloatPredicate { case olt, ogt, oge, ole, oeq, une }
+    public enum FloatPredicate { case olt, ogt, oge, ole, oeq, une, uno }
     public func fcmp(_ p: FloatPredicate, _ a: Value, _ b: Value) -> Value {
         let pred: LLVMRealPredicate
         switch p {
@@ -45,6 +45,7 @@ public final class IRBuilder {
         case .ole: pred = LLVMRealOLE
         case .oeq: pred = LLVMRealOEQ
         case .une: pred = LLVMRealUNE
+        case .uno: pred = LLVMRealUNO
         }
         return Value(ref: LLVMBuildFCmp(ref, pred, a.ref, b.ref, ""))
     }
@@ -264,9 +265,9 @@ public final class IRBuilder {
         return call(f, [pointer, module.i32(align), mask, Value(ref: LLVMConstNull(vecType.ref))])
     }
 
-    public func maskedStore(_ v: Value, _ pointer: Value, _ mask: Value) {
+    public func maskedStore(_ v: Value, _ pointer: Value, _ mask: Value, align: Int = 4) {
         let f = module.intrinsic("llvm.masked.store", [type(of: v), module.ptr])
-        call(f, [v, pointer, module.i32(4), mask])
+        call(f, [v, pointer, module.i32(align), mask])
     }
 
     /// Sum of the lanes, in any order (reassociation allowed: a tree of shuffles).
@@ -287,4 +288,5 @@ public final class IRBuilder {
     /// Integer add/shift without overflow flags (for bit manipulation).
     public func wrappingAdd(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildAdd(ref, a.ref, b.ref, "")) }
     public func shl(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildShl(ref, a.ref, b.ref, "")) }
+    public func lshr(_ a: Value, _ b: Value) -> Value { Value(ref: LLVMBuildLShr(ref, a.ref, b.ref, "")) }
 }

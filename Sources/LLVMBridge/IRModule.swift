@@ -70,6 +70,7 @@ public final class IRModule: @unchecked Sendable {
 
     public var f32: IRType { IRType(ref: LLVMFloatTypeInContext(context)) }
     public var f64: IRType { IRType(ref: LLVMDoubleTypeInContext(context)) }
+    public var bfloat: IRType { IRType(ref: LLVMBFloatTypeInContext(context)) }
     public var i1: IRType { IRType(ref: LLVMInt1TypeInContext(context)) }
     public var i8: IRType { IRType(ref: LLVMInt8TypeInContext(context)) }
     public var i16: IRType { IRType(ref: LLVMInt16TypeInContext(context)) }
@@ -100,6 +101,7 @@ public final class IRModule: @unchecked Sendable {
         var refs = [LLVMValueRef?](repeating: i32(v).ref, count: lanes)
         return Value(ref: LLVMConstVector(&refs, UInt32(lanes)))
     }
+    public func i16(_ v: Int) -> Value { Value(ref: LLVMConstInt(i16.ref, UInt64(bitPattern: Int64(v)), 1)) }
     public func i8(_ v: Int) -> Value { Value(ref: LLVMConstInt(i8.ref, UInt64(bitPattern: Int64(v)), 1)) }
     public func i1(_ v: Bool) -> Value { Value(ref: LLVMConstInt(i1.ref, v ? 1 : 0, 0)) }
     public var nullPointer: Value { Value(ref: LLVMConstPointerNull(ptr.ref)) }

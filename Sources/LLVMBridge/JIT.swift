@@ -7,12 +7,14 @@ import CLLVM
 /// LLVMOrcCreateLLJIT, LLVMOrcCreateNewThreadSafeModule, LLVMOrcLLJITAddLLVMIRModule.
 public final class JIT: @unchecked Sendable {
     let ref: LLVMOrcLLJITRef
-    /// The target the JIT compiles for: this process's CPU, with all its features.
+    /// The target the JIT compiles for: by default this process's CPU, with all its features.
     public let target: TargetSpec
 
-    public init() throws {
+    /// `target` must be runnable here: the host, or the host with features turned off (tests use
+    /// that to run the code other CPUs get).
+    public init(target: TargetSpec = .host) throws {
         _ = LLVMTargets.initialized
-        target = TargetSpec.host
+        self.target = target
         // This TargetMachine is consumed by the JIT target machine builder.
         let tm = try TargetMachine.create(target)
         let builder = LLVMOrcCreateLLJITBuilder()

@@ -57,4 +57,37 @@ enum KnownCPUs {
     static let aarch64Aliases: [String] = [
         "apple-a8", "apple-a9", "apple-m1", "apple-m2", "apple-m3", "apple-s4", "apple-s5", "cobalt-100", "grace",
     ]
+
+    /// The SIMD features tfc chooses its code by, for each x86 CPU that has AVX: clang-19's
+    /// predefined macros for `-march=<cpu>` (TargetValidationTests checks this table against
+    /// clang-19 where it is installed). A CPU given by name (`--cpu znver4`) gets these as its
+    /// feature string, so that its code uses them as the host's does.
+    static let x86Features: [String: [String]] = {
+        let groups: [(features: [String], cpus: [String])] = [
+            (["avx"],
+             ["bdver1", "btver2", "core-avx-i", "corei7-avx", "ivybridge", "sandybridge"]),
+            (["avx", "fma"],
+             ["bdver2", "bdver3"]),
+            (["avx", "avx2", "fma"],
+             ["alderlake", "arrowlake", "arrowlake-s", "bdver4", "broadwell", "clearwaterforest", "core-avx2",
+              "gracemont", "grandridge", "haswell", "lunarlake", "meteorlake", "pantherlake", "raptorlake",
+              "sierraforest", "skylake", "x86-64-v3", "znver1", "znver2", "znver3"]),
+            (["avx", "avx2", "fma", "avx512f"],
+             ["knl", "knm"]),
+            (["avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq"],
+             ["cannonlake", "cascadelake", "icelake-client", "icelake-server", "rocketlake", "skx", "skylake-avx512",
+              "tigerlake", "x86-64-v4"]),
+            (["avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512bf16"],
+             ["cooperlake", "znver4", "znver5"]),
+            (["avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512bf16", "amx-tile", "amx-bf16"],
+             ["emeraldrapids", "graniterapids", "graniterapids-d", "sapphirerapids"]),
+        ]
+        return Dictionary(uniqueKeysWithValues: groups.flatMap { group in group.cpus.map { ($0, group.features) } })
+    }()
+
+    /// The features of x86 CPU `name` (an LLVM alias spelled with '_' as its '-' form), or nil
+    /// for a CPU without AVX.
+    static func x86Features(of name: String) -> [String]? {
+        x86Features[name] ?? x86Features[String(name.map { $0 == "_" ? "-" : $0 })]
+    }
 }

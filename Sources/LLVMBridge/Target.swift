@@ -58,6 +58,17 @@ public struct TargetSpec: Sendable, Hashable, CustomStringConvertible {
                           features: take(LLVMGetHostCPUFeatures()))
     }
 
+    /// `cpu` on `triple`, with the features tfc chooses code by spelled out for a known x86 CPU
+    /// (LLVM infers them from the name too, but tfc's own choices, such as the vector width
+    /// or the bf16 kernels, read the feature string).
+    public static func named(_ cpu: String, triple: String) -> TargetSpec {
+        var spec = TargetSpec(triple: triple, cpu: cpu, features: "")
+        if spec.isX86, let features = KnownCPUs.x86Features(of: cpu) {
+            spec.features = features.map { "+" + $0 }.joined(separator: ",")
+        }
+        return spec
+    }
+
     public var isX86: Bool { triple.hasPrefix("x86_64") || triple.hasPrefix("i686") }
     public var isAArch64: Bool { triple.hasPrefix("aarch64") || triple.hasPrefix("arm64") }
 
@@ -70,6 +81,21 @@ public struct TargetSpec: Sendable, Hashable, CustomStringConvertible {
             return 128
         }
         return 128
+    }
+
+    /// Whether the feature string turns `feature` on (LLVM's name: "avx512bf16", "amx-bf16").
+    /// A CPU named without features (`--cpu znver4`) implies its own, which this does not see.
+    public func has(_ feature: String) -> Bool {
+        features.split(separator: ",").contains { $0.hasPrefix("+") && $0.dropFirst() == feature }
+    }
+
+    /// The same target with `features` turned off (and, for the JIT, runnable wherever this is).
+    public func without(_ features: [String]) -> TargetSpec {
+        var copy = self
+        copy.features = self.features.split(separator: ",").map { flag in
+            features.contains(String(flag.dropFirst())) ? "-" + flag.dropFirst() : String(flag)
+        }.joined(separator: ",")
+        return copy
     }
 
     public var description: String { "\(triple) cpu=\(cpu)" }

@@ -63,12 +63,11 @@ public func targetSpec(named name: String?, cpu: String?) throws -> TargetSpec {
         default: triple = name
         }
         let defaultCPU = triple.hasPrefix("aarch64") || triple.hasPrefix("arm64") ? "generic" : "x86-64-v2"
-        spec = TargetSpec(triple: triple, cpu: cpu ?? defaultCPU, features: "")
+        spec = TargetSpec.named(cpu ?? defaultCPU, triple: triple)
     } else {
         var host = TargetSpec.host
         if let cpu, cpu != "native" {
-            host.cpu = cpu
-            host.features = ""  // the CPU name implies its features; host features would be wrong
+            host = TargetSpec.named(cpu, triple: host.triple)  // the host's features would be wrong
         }
         spec = host
     }

@@ -24,10 +24,13 @@ public final class JITModel: @unchecked Sendable {
 
     deinit { weightMemory.forEach { $0.deallocate() } }
 
-    public init(_ model: Module, weights: Weights, threads: Int = 0, minParallelWork: Int = defaultMinParallelWork) throws {
+    /// `target`: the host, or the host with features turned off (TargetSpec.without), to run the
+    /// code a CPU without them gets.
+    public init(_ model: Module, weights: Weights, threads: Int = 0, minParallelWork: Int = defaultMinParallelWork,
+                target: TargetSpec = .host) throws {
         self.model = model
         self.threads = Int32(clamping: max(0, threads))
-        jit = try JIT()
+        jit = try JIT(target: target)
         let plans = try LoweringPlans(model, target: jit.target)
         entry = plans.entry
         var memory: [UnsafeMutableRawPointer] = []

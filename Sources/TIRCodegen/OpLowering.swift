@@ -24,7 +24,7 @@ struct OpLowering {
         case .embedding: return OpLowering(lower: FunctionLowering.lowerEmbedding)
         case .positions, .selectRow: return OpLowering(lower: FunctionLowering.lowerRowSlice)
         case .clsToken: return OpLowering(lower: FunctionLowering.lowerClsToken)
-        case .linear: return OpLowering(lower: FunctionLowering.lowerLinear)
+        case .linear: return OpLowering(lower: FunctionLowering.lowerLinear, scratch: linearScratch)
         case .patchEmbed: return OpLowering(lower: FunctionLowering.lowerPatchEmbed, scratch: patchEmbedScratch)
         case .layernorm, .rmsnorm, .crmsnorm: return OpLowering(lower: FunctionLowering.lowerNorm)
         case .attention: return OpLowering(lower: FunctionLowering.lowerAttention, scratch: attentionScratch)

@@ -112,6 +112,29 @@ import Testing
         }
     }
 
+    static let clang: String? = ["/usr/bin/clang-19", "/usr/lib/llvm-19/bin/clang"]
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    /// The features tfc spells out for a CPU named with --cpu are the ones clang-19 predefines
+    /// for it, for every x86-64 CPU LLVM knows.
+    @Test(.enabled(if: TargetValidationTests.clang != nil, "needs clang-19 (apt-get install clang-19)"))
+    func theX86FeatureTableIsClangs() throws {
+        let macros = ["__AVX__": "avx", "__AVX2__": "avx2", "__FMA__": "fma", "__AVX512F__": "avx512f",
+                      "__AVX512BW__": "avx512bw", "__AVX512VL__": "avx512vl", "__AVX512DQ__": "avx512dq",
+                      "__AVX512BF16__": "avx512bf16", "__AMX_TILE__": "amx-tile", "__AMX_BF16__": "amx-bf16"]
+        for cpu in try TargetSpec.cpuNames(forTriple: "x86_64-pc-linux-gnu") {
+            let r = try Self.run(try #require(Self.clang), ["-march=\(cpu)", "-m64", "-dM", "-E", "-x", "c", "/dev/null"])
+            guard r.status == 0 else { continue }  // an LLVM alias clang does not take: x86Features(of:) maps it
+            let defined = Set(r.output.split(separator: "\n").compactMap { $0.split(separator: " ").dropFirst().first.map(String.init) })
+            let expected = Set(macros.filter { defined.contains($0.key) }.map(\.value))
+            #expect(Set(KnownCPUs.x86Features(of: cpu) ?? []) == expected, "\(cpu)")
+        }
+        #expect(KnownCPUs.x86Features(of: "skylake_avx512") == KnownCPUs.x86Features(of: "skylake-avx512"))
+        let zen4 = try targetSpec(named: "x86_64", cpu: "znver4")
+        #expect(zen4.vectorBits == 512 && zen4.has("avx512bf16") && !zen4.has("amx-bf16"))
+        #expect(try targetSpec(named: nil, cpu: "sapphirerapids").has("amx-bf16"))
+    }
+
     /// The x86 CPUs refused for x86-64 are exactly those on which llc-19 aborts there.
     @Test(.enabled(if: TargetValidationTests.llc != nil, "needs llc-19 (apt-get install llvm-19)"))
     func theThirtyTwoBitOnlyCPUsAreThoseLLVMAbortsOn() throws {

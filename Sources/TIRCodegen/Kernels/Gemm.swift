@@ -6,6 +6,13 @@
 // panel starts on a vector boundary). The kernel keeps an mr x nr block of y in registers
 // (mr * 2 accumulators), broadcasts one x value per row and k, and applies the epilogue to the
 // block before a (masked) store.
+//
+// `compute = bf16` linears have bf16 weights and read x rounded to bf16 (a scratch copy the
+// driver writes). Their panels hold pairs of k ([K/2][nr][2], "VNNI" order): with AVX512_BF16
+// one `vdpbf16ps` adds two products per lane; elsewhere the pairs are split into two float
+// vectors (a shift and a mask) and multiplied with two FMAs. A product of two bf16 values is
+// exact in float32, so the two ways differ only in the order of the sums, and the tests of the
+// second check everything about the first but the one instruction.
 import LLVMBridge
 import TIR
 
@@ -35,6 +42,25 @@ struct GemmShape: Hashable {
     }
 }
 
+/// How a GEMM's operands are stored and multiplied.
+enum GemmPrecision: String, Hashable {
+    /// x float32; weights float32 or bf16 (widened exactly as loaded); FMA in float32.
+    case f32
+    /// x and weights bf16, in pairs of k; float32 accumulators (`compute = bf16`).
+    case bf16
+
+    static func of(_ inst: Instruction) -> GemmPrecision { inst.word("compute") == "bf16" ? .bf16 : .f32 }
+
+    /// Elements of k a kernel step consumes.
+    var kStep: Int { self == .bf16 ? 2 : 1 }
+}
+
+extension GemmShape {
+    /// Whether bf16 pairs are multiplied by `vdpbf16ps` (16 float lanes, AVX512_BF16) rather
+    /// than split into two FMAs.
+    func hasDotInstruction(_ target: TargetSpec) -> Bool { lanes == 16 && target.has("avx512bf16") }
+}
+
 /// W in panel layout: panel p holds columns p*nr ..< p*nr+nr as [K][nr], zeros past N. The
 /// elements keep their type (Float, or bf16 bits as UInt16: a zero is +0.0 in both).
 func packWeights<Element: AdditiveArithmetic>(_ w: [Element], k: Int, n: Int, transposed: Bool, nr: Int) -> [Element] {
@@ -46,6 +72,24 @@ func packWeights<Element: AdditiveArithmetic>(_ w: [Element], k: Int, n: Int, tr
             for j in 0..<min(nr, n - p * nr) {
                 let col = p * nr + j
                 packed[base + j] = transposed ? w[col * k + kk] : w[kk * n + col]
+            }
+        }
+    }
+    return packed
+}
+
+/// W as packWeights lays it out, with each panel's k in pairs: panel p holds columns
+/// p*nr ..< p*nr+nr as [ceil(K/2)][nr][2] (element (k, j) at [k/2][j][k%2]), zeros past N and
+/// past K, the layout `vdpbf16ps` reads (one vector: 16 columns, two k each).
+func packWeightsInPairs(_ w: [UInt16], k: Int, n: Int, transposed: Bool, nr: Int) -> [UInt16] {
+    let panels = (n + nr - 1) / nr, pairs = (k + 1) / 2
+    var packed = [UInt16](repeating: 0, count: panels * pairs * nr * 2)
+    for p in 0..<panels {
+        for kk in 0..<k {
+            let base = ((p * pairs + kk / 2) * nr) * 2 + kk % 2
+            for j in 0..<min(nr, n - p * nr) {
+                let col = p * nr + j
+                packed[base + 2 * j] = transposed ? w[col * k + kk] : w[kk * n + col]
             }
         }
     }
@@ -92,9 +136,12 @@ final class GemmKernels {
     /// With `accumulate` the block starts from y (a later slice of K), else from zero. bias and
     /// res point at the panel's first column, scale at the block's first row; each is read only
     /// if the epilogue uses it.
-    /// The panel's elements are `weights` (bf16 ones are widened as they are loaded).
-    func kernel(rows: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool, weights: DType = .f32) -> Function {
-        let element = weights == .f32 ? "" : "\(weights)."
+    /// The panel's elements are `weights` (bf16 ones are widened as they are loaded). With bf16
+    /// `precision`, x is bf16 too, ldx counts bf16 elements, the panel is in pairs of k and K
+    /// counts pairs.
+    func kernel(rows: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool, weights: DType = .f32,
+                precision: GemmPrecision = .f32) -> Function {
+        let element = precision != .f32 ? "\(precision.rawValue)." : weights == .f32 ? "" : "\(weights)."
         let key = "tfc.gemm.\(rows)x\(shape.nr).\(element)\(accumulate ? "acc." : "")\(finish ? epilogue.name : "partial")"
         if let f = cache[key] { return f }
         let p = ir.ptr, i64 = ir.i64
@@ -104,12 +151,13 @@ final class GemmKernels {
         // a call costs nothing next to one kernel's work, while inlining every call site would
         // multiply the optimizer's work (GPT-2 small compiled 3.5x slower).
         ir.addAttribute("noinline", to: fn)
-        build(fn, rows: rows, finish ? epilogue : Epilogue(), accumulate: accumulate, weights: weights)
+        build(fn, rows: rows, finish ? epilogue : Epilogue(), accumulate: accumulate, weights: weights, precision: precision)
         cache[key] = fn
         return fn
     }
 
-    private func build(_ fn: Function, rows: Int, _ epilogue: Epilogue, accumulate: Bool, weights: DType) {
+    private func build(_ fn: Function, rows: Int, _ epilogue: Epilogue, accumulate: Bool, weights: DType,
+                       precision: GemmPrecision) {
         let b = IRBuilder(ir, fn)
         let (x, ldx, panel, K, y, ldy, cols, bias, res, ldres) =
             (fn.param(0), fn.param(1), fn.param(2), fn.param(3), fn.param(4), fn.param(5), fn.param(6),
@@ -128,8 +176,43 @@ final class GemmKernels {
                 b.store(start, acc[i][v], align: 4)
             }
         }
-        let rowBase = (0..<rows).map { i in b.gep(f32, x, b.mul(ldx, ir.i64(i))) }
+        let xElement = precision == .bf16 ? ir.i16 : f32
+        let rowBase = (0..<rows).map { i in b.gep(xElement, x, b.mul(ldx, ir.i64(i))) }
+        let dot = shape.hasDotInstruction(target) ? ir.intrinsic("llvm.x86.avx512bf16.dpbf16ps.512", []) : nil
         b.forLoop(K) { k in
+            if precision == .bf16 {
+                // Pair k of the panel: per vector, `lanes` columns x 2 k, as i32 lanes holding
+                // (even k: low half, odd k: high half).
+                let pairLanes = ir.vector(ir.i32, lanes)
+                let wk = b.gep(ir.i16, panel, b.mul(k, 2 * shape.nr))
+                let w = (0..<shape.vectors).map { v in
+                    b.load(pairLanes, b.gep(ir.i16, wk, ir.i64(2 * v * lanes)), align: lanes * 4)
+                }
+                // x's pair of row i is one i32.
+                let pairs = (0..<rows).map { i in b.load(ir.i32, b.gep(ir.i32, rowBase[i], k), align: 4) }
+                if let dot {
+                    let bf16Pairs = ir.vector(ir.bfloat, 2 * lanes)
+                    for i in 0..<rows {
+                        let a = b.bitcast(b.splat(pairs[i], lanes: lanes), to: bf16Pairs)
+                        for v in 0..<shape.vectors {
+                            let sum = b.call(dot, [b.load(vec, acc[i][v], align: 4), a, b.bitcast(w[v], to: bf16Pairs)])
+                            b.store(sum, acc[i][v], align: 4)
+                        }
+                    }
+                } else {
+                    let (even, odd) = (w.map { splitPairs(b, $0, lanes: lanes).even }, w.map { splitPairs(b, $0, lanes: lanes).odd })
+                    for i in 0..<rows {
+                        let (xe, xo) = splitPairs(b, pairs[i], lanes: 1)
+                        let (ae, ao) = (b.splat(xe, lanes: lanes), b.splat(xo, lanes: lanes))
+                        for v in 0..<shape.vectors {
+                            // The odd product first, as vdpbf16ps adds them.
+                            let sum = b.fma(ae, even[v], b.fma(ao, odd[v], b.load(vec, acc[i][v], align: 4)))
+                            b.store(sum, acc[i][v], align: 4)
+                        }
+                    }
+                }
+                return
+            }
             let w: [Value]
             if weights == .bf16 {
                 // Panels start on a vector boundary: nr bf16 are nr * 2 bytes, aligned to lanes * 2.
@@ -193,4 +276,29 @@ func widenBF16(_ b: IRBuilder, _ bits: Value, lanes: Int) -> Value {
     let i32 = lanes == 1 ? ir.i32 : ir.vector(ir.i32, lanes)
     let wide = b.shl(b.zext(bits, to: i32), lanes == 1 ? ir.i32(16) : ir.i32(16, lanes: lanes))
     return b.bitcast(wide, to: lanes == 1 ? ir.f32 : ir.vector(ir.f32, lanes))
+}
+
+/// Floats (<lanes x float>) rounded to the nearest bf16, ties to even, as <lanes x i16> bits: the
+/// rounding of bf16Bits(_: Float) in TIR, so compiled code and interpreter round alike (a NaN
+/// stays a quiet NaN rather than carrying into infinity).
+func roundToBF16(_ b: IRBuilder, _ v: Value, lanes: Int) -> Value {
+    let ir = b.module
+    let i32 = ir.vector(ir.i32, lanes)
+    let bits = b.bitcast(v, to: i32)
+    let high = b.lshr(bits, ir.i32(16, lanes: lanes))
+    let lowestKept = b.and(high, ir.i32(1, lanes: lanes))
+    let rounded = b.lshr(b.wrappingAdd(b.wrappingAdd(bits, ir.i32(0x7FFF, lanes: lanes)), lowestKept), ir.i32(16, lanes: lanes))
+    let quietNaN = b.or(high, ir.i32(0x40, lanes: lanes))
+    let result = b.select(b.fcmp(.uno, v, v), quietNaN, rounded)
+    return b.trunc(result, to: ir.vector(ir.i16, lanes))
+}
+
+/// A pair of bf16 values per i32 lane (or a scalar i32), the first (lower address, low half) and
+/// the second (high half), as floats: exact, since a bf16 is a float's upper half.
+func splitPairs(_ b: IRBuilder, _ pairs: Value, lanes: Int) -> (even: Value, odd: Value) {
+    let ir = b.module
+    let float = lanes == 1 ? ir.f32 : ir.vector(ir.f32, lanes)
+    let sixteen = lanes == 1 ? ir.i32(16) : ir.i32(16, lanes: lanes)
+    let high = lanes == 1 ? ir.i32(Int(Int32(bitPattern: 0xFFFF_0000))) : ir.i32(Int(Int32(bitPattern: 0xFFFF_0000)), lanes: lanes)
+    return (b.bitcast(b.shl(pairs, sixteen), to: float), b.bitcast(b.and(pairs, high), to: float))
 }

@@ -20,21 +20,25 @@ extension FunctionLowering {
                       out: op.out)
     }
 
-    /// The weights of a linear (or patch_embed) in panel layout, in their own element type, as a
-    /// constant shared by every use with the same layout.
-    private func packedWeights(_ inst: Instruction, k K: Int, n N: Int) throws -> (Value, DType) {
+    /// The weights of a linear (or patch_embed) in panel layout, in their own element type (in
+    /// pairs of k for bf16 products), as a constant shared by every use with the same layout.
+    private func packedWeights(_ inst: Instruction, k K: Int, n N: Int, precision: GemmPrecision) throws -> (Value, DType) {
         guard case .param(let name) = inst.operands[1], let tensor = weights[name] else {
             throw CodegenError("%\(inst.result): the weight must be a parameter")
         }
         let transposed = inst.bool("transposed") ?? false
         let nr = gemm.shape.nr
-        let key = "\(name).packed\(nr)\(transposed ? ".t" : "")"
+        let pairs = precision == .bf16
+        let key = "\(name).packed\(nr)\(transposed ? ".t" : "")\(pairs ? ".pairs" : "")"
         if let p = packed[key] { return (p, tensor.dtype) }
         let bytes: [UInt8]
         switch tensor.storage {
         case .bf16(let bits):
-            bytes = packWeights(bits, k: K, n: N, transposed: transposed, nr: nr).withUnsafeBytes { Array($0) }
+            let panels = pairs ? packWeightsInPairs(bits, k: K, n: N, transposed: transposed, nr: nr)
+                : packWeights(bits, k: K, n: N, transposed: transposed, nr: nr)
+            bytes = panels.withUnsafeBytes { Array($0) }
         case .f32, .i32:
+            guard precision == .f32 else { throw CodegenError("%\(inst.result): compute = bf16 needs a bf16 weight") }
             bytes = packWeights(tensor.floats, k: K, n: N, transposed: transposed, nr: nr).withUnsafeBytes { Array($0) }
         }
         let global = constant("w." + key, bytes)
@@ -47,7 +51,17 @@ extension FunctionLowering {
     /// of panels, so each writes its own columns of y.
     func lowerGemm(_ inst: Instruction, plan: FusionPlan.Linear, x: Value, rows R: Value, k K: Int, n N: Int,
                    bias: Value?, scales: Value?, out: Value) throws {
-        let (panel, weightType) = try packedWeights(inst, k: K, n: N)
+        let precision = GemmPrecision.of(inst)
+        let (panel, weightType) = try packedWeights(inst, k: K, n: N, precision: precision)
+        // A bf16 product reads x rounded to bf16, from a copy with an even row length (a zero
+        // past an odd K pairs with the panels' zero row).
+        let ldx = precision == .bf16 ? (K + 1) / 2 * 2 : K
+        var x = x
+        if precision == .bf16 {
+            let copy = try scratch(inst, "x.bf16")
+            roundRowsToBF16(x, rows: R, k: K, into: copy, ldx: ldx)
+            x = copy
+        }
         var epilogue = plan.epilogue
         if inst.operands.count > 2, let biasType = model.type(of: inst.operands[2])?.dtype { epilogue.biasType = biasType }
         let residual = try plan.residual.map(pointer) ?? ir.nullPointer
@@ -64,16 +78,16 @@ extension FunctionLowering {
         // are then identical functions, which LLVM's MergeFunctions folds into one.
         parallelFor("\(cIdentifier(inst.result)).gemm", count: ir.i64(panels), work: workEstimate(R, ir.i64(1), times: 2 * K * N),
                     captures: [x, out, residual, R, scales ?? ir.nullPointer, panel, bias ?? ir.nullPointer]) { c, begin, end in
-            gemmPanels(begin, end, slices: slices, epilogue: epilogue, x: c[0], k: K, n: N, weights: c[5],
-                       weightType: weightType, bias: bias == nil ? nil : c[6], residual: hasResidual ? c[2] : nil,
-                       scales: hasScales ? c[4] : nil, rows: c[3], out: c[1])
+            gemmPanels(begin, end, slices: slices, epilogue: epilogue, precision: precision, x: c[0], ldx: ldx, k: K, n: N,
+                       weights: c[5], weightType: weightType, bias: bias == nil ? nil : c[6],
+                       residual: hasResidual ? c[2] : nil, scales: hasScales ? c[4] : nil, rows: c[3], out: c[1])
         }
     }
 
     /// Panels [begin, end) of one GEMM: for each slice of K, every row block.
     private func gemmPanels(_ begin: Value, _ end: Value, slices: [(k0: Int, length: Int)], epilogue: Epilogue,
-                            x: Value, k K: Int, n N: Int, weights: Value, weightType: DType, bias: Value?,
-                            residual: Value?, scales: Value?, rows R: Value, out: Value) {
+                            precision: GemmPrecision, x: Value, ldx: Int, k K: Int, n N: Int, weights: Value,
+                            weightType: DType, bias: Value?, residual: Value?, scales: Value?, rows R: Value, out: Value) {
         let nr = gemm.shape.nr, mr = gemm.shape.mr
         let blocks = b.sdiv(R, ir.i64(mr))
         let element = storageType(weightType), biasElement = storageType(epilogue.biasType)
@@ -85,13 +99,19 @@ extension FunctionLowering {
             for (s, slice) in slices.enumerated() {
                 let first = s == 0, last = s == slices.count - 1
                 func kernel(rows: Int) -> Function {
-                    gemm.kernel(rows: rows, epilogue, accumulate: !first, finish: last, weights: weightType)
+                    gemm.kernel(rows: rows, epilogue, accumulate: !first, finish: last, weights: weightType,
+                                precision: precision)
                 }
-                let w = b.gep(element, weights, b.add(b.mul(p, K * nr), ir.i64(slice.k0 * nr)))
+                // Panels hold ldx rows of k (K rounded up to whole pairs in the paired layout);
+                // slices start at even k, so a slice of pairs starts on a whole pair.
+                let panelK = precision == .bf16 ? ldx : K
+                let w = b.gep(element, weights, b.add(b.mul(p, panelK * nr), ir.i64(slice.k0 * nr)))
+                let steps = (slice.length + precision.kStep - 1) / precision.kStep
+                let xElement = precision == .bf16 ? ir.i16 : f32
                 func call(_ kernel: Function, row: Value) {
                     let at = b.add(b.mul(row, N), col)
-                    b.call(kernel, [b.gep(f32, x, b.add(b.mul(row, K), ir.i64(slice.k0))), ir.i64(K), w,
-                                    ir.i64(slice.length), b.gep(f32, out, at), ir.i64(N), cols, biasAt,
+                    b.call(kernel, [b.gep(xElement, x, b.add(b.mul(row, ldx), ir.i64(slice.k0))), ir.i64(ldx), w,
+                                    ir.i64(steps), b.gep(f32, out, at), ir.i64(N), cols, biasAt,
                                     residual.map { b.gep(f32, $0, at) } ?? ir.nullPointer, ir.i64(N),
                                     scales.map { b.gep(f32, $0, row) } ?? ir.nullPointer])
                 }
@@ -101,6 +121,20 @@ extension FunctionLowering {
                     call(kernel(rows: n), row: b.mul(blocks, mr))
                 }
             }
+        }
+    }
+
+    /// Rounds x [R, K] (float32) to bf16, nearest even, into `copy` [R, ldx]; columns K..<ldx are 0.
+    func roundRowsToBF16(_ x: Value, rows R: Value, k K: Int, into copy: Value, ldx: Int) {
+        let lanes = gemm.shape.lanes
+        let half = ir.vector(ir.i16, lanes)
+        b.forLoop(R) { r in
+            let from = b.gep(f32, x, b.mul(r, K)), to = b.gep(ir.i16, copy, b.mul(r, ldx))
+            forEachChunk(K, lanes: lanes) { at, mask in
+                let v = b.maskedLoad(ir.vector(f32, lanes), b.gep(f32, from, at), mask)
+                b.maskedStore(roundToBF16(b, v, lanes: lanes), b.gep(ir.i16, to, at), mask, align: 2)
+            }
+            for k in K..<ldx { b.store(ir.i16(0), b.gep(ir.i16, to, ir.i64(k))) }
         }
     }
 
@@ -132,4 +166,17 @@ extension FunctionLowering {
             }
         }
     }
+}
+
+/// The scratch of a linear computed in bf16: its input rounded to bf16, rows padded to whole pairs.
+func linearScratch(_ inst: Instruction, model: Module, gemm: GemmShape) -> [ScratchRequest] {
+    guard inst.word("compute") == "bf16", let x = model.type(of: inst.operands[0]) else { return [] }
+    let rows: Int
+    switch x.dims.first {
+    case .seq?: rows = model.seq?.max ?? 1
+    case .fixed(let n)?: rows = n
+    case nil: rows = 1
+    }
+    let k = x.dims.dropFirst().reduce(1) { $0 * ($1.fixedValue ?? 1) }
+    return [ScratchRequest(name: "x.bf16", bytes: rows * ((k + 1) / 2 * 2) * DType.bf16.byteSize)]
 }

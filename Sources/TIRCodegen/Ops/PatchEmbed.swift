@@ -8,7 +8,11 @@ func patchEmbedScratch(_ inst: Instruction, model: Module, gemm: GemmShape) -> [
     guard let rows = inst.type.dims.first?.fixedValue, let weight = model.type(of: inst.operands[1])?.staticShape,
           weight.count == 2 else { return [] }
     let k = inst.bool("transposed") == true ? weight[1] : weight[0]
-    return [ScratchRequest(name: "im2col", bytes: rows * k * DType.f32.byteSize)]
+    var requests = [ScratchRequest(name: "im2col", bytes: rows * k * DType.f32.byteSize)]
+    if inst.word("compute") == "bf16" {
+        requests.append(ScratchRequest(name: "x.bf16", bytes: rows * ((k + 1) / 2 * 2) * DType.bf16.byteSize))
+    }
+    return requests
 }
 
 extension FunctionLowering {
