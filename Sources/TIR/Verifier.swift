@@ -204,7 +204,13 @@ struct Verifier {
                 continue
             }
             seen[output.name] = output.loc
-            if values[output.name] == nil {
+            if let input = m.inputs.first(where: { $0.name == output.name }), definitions[output.name] == nil {
+                // The compiled entry point writes each output into a buffer of the caller's;
+                // an input is the caller's own buffer, never computed, so it cannot be one.
+                // (An input an instruction redefines was reported as a redefinition.)
+                error(output.loc, "output %\(output.name) is a model input: outputs must be values the model computes",
+                      notes: [note(input.loc, "input declared here")])
+            } else if values[output.name] == nil {
                 error(output.loc, "unknown value %\(output.name) in 'output'")
             }
         }

@@ -341,6 +341,34 @@ func tfcIn(_ dir: String, environment: [String: String] = [:], _ arguments: [Str
         #expect(long.stderr.contains("the sequence length is 65; the model takes 1 to 64"), "\(long.stderr)")
     }
 
+    @Test func anInputListedAsAnOutputIsRefusedWhereItIsListed() throws {
+        // The compiled code cannot return its caller's input buffer: every command verifies
+        // first and names the place in the `output` line, before any weight or code.
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        try """
+            model @m {
+              seq T <= 16
+              input %tokens : i32[T]
+              param @wte : f32[50, 8]
+              %x = embedding(%tokens, @wte) : f32[T, 8]
+              output %x, %tokens
+            }
+
+            """.write(toFile: dir + "/m.tir", atomically: true, encoding: .utf8)
+        let before = snapshot(dir)
+        let message = "m.tir:6:14: error: output %tokens is a model input: outputs must be values the model computes"
+        for args in [["check", "m.tir"], ["run", "m.tir", "--tokens", "1,2,3"], ["run", "m.tir", "--random-inputs", "1"],
+                     ["compile", "m.tir", "-o", "m.o"], ["verify", "m.tir"], ["bench", "m.tir", "--runs", "1"],
+                     ["opt", "m.tir", "--variant", "pre-rms", "-o", "o.tir"]] {
+            let r = try tfcIn(dir, args)
+            #expect(r.status != 0 && !r.signaled, "\(args): \(r.status) \(r.stderr)")
+            #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
+            #expect(r.stderr.contains("m.tir:3:9: note: input declared here"), "\(args): \(r.stderr)")
+        }
+        #expect(snapshot(dir) == before)
+    }
+
     @Test func unreadableConfigIsNotEchoed() throws {
         let dir = try makeTempDir()
         defer { cleanup(dir) }

@@ -126,7 +126,8 @@ private func loadFromFile(_ tensors: [(name: String, tensor: HostTensor)], _ par
     @Test func bf16IsForParametersOnly() throws {
         #expect(try verify("""
               input %x : bf16[T, 8]
-              output %x
+              %y = gelu(%x) : f32[T, 8]
+              output %y
             """) == ["test.tir:3:9: error: input %x must be f32 or i32, got bf16[T, 8]; bf16 is for parameters only"])
         #expect(try verify("""
               input %x : f32[T, 8]

@@ -16,6 +16,14 @@ private func problems(_ m: Module) -> [String] { verifyModule(m, file: "built").
 
 private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
 
+/// A module built in code whose output `%y = gelu(%<first input>) : f32[1, 4]` is computed (an
+/// input cannot be an output), for tests about the declarations.
+private func geluModel(name: String = "m", weights: WeightSource = .random(seed: 0, std: 0.02), inputs: [Input]) -> Module {
+    Module(name: name, weights: weights, inputs: inputs,
+           body: [Instruction(result: "y", op: .gelu, operands: [.value(inputs[0].name)], type: f32x4)],
+           outputs: [OutputRef(name: "y")])
+}
+
 @Suite struct VerifierTests {
     // MARK: Names and SSA
 
@@ -39,7 +47,8 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
               param @w : f32[4]
               param @w : f32[4]
               input %x : f32[1, 4]
-              output %x
+              %y = gelu(%x) : f32[1, 4]
+              output %y
             """, headlines: true) == ["test.tir:4:9: error: redefinition of @w"])
     }
 
@@ -71,55 +80,73 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
     }
 
     @Test func outputsMustExistAndBeListedOnce() throws {
-        #expect(try problems("  input %x : f32[1, 4]\n  output %x, %nope, %x") == [
+        #expect(try problems("  input %x : f32[1, 4]\n  %y = gelu(%x) : f32[1, 4]\n  output %y, %nope, %y") == [
             "unknown value %nope in 'output'",
-            "%x is listed as an output twice",
+            "%y is listed as an output twice",
         ])
         #expect(try problems("  input %x : f32[1, 4]") == ["model @m has no 'output'"])
     }
 
+    @Test func anOutputMustBeComputedNotAnInput() throws {
+        // The compiled entry point cannot return its caller's input buffer as a result.
+        let source = "model @m {\n  input %tokens : i32[4]\n  input %x : f32[1, 4]\n  %y = gelu(%x) : f32[1, 4]\n  output %y, %tokens\n}\n"
+        let d = verifyModule(try TIRText.parse(source), file: "test.tir")
+        #expect(d.map(\.description)
+                == ["test.tir:5:14: error: output %tokens is a model input: outputs must be values the model computes"])
+        #expect(d.first?.notes.map(\.description) == ["test.tir:2:9: note: input declared here"])
+        // Listed twice, it is reported once as an input and once as listed twice.
+        #expect(try problems("  input %x : f32[1, 4]\n  %y = gelu(%x) : f32[1, 4]\n  output %x, %y, %x") == [
+            "output %x is a model input: outputs must be values the model computes",
+            "%x is listed as an output twice",
+        ])
+        // Built in code, the same.
+        #expect(problems(Module(name: "m", inputs: [Input(name: "x", type: f32x4)], outputs: [OutputRef(name: "x")]))
+                == ["output %x is a model input: outputs must be values the model computes"])
+    }
+
     @Test func namesMustBePrintable() {
-        let m = Module(name: "a b", inputs: [Input(name: "", type: f32x4)], outputs: [OutputRef(name: "")])
+        let m = geluModel(name: "a b", inputs: [Input(name: "", type: f32x4)])
         #expect(problems(m) == ["invalid model name '@a b'", "invalid value name '%'"])
     }
 
     // MARK: Declarations
 
     @Test func dimensionsMustBePositive() {
-        let m = Module(name: "m", inputs: [Input(name: "x", type: TensorType(.f32, [.fixed(0), .fixed(-2)]))],
-                       outputs: [OutputRef(name: "x")])
+        let m = geluModel(inputs: [Input(name: "x", type: TensorType(.f32, [.fixed(0), .fixed(-2)]))])
         #expect(problems(m) == [
             "dimension 0 in the type f32[0, -2] of input %x must be positive",
             "dimension -2 in the type f32[0, -2] of input %x must be positive",
         ])
-        #expect(problems(Module(name: "m", inputs: [Input(name: "x", type: TensorType(.f32, []))],
-                                outputs: [OutputRef(name: "x")])) == ["the type of input %x has no dimensions"])
+        #expect(problems(geluModel(inputs: [Input(name: "x", type: TensorType(.f32, []))]))
+                == ["the type of input %x has no dimensions"])
     }
 
     @Test func elementCountsMustNotOverflow() throws {
         #expect(try problems("""
               input %x : f32[4294967296, 4294967296]
-              output %x
+              %y = gelu(%x) : f32[1, 4]
+              output %y
             """) == ["the type f32[4294967296, 4294967296] of input %x has too many elements"])
         // Counted with the sequence at its maximum and with the 4-byte element size.
         #expect(try problems("""
               input %x : f32[T, 1152921504606846976]
-              output %x
+              %y = gelu(%x) : f32[1, 4]
+              output %y
             """) == ["the type f32[T, 1152921504606846976] of input %x has too many elements"])
         #expect(try problems("""
               input %x : f32[1, 1152921504606846975]
-              output %x
+              %y = gelu(%x) : f32[1, 1152921504606846975]
+              output %y
             """) == [])
     }
 
     @Test func seqSymbolOnlyWhenDeclared() {
-        let m = Module(name: "m", inputs: [Input(name: "x", type: TensorType(.f32, [.seq, .fixed(4)]))],
-                       outputs: [OutputRef(name: "x")])
+        let m = geluModel(inputs: [Input(name: "x", type: TensorType(.f32, [.seq, .fixed(4)]))])
         #expect(problems(m) == ["input %x uses the sequence length, but the model declares no 'seq'"])
     }
 
     @Test func seqMaxMustBeAtLeastOne() throws {
-        let m = try TIRText.parse("model @m {\n  seq T <= 0\n  input %x : f32[1, 4]\n  output %x\n}")
+        let m = try TIRText.parse("model @m {\n  seq T <= 0\n  input %x : f32[1, 4]\n  %y = gelu(%x) : f32[1, 4]\n  output %y\n}")
         #expect(verifyModule(m, file: "test.tir").map(\.description)
                 == ["test.tir:2:3: error: the maximum sequence length must be at least 1, got 0"])
     }
@@ -129,7 +156,8 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
               param @a : f32[T, 4]
               param @b : i32[4]
               input %x : f32[1, 4]
-              output %x
+              %y = gelu(%x) : f32[1, 4]
+              output %y
             """) == [
                 "parameter @a must have a static shape, got f32[T, 4]",
                 "parameter @b must be f32 or bf16, got i32[4]",
@@ -143,7 +171,8 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
               param @c : f32[4] = tensor("c")
               param @d : f32[4] = uniform(1.0, 1.0)
               input %x : f32[1, 4]
-              output %x
+              %y = gelu(%x) : f32[1, 4]
+              output %y
             """) == [
                 "normal(0.0, -1.0) of @a needs a finite mean and a non-negative std",
                 "uniform(1.0, -1.0) of @b needs finite bounds with low <= high",
@@ -153,15 +182,15 @@ private let f32x4 = TensorType(.f32, [.fixed(1), .fixed(4)])
               weights "w.safetensors"
               param @c : f32[4] = tensor("c")
               input %x : f32[1, 4]
-              output %x
+              %y = gelu(%x) : f32[1, 4]
+              output %y
             """) == [])
     }
 
     @Test func weightsMustBeSound() {
-        #expect(problems(Module(name: "m", weights: .file(""), inputs: [Input(name: "x", type: f32x4)],
-                                outputs: [OutputRef(name: "x")])) == ["the weights file name is empty"])
-        #expect(problems(Module(name: "m", weights: .random(seed: 1, std: -.infinity),
-                                inputs: [Input(name: "x", type: f32x4)], outputs: [OutputRef(name: "x")]))
+        #expect(problems(geluModel(weights: .file(""), inputs: [Input(name: "x", type: f32x4)]))
+                == ["the weights file name is empty"])
+        #expect(problems(geluModel(weights: .random(seed: 1, std: -.infinity), inputs: [Input(name: "x", type: f32x4)]))
                 == ["the weights' std must be a non-negative number, got -inf"])
     }
 
