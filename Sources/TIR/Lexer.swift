@@ -180,8 +180,11 @@ struct TIRLexer {
         return Token(kind: .eof, loc: lastTokenEnd, startsLine: true)
     }
 
+    /// The next Character, or nil at the end.
+    private func char() -> Character? { i < source.endIndex ? source[i] : nil }
+
     /// The Character `offset` places after the next one, or nil past the end.
-    private func char(_ offset: Int = 0) -> Character? {
+    private func char(_ offset: Int) -> Character? {
         var j = i
         for _ in 0..<offset {
             guard j < source.endIndex else { return nil }
@@ -190,10 +193,15 @@ struct TIRLexer {
         return j < source.endIndex ? source[j] : nil
     }
 
+    /// Moves past the next Character, on the current line.
+    private mutating func step() {
+        i = source.index(after: i)
+        column += 1
+    }
+
     /// Moves past `count` Characters of the current line.
-    private mutating func step(_ count: Int = 1) {
-        for _ in 0..<count { i = source.index(after: i) }
-        column += count
+    private mutating func step(_ count: Int) {
+        for _ in 0..<count { step() }
     }
 
     /// Lexes the token that starts at the next Character (not whitespace, not a comment).

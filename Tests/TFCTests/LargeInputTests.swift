@@ -1,63 +1,75 @@
 // Large hostile inputs: reading a `.tir` of tens of megabytes costs memory for its text and for
 // what is kept from it (the first 50 diagnostics), not for every Character or token in it. Each
-// case runs the built `tfc check` as its own child and reads that child's peak resident memory
-// (with Linux's wait4; tfc is built and tested on Linux).
-#if os(Linux)
+// case runs the built `tfc check` and reads that child's own peak resident memory.
 import Foundation
-import Glibc
 import Testing
 
-/// Runs tfc, its stderr to `errPath`, and returns the exit status (nil after a signal), the
-/// child's peak resident memory in bytes and the seconds it took. wait4 reads the usage of this
-/// one child, not of other tests' children running at the same time.
-///
-/// Linux counts into a child's peak the peak of the memory it was spawned from (at exec, the
-/// old address space's high-water mark goes into the process's maxrss), so a child reads at
-/// least this test process's own peak, also returned: a reading above it is the child's own.
-private func tfcMeasured(_ arguments: [String], stderrTo errPath: String) throws
-    -> (status: Int32?, maxRSS: Int, parentMaxRSS: Int, seconds: Double) {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    let argv = ([tfcPath] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var own = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &own)
-    let start = Date()
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, tfcPath, &actions, nil, argv, environ)
-    guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EINVAL) }
-    var status: Int32 = 0
-    var usage = rusage()
-    while wait4(pid, &status, 0, &usage) < 0 {
-        guard errno == EINTR else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EINVAL) }
+/// `peak COMMAND ARGS...`: runs the command (its stdout to /dev/null) and prints the command's
+/// peak resident memory in kilobytes, then exits with its status. A separate small program,
+/// because Linux counts into a process's peak the peak of the memory it was spawned from (at
+/// exec, the old address space's high-water mark goes into its maxrss): tfc spawned from this
+/// test process would read at least the test process's own peak. Forked from this program, it
+/// reads its own.
+private let peakRunnerSource = """
+    #define _DEFAULT_SOURCE
+    #include <errno.h>
+    #include <fcntl.h>
+    #include <stdio.h>
+    #include <sys/resource.h>
+    #include <sys/wait.h>
+    #include <unistd.h>
+
+    int main(int argc, char **argv) {
+        if (argc < 2) return 2;
+        pid_t pid = fork();
+        if (pid < 0) return 2;
+        if (pid == 0) {
+            dup2(open("/dev/null", O_WRONLY), 1);
+            execv(argv[1], argv + 1);
+            _exit(127);
+        }
+        int status;
+        struct rusage usage;
+        while (wait4(pid, &status, 0, &usage) < 0) {
+            if (errno != EINTR) return 2;
+        }
+        printf("%ld\\n", usage.ru_maxrss);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
-    let unit = 1024  // ru_maxrss is in kilobytes
-    // WIFEXITED / WEXITSTATUS, which Swift does not import.
-    let exited = status & 0x7F == 0
-    return (exited ? (status >> 8) & 0xFF : nil, usage.ru_maxrss * unit, own.ru_maxrss * unit,
-            Date().timeIntervalSince(start))
+    """
+
+/// Builds the peak runner in `dir`.
+private func buildPeakRunner(in dir: String) throws -> String {
+    try peakRunnerSource.write(toFile: dir + "/peak.c", atomically: false, encoding: .utf8)
+    let cc = try run(cCompiler, ["-std=c11", "-O1", "-Wall", "-Werror", "-o", dir + "/peak", dir + "/peak.c"])
+    try #require(cc.status == 0, "\(cc.stderr)")
+    return dir + "/peak"
 }
 
-/// Writes `text` to `dir/name`, runs `tfc check` on it and checks the reader's memory: under four
-/// times the text's size plus 200 MB (the text itself is held twice while it is read in; the
-/// old reader, which made an array of Characters and one of every token, took 27 times the
-/// size of a garbage file). Returns the stderr; the seconds are printed, with no bound to fail on a slow machine.
+/// Writes `text` to `dir/name`, runs `tfc check` on it and checks its peak memory: under four
+/// times the text's size plus 200 MB (the text is held twice while it is read in; the old
+/// reader, which made an array of Characters and one of every token, took 27 times the size
+/// of a garbage file). Returns the stderr; the seconds are printed, with no bound to fail on a
+/// slow machine.
 private func checkLargeFile(_ text: String, named name: String, in dir: String) throws -> String {
     let path = dir + "/" + name
     try text.write(toFile: path, atomically: false, encoding: .utf8)
     let bytes = text.utf8.count
-    let run = try tfcMeasured(["check", path], stderrTo: dir + "/stderr.txt")
-    let stderr = try String(contentsOfFile: dir + "/stderr.txt", encoding: .utf8)
-    print("tfc check \(name): \(bytes >> 20) MiB of text, peak \(run.maxRSS >> 20) MiB resident "
-          + "(this process's peak: \(run.parentMaxRSS >> 20) MiB), " + String(format: "%.1f s", run.seconds))
-    #expect(run.status == 1, "\(name): \(stderr.suffix(500))")
-    // Not above the bound, or not above what it inherited (then its own peak was lower still).
-    #expect(run.maxRSS < 4 * bytes + 200 << 20 || run.maxRSS <= run.parentMaxRSS,
-            "\(name): peak \(run.maxRSS >> 20) MiB resident for \(bytes >> 20) MiB of text")
-    return stderr
+    let runner = try buildPeakRunner(in: dir)
+    let start = Date()
+    let r = try run(runner, [tfcPath, "check", path])
+    let seconds = Date().timeIntervalSince(start)
+    #if os(Linux)
+    let unit = 1024  // ru_maxrss: kilobytes on Linux, bytes on macOS
+    #else
+    let unit = 1
+    #endif
+    let peak = try #require(Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(r.stdout)") * unit
+    print("tfc check \(name): \(bytes >> 20) MiB of text, peak \(peak >> 20) MiB resident, "
+          + String(format: "%.1f s", seconds))
+    #expect(r.status == 1, "\(name): \(r.stderr.suffix(500))")
+    #expect(peak < 4 * bytes + 200 << 20, "\(name): peak \(peak >> 20) MiB resident for \(bytes >> 20) MiB of text")
+    return r.stderr
 }
 
 @Suite(.serialized) struct LargeInputTests {
@@ -75,7 +87,8 @@ private func checkLargeFile(_ text: String, named name: String, in dir: String) 
                 "\(stderr.suffix(300))")
 
         // The same lines inside a model: reading stops at the first item after the 50th error,
-        // and counts the three more it had found (the rest of that line and the first token of the next).
+        // and counts the three more it had found (the rest of that line and the first token
+        // of the next).
         let inModel = try checkLargeFile("model @m {\n" + String(repeating: "  %% 12abc \"unterminated\n", count: 2_000_000) + "}\n",
                                          named: "model.tir", in: dir)
         #expect(inModel.components(separatedBy: ": error: ").count - 1 == 50)
@@ -96,4 +109,3 @@ private func checkLargeFile(_ text: String, named name: String, in dir: String) 
         #expect(stderr.contains("tokens.tir:1:1: error: expected 'model', found 'modle'"), "\(stderr.prefix(300))")
     }
 }
-#endif
