@@ -28,7 +28,8 @@ public struct LoadedModel: Sendable {
     }
 }
 
-/// The largest `.tir` file read (parsing takes about 30 bytes of memory per byte of text).
+/// The largest `.tir` file read (checking a valid model takes about 25 bytes of memory per byte
+/// of text, most of it the module; a file of errors, little more than its text held twice).
 public let maxSourceBytes = 256 << 20
 
 /// Reads `path` as UTF-8 text, or fails with a diagnostic naming the file.

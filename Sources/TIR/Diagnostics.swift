@@ -88,15 +88,17 @@ public struct DiagnosticList: Error, Sendable, CustomStringConvertible {
     public static let limit = 50
 
     /// `omitted`: errors counted but not kept (a DiagnosticSink's); `stoppedEarly`: the reader
-    /// gave up at the limit, so the rest of the input was not checked and cannot be counted.
+    /// gave up at the limit, so the rest of the input was not read and its errors cannot be
+    /// counted. `omitted` then counts only those found before it stopped (the reader stops
+    /// between items, and the item that crossed the limit may have had several).
     public init(_ diagnostics: [Diagnostic], omitted: Int = 0, stoppedEarly: Bool = false) {
         let more = max(0, diagnostics.count - Self.limit) + omitted
         self.diagnostics = Array(diagnostics.prefix(Self.limit))
         guard let first = diagnostics.first else { return }
         if stoppedEarly {
-            let counted = more > 0 ? " (and \(more) more lexical errors not shown)" : ""
+            let counted = more > 0 ? " (and \(more) more not shown)" : ""
             self.diagnostics.append(Diagnostic(.note, file: first.file, loc: nil,
-                                               "too many errors: stopped after the first \(Self.limit)\(counted); the rest of the file was not parsed"))
+                                               "too many errors: stopped after the first \(Self.limit)\(counted); the rest of the file was not read"))
         } else if more > 0 {
             self.diagnostics.append(Diagnostic(.note, file: first.file, loc: nil, "\(more) more errors not shown"))
         }

@@ -1,4 +1,5 @@
-// The `.tir` lexer: source text to tokens with 1-based line:column positions and lexical errors.
+// The `.tir` lexer: source text to tokens, one at a time, with 1-based line:column positions
+// and lexical errors.
 
 /// One token of `.tir` text. Number tokens keep their text: the parser converts them where
 /// it knows the wanted type (Int, UInt64 or Double) and reports overflow at the token.
@@ -97,210 +98,237 @@ func quoteTIRString(_ s: String) -> String {
 }
 
 /// `-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?`; `isFloat` when it has a fraction or an exponent.
-private func classifyNumber(_ text: [Character]) -> (valid: Bool, isFloat: Bool) {
-    var i = 0
+private func classifyNumber(_ text: Substring) -> (valid: Bool, isFloat: Bool) {
+    var i = text.startIndex
     func digits() -> Bool {
         let start = i
-        while i < text.count, text[i].isASCIIDigit { i += 1 }
+        while i < text.endIndex, text[i].isASCIIDigit { i = text.index(after: i) }
         return i > start
     }
-    if i < text.count, text[i] == "-" { i += 1 }
+    /// Moves past the next character when it is one of `options`.
+    func take(_ options: Character...) -> Bool {
+        guard i < text.endIndex, options.contains(text[i]) else { return false }
+        i = text.index(after: i)
+        return true
+    }
+    _ = take("-")
     guard digits() else { return (false, false) }
     var isFloat = false
-    if i < text.count, text[i] == "." {
-        i += 1
+    if take(".") {
         guard digits() else { return (false, false) }
         isFloat = true
     }
-    if i < text.count, text[i] == "e" || text[i] == "E" {
-        i += 1
-        if i < text.count, text[i] == "+" || text[i] == "-" { i += 1 }
+    if take("e", "E") {
+        _ = take("+", "-")
         guard digits() else { return (false, false) }
         isFloat = true
     }
-    return (i == text.count, isFloat)
+    return (i == text.endIndex, isFloat)
 }
 
-/// Splits `source` into tokens, ending with `.eof`. Lexical errors become diagnostics and
-/// `.invalid` tokens; lexing always runs to the end of the text.
-func tokenizeTIR(_ source: String, file: String) -> (tokens: [Token], diagnostics: DiagnosticSink) {
+/// Hands out the tokens of `.tir` text one at a time, ending with `.eof` (again on every later
+/// call). It walks the String by index instead of copying it into an array of Characters (16
+/// bytes each) and keeps no tokens, so reading a file costs memory for its text and for what the
+/// parser keeps, not for every token in it. Lexical errors go into the sink given to `next` as
+/// their token is reached, so they interleave with the parser's in source order.
+struct TIRLexer {
+    private let source: String
+    private let file: String
+    /// The next Character to read.
+    private var i: String.Index
     // Characters, not bytes or scalars: columns must count what `Diagnostic.rendered`
     // counts when it places the caret.
-    let chars = Array(source)
-    var tokens: [Token] = []
-    var diagnostics = DiagnosticSink()
-    var i = 0
-    var line = 1
-    var column = 1
-    var lineHasToken = false
-    // The end of the last token: where "expected '}'" at end of file points.
-    var lastTokenEnd = SourceLoc(line: 1, column: 1)
+    private var line = 1
+    private var column = 1
+    private var lineHasToken = false
+    /// The end of the last token: where "expected '}'" at end of file points.
+    private var lastTokenEnd = SourceLoc(line: 1, column: 1)
 
-    while i < chars.count {
-        let c = chars[i]
-        if isNewlineChar(c) {
-            i += 1
-            line += 1
-            column = 1
-            lineHasToken = false
-            continue
-        }
-        // A byte-order mark is whitespace, so that files saved with one still parse.
-        if c == " " || c == "\t" || c == "\r" || c == "\u{FEFF}" {
-            i += 1
-            column += 1
-            continue
-        }
-        if c == "/", i + 1 < chars.count, chars[i + 1] == "/" {
-            while i < chars.count, !isNewlineChar(chars[i]) {
-                i += 1
-                column += 1
-            }
-            continue
-        }
-
-        let start = SourceLoc(line: line, column: column)
-        let startIndex = i
-        var kind: TokenKind
-        func error(_ message: String, at loc: SourceLoc = start) {
-            diagnostics.append(Diagnostic(file: file, loc: loc, message))
-        }
-
-        switch c {
-        case "{": kind = .lbrace; i += 1
-        case "}": kind = .rbrace; i += 1
-        case "(": kind = .lparen; i += 1
-        case ")": kind = .rparen; i += 1
-        case "[": kind = .lbracket; i += 1
-        case "]": kind = .rbracket; i += 1
-        case ",": kind = .comma; i += 1
-        case ":": kind = .colon; i += 1
-        case "=": kind = .equal; i += 1
-        case "<" where i + 1 < chars.count && chars[i + 1] == "=":
-            kind = .lessEqual
-            i += 2
-        case "%", "@":
-            i += 1
-            while i < chars.count, chars[i].isTIRIdentifierChar { i += 1 }
-            let name = String(chars[(startIndex + 1)..<i])
-            if name.isEmpty {
-                error("expected a name after '\(c)'")
-                kind = .invalid
-            } else {
-                kind = c == "%" ? .valueName(name) : .paramName(name)
-            }
-        case "\"":
-            let (decoded, end, ok) = lexString(chars, from: i, start: start, file: file, into: &diagnostics)
-            i = end
-            kind = ok ? .string(decoded) : .invalid
-        default:
-            if c.isASCIIDigit || (c == "-" && i + 1 < chars.count && chars[i + 1].isASCIIDigit) {
-                // Take the whole run of name characters so that `12abc` is one bad literal,
-                // not a number followed by a word.
-                i += 1
-                while i < chars.count {
-                    let d = chars[i]
-                    if d.isTIRIdentifierChar {
-                        i += 1
-                    } else if (d == "+" || d == "-"), chars[i - 1] == "e" || chars[i - 1] == "E" {
-                        i += 1
-                    } else {
-                        break
-                    }
-                }
-                let text = Array(chars[startIndex..<i])
-                let (valid, isFloat) = classifyNumber(text)
-                if valid {
-                    kind = isFloat ? .float(String(text)) : .int(String(text))
-                } else {
-                    error("invalid number literal '\(String(text))'")
-                    kind = .invalid
-                }
-            } else if c.isTIRWordStart {
-                while i < chars.count, chars[i].isTIRIdentifierChar { i += 1 }
-                kind = .word(String(chars[startIndex..<i]))
-            } else {
-                let shown = c.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value < 0x7F })
-                    ? "'\(c)'" : "U+" + String(c.unicodeScalars.first?.value ?? 0, radix: 16, uppercase: true)
-                error("unexpected character \(shown)")
-                kind = .invalid
-                i += 1
-            }
-        }
-
-        // Tokens never span lines (an unterminated string stops at the newline).
-        column += i - startIndex
-        lastTokenEnd = SourceLoc(line: line, column: column)
-        tokens.append(Token(kind: kind, loc: start, startsLine: !lineHasToken))
-        lineHasToken = true
+    init(_ source: String, file: String) {
+        self.source = source
+        self.file = file
+        i = source.startIndex
     }
-    tokens.append(Token(kind: .eof, loc: lastTokenEnd, startsLine: true))
-    return (tokens, diagnostics)
-}
 
-/// Lexes the string literal whose opening quote is at `from`. Returns the decoded text, the
-/// index after the literal (at the newline when it is unterminated) and whether it was valid.
-private func lexString(_ chars: [Character], from: Int, start: SourceLoc, file: String,
-                       into diagnostics: inout DiagnosticSink) -> (String, Int, Bool) {
-    var i = from + 1
-    var out = ""
-    var ok = true
-    while i < chars.count {
-        let c = chars[i]
-        if isNewlineChar(c) { break }
-        if c == "\"" { return (out, i + 1, ok) }
-        if c != "\\" {
-            out.append(c)
-            i += 1
-            continue
-        }
-        let escapeLoc = SourceLoc(line: start.line, column: start.column + (i - from))
-        let next: Character? = i + 1 < chars.count ? chars[i + 1] : nil
-        switch next {
-        case "\"": out.append("\""); i += 2
-        case "\\": out.append("\\"); i += 2
-        case "n": out.append("\n"); i += 2
-        case "t": out.append("\t"); i += 2
-        case "r": out.append("\r"); i += 2
-        case "u":
-            // \u{1F600}: one to eight hex digits naming a Unicode scalar.
-            var j = i + 2
-            var hex = ""
-            var scalar: Unicode.Scalar?
-            if j < chars.count, chars[j] == "{" {
-                j += 1
-                while j < chars.count, chars[j].isHexDigit, hex.count < 8 {
-                    hex.append(chars[j])
-                    j += 1
-                }
-                if j < chars.count, chars[j] == "}", let v = UInt32(hex, radix: 16) {
-                    scalar = Unicode.Scalar(v)
-                    j += 1
-                }
-            }
-            if let scalar {
-                out.unicodeScalars.append(scalar)
-                i = j
-            } else {
-                diagnostics.append(Diagnostic(file: file, loc: escapeLoc,
-                                              "invalid unicode escape in string literal; expected \\u{hex}"))
-                ok = false
-                i += 2
-            }
-        default:
-            // A backslash ending the line or file: the loop then reports the string unterminated.
-            guard let next, !isNewlineChar(next) else {
-                i += 1
+    /// The next token; lexical errors in it are appended to `diagnostics`.
+    mutating func next(reporting diagnostics: inout DiagnosticSink) -> Token {
+        while let c = char() {
+            if isNewlineChar(c) {
+                i = source.index(after: i)
+                line += 1
+                column = 1
+                lineHasToken = false
                 continue
             }
-            diagnostics.append(Diagnostic(file: file, loc: escapeLoc,
-                                          "invalid escape sequence '\\\(next)' in string literal"))
-            ok = false
-            i += 2
+            // A byte-order mark is whitespace, so that files saved with one still parse.
+            if c == " " || c == "\t" || c == "\r" || c == "\u{FEFF}" {
+                step()
+                continue
+            }
+            if c == "/", char(1) == "/" {
+                while let d = char(), !isNewlineChar(d) { step() }
+                continue
+            }
+            let start = SourceLoc(line: line, column: column)
+            let kind = lexToken(at: start, reporting: &diagnostics)
+            // Tokens never span lines (an unterminated string stops at the newline).
+            lastTokenEnd = SourceLoc(line: line, column: column)
+            let token = Token(kind: kind, loc: start, startsLine: !lineHasToken)
+            lineHasToken = true
+            return token
+        }
+        return Token(kind: .eof, loc: lastTokenEnd, startsLine: true)
+    }
+
+    /// The next Character, or nil at the end.
+    private func char() -> Character? { i < source.endIndex ? source[i] : nil }
+
+    /// The Character `offset` places after the next one, or nil past the end.
+    private func char(_ offset: Int) -> Character? {
+        var j = i
+        for _ in 0..<offset {
+            guard j < source.endIndex else { return nil }
+            j = source.index(after: j)
+        }
+        return j < source.endIndex ? source[j] : nil
+    }
+
+    /// Moves past the next Character, on the current line.
+    private mutating func step() {
+        i = source.index(after: i)
+        column += 1
+    }
+
+    /// Moves past `count` Characters of the current line.
+    private mutating func step(_ count: Int) {
+        for _ in 0..<count { step() }
+    }
+
+    /// Lexes the token that starts at the next Character (not whitespace, not a comment).
+    private mutating func lexToken(at start: SourceLoc, reporting diagnostics: inout DiagnosticSink) -> TokenKind {
+        let startIndex = i
+        guard let c = char() else { return .eof }
+        func error(_ message: String) {
+            diagnostics.append(Diagnostic(file: file, loc: start, message))
+        }
+        step()
+        switch c {
+        case "{": return .lbrace
+        case "}": return .rbrace
+        case "(": return .lparen
+        case ")": return .rparen
+        case "[": return .lbracket
+        case "]": return .rbracket
+        case ",": return .comma
+        case ":": return .colon
+        case "=": return .equal
+        case "<" where char() == "=":
+            step()
+            return .lessEqual
+        case "%", "@":
+            let nameStart = i
+            while let d = char(), d.isTIRIdentifierChar { step() }
+            let name = String(source[nameStart..<i])
+            if name.isEmpty {
+                error("expected a name after '\(c)'")
+                return .invalid
+            }
+            return c == "%" ? .valueName(name) : .paramName(name)
+        case "\"":
+            return lexString(at: start, reporting: &diagnostics).map(TokenKind.string) ?? .invalid
+        default:
+            if c.isASCIIDigit || (c == "-" && char()?.isASCIIDigit == true) {
+                // Take the whole run of name characters so that `12abc` is one bad literal,
+                // not a number followed by a word.
+                var previous = c
+                while let d = char() {
+                    guard d.isTIRIdentifierChar || ((d == "+" || d == "-") && (previous == "e" || previous == "E"))
+                    else { break }
+                    previous = d
+                    step()
+                }
+                let text = source[startIndex..<i]
+                let (valid, isFloat) = classifyNumber(text)
+                if valid { return isFloat ? .float(String(text)) : .int(String(text)) }
+                error("invalid number literal '\(text)'")
+                return .invalid
+            }
+            if c.isTIRWordStart {
+                while let d = char(), d.isTIRIdentifierChar { step() }
+                return .word(String(source[startIndex..<i]))
+            }
+            let shown = c.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value < 0x7F })
+                ? "'\(c)'" : "U+" + String(c.unicodeScalars.first?.value ?? 0, radix: 16, uppercase: true)
+            error("unexpected character \(shown)")
+            return .invalid
         }
     }
-    diagnostics.append(Diagnostic(file: file, loc: start, "unterminated string literal"))
-    return (out, i, false)
+
+    /// Lexes a string literal whose opening quote was just read. Returns the decoded text, or
+    /// nil when the literal was invalid (reported). An unterminated one stops at the newline.
+    private mutating func lexString(at start: SourceLoc, reporting diagnostics: inout DiagnosticSink) -> String? {
+        var out = ""
+        var ok = true
+        func error(_ message: String) {
+            diagnostics.append(Diagnostic(file: file, loc: SourceLoc(line: line, column: column), message))
+            ok = false
+        }
+        while let c = char(), !isNewlineChar(c) {
+            if c == "\"" {
+                step()
+                return ok ? out : nil
+            }
+            if c != "\\" {
+                out.append(c)
+                step()
+                continue
+            }
+            let next = char(1)
+            switch next {
+            case "\"": out.append("\""); step(2)
+            case "\\": out.append("\\"); step(2)
+            case "n": out.append("\n"); step(2)
+            case "t": out.append("\t"); step(2)
+            case "r": out.append("\r"); step(2)
+            case "u":
+                if let escape = unicodeEscape() {
+                    out.unicodeScalars.append(escape.scalar)
+                    step(escape.length)
+                } else {
+                    error("invalid unicode escape in string literal; expected \\u{hex}")
+                    step(2)
+                }
+            default:
+                // A backslash ending the line or file: the loop then reports the string unterminated.
+                guard let next, !isNewlineChar(next) else {
+                    step()
+                    continue
+                }
+                error("invalid escape sequence '\\\(next)' in string literal")
+                step(2)
+            }
+        }
+        diagnostics.append(Diagnostic(file: file, loc: start, "unterminated string literal"))
+        return nil
+    }
+
+    /// At a backslash followed by `u`: the scalar of `\u{1F600}` (one to eight hex digits) and
+    /// how many Characters the escape spans, or nil when it is malformed.
+    private func unicodeEscape() -> (scalar: Unicode.Scalar, length: Int)? {
+        var j = source.index(i, offsetBy: 2)
+        guard j < source.endIndex, source[j] == "{" else { return nil }
+        j = source.index(after: j)
+        var hex = ""
+        var digits = 0
+        while j < source.endIndex, source[j].isHexDigit, digits < 8 {
+            hex.append(source[j])
+            digits += 1
+            j = source.index(after: j)
+        }
+        guard j < source.endIndex, source[j] == "}", let v = UInt32(hex, radix: 16),
+              let scalar = Unicode.Scalar(v) else { return nil }
+        return (scalar, digits + 4)
+    }
 }
 
 /// Line ends: `\n`, and `\r\n`, which Swift treats as one Character.

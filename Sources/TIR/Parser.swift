@@ -1,5 +1,8 @@
 // The `.tir` parser: tokens to a `Module`, with every syntax error reported at its token.
 //
+// It pulls tokens from the lexer as it goes and keeps at most two (the current one and, at a
+// '}', the one after), so the memory a file costs is its text plus what is kept from it.
+//
 // One file of about 520 lines on purpose: the item loop, its error recovery and the per-item
 // parsers read top to bottom as the grammar in Docs/tir-language.md does.
 //
@@ -29,11 +32,15 @@ private struct SyntaxError: Error {}
 
 private struct TIRParser {
     private let file: String
-    private let tokens: [Token]
-    private var pos = 0
-    private var diagnostics: [Diagnostic]
-    /// Lexical errors past the limit, counted but not kept.
-    private let lexicalOmitted: Int
+    private var lexer: TIRLexer
+    /// The current token, not yet consumed.
+    private var peek: Token
+    /// The token after `peek`, once `isFinalBrace` has looked at it.
+    private var following: Token?
+    /// How many tokens have been consumed: how error recovery sees that an item made progress.
+    private var consumed = 0
+    /// Lexical and syntax errors as found; the first `DiagnosticList.limit` are kept.
+    private var diagnostics = DiagnosticSink()
     private var module = Module(name: "")
     private var weightsDeclared = false
     /// Every dimension written as a word; checked against the `seq` declaration at the end,
@@ -42,19 +49,19 @@ private struct TIRParser {
 
     init(source: String, file: String) {
         self.file = file
-        let (tokens, lexical) = tokenizeTIR(source, file: file)
-        self.tokens = tokens
-        diagnostics = lexical.kept
-        lexicalOmitted = lexical.omitted
+        lexer = TIRLexer(source, file: file)
+        peek = lexer.next(reporting: &diagnostics)
     }
 
     // MARK: Token access
 
-    private var peek: Token { tokens[min(pos, tokens.count - 1)] }
-
+    /// Consumes the current token and returns it; at the end of the file it stays at `.eof`.
     private mutating func advance() -> Token {
         let t = peek
-        if pos < tokens.count - 1 { pos += 1 }
+        guard t.kind != .eof else { return t }
+        peek = following ?? lexer.next(reporting: &diagnostics)
+        following = nil
+        consumed += 1
         return t
     }
 
@@ -88,14 +95,14 @@ private struct TIRParser {
 
     mutating func parseFile() throws(DiagnosticList) -> Module {
         guard let open = try? parseHeader() else {
-            throw DiagnosticList(sortedDiagnostics(), omitted: lexicalOmitted, stoppedEarly: lexicalOmitted > 0)
+            // Nothing more to parse, but the rest of the text may hold lexical errors.
+            try skipToEnd()
+            throw errorList()
         }
         while peek.kind != .rbrace && peek.kind != .eof {
             // A file that is mostly errors gets its first screenful, not millions of lines.
-            if diagnostics.count >= DiagnosticList.limit {
-                throw DiagnosticList(sortedDiagnostics(), omitted: lexicalOmitted, stoppedEarly: true)
-            }
-            let itemStart = pos
+            if isFull { throw errorList(stoppedEarly: true) }
+            let itemStart = consumed
             do {
                 try parseItem()
             } catch {
@@ -110,10 +117,27 @@ private struct TIRParser {
             if peek.kind != .eof && peek.kind != .invalid {
                 error(at: peek.loc, "unexpected \(peek.description) after the end of the model")
             }
+            try skipToEnd()
         }
         checkSeqUses()
-        if !diagnostics.isEmpty { throw DiagnosticList(sortedDiagnostics(), omitted: lexicalOmitted) }
+        if !diagnostics.isEmpty { throw errorList() }
         return module
+    }
+
+    /// Whether the diagnostics kept are at the limit: reading then stops at the next item.
+    private var isFull: Bool { diagnostics.kept.count >= DiagnosticList.limit }
+
+    /// Lexes the rest of the file for its lexical errors, stopping once the limit is reached.
+    private mutating func skipToEnd() throws(DiagnosticList) {
+        while peek.kind != .eof {
+            if isFull { throw errorList(stoppedEarly: true) }
+            _ = advance()
+        }
+    }
+
+    /// `stoppedEarly`: reading stopped at the limit, so the rest of the file was not read.
+    private func errorList(stoppedEarly: Bool = false) -> DiagnosticList {
+        DiagnosticList(sortedDiagnostics(), omitted: diagnostics.omitted, stoppedEarly: stoppedEarly)
     }
 
     /// `model @name {`; returns where the brace is.
@@ -131,11 +155,16 @@ private struct TIRParser {
     /// line, or the model's closing brace when it is the last token (one-line models).
     /// Always moves forward at least one token.
     private mutating func skipToNextLine(from itemStart: Int) {
-        if pos == itemStart { _ = advance() }
-        while peek.kind != .eof && !peek.startsLine && !isFinalBrace { _ = advance() }
+        if consumed == itemStart { _ = advance() }
+        while peek.kind != .eof && !peek.startsLine && !isFinalBrace() { _ = advance() }
     }
 
-    private var isFinalBrace: Bool { peek.kind == .rbrace && pos + 1 < tokens.count && tokens[pos + 1].kind == .eof }
+    /// Whether the current token is a '}' that ends the file; looks one token ahead.
+    private mutating func isFinalBrace() -> Bool {
+        guard peek.kind == .rbrace else { return false }
+        if following == nil { following = lexer.next(reporting: &diagnostics) }
+        return following?.kind == .eof
+    }
 
     private mutating func parseItem() throws(SyntaxError) {
         switch peek.kind {
@@ -502,8 +531,10 @@ private struct TIRParser {
     }
 
     private func sortedDiagnostics() -> [Diagnostic] {
-        // Lexer and parser errors interleave by position; keep the order stable otherwise.
-        diagnostics.enumerated().sorted { a, b in
+        // Errors are found nearly in source order, but some are reported once their item is
+        // read (a duplicate declaration at its keyword, attributes at their keys) or after the
+        // whole file (unknown dimensions); keep the order stable otherwise.
+        diagnostics.kept.enumerated().sorted { a, b in
             let (la, lb) = (a.element.loc ?? .unknown, b.element.loc ?? .unknown)
             if la.line != lb.line { return la.line < lb.line }
             if la.column != lb.column { return la.column < lb.column }

@@ -453,7 +453,7 @@ private func geluModel(name: String = "m", weights: WeightSource = .random(seed:
     let list = DiagnosticList(verifyModule(m, file: "t.tir"))
     #expect(list.diagnostics.count == 51)
     #expect(list.diagnostics.last?.description == "t.tir: note: 10 more errors not shown")
-    // The parser stops at the limit and says so; lexical errors past it are counted, not kept.
+    // The reader stops at the limit and says so; the errors it found past it are counted.
     let garbage = "model @m {\n" + String(repeating: "  $$ $$\n", count: 1000) + "}\n"
     do {
         _ = try parseModule(garbage, file: "g.tir")
@@ -461,6 +461,6 @@ private func geluModel(name: String = "m", weights: WeightSource = .random(seed:
     } catch {
         #expect(error.diagnostics.count == 51)
         #expect(error.diagnostics.last?.description
-                == "g.tir: note: too many errors: stopped after the first 50 (and 3950 more lexical errors not shown); the rest of the file was not parsed")
+                == "g.tir: note: too many errors: stopped after the first 50 (and 3 more not shown); the rest of the file was not read")
     }
 }
