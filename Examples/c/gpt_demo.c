@@ -19,6 +19,8 @@ static const char *status_text(int32_t status) {
     case GPT_TINY_ERR_SEQ_LEN: return "sequence length out of range";
     case GPT_TINY_ERR_TOKEN_ID: return "token id out of range";
     case GPT_TINY_ERR_NULL: return "NULL pointer";
+    case GPT_TINY_ERR_ALIGNMENT: return "workspace not aligned";
+    case GPT_TINY_ERR_CPU: return "this CPU lacks an instruction set extension the code was compiled for";
     default: return "unknown status";
     }
 }

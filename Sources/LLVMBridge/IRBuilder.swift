@@ -164,6 +164,11 @@ public final class IRBuilder {
         return Value(ref: LLVMBuildCall2(ref, type.ref, pointer.ref, &refs, UInt32(refs.count), ""))
     }
 
+    /// Field `index` of a struct value (e.g. one register of an inline assembly call's results).
+    public func extractValue(_ aggregate: Value, _ index: Int) -> Value {
+        Value(ref: LLVMBuildExtractValue(ref, aggregate.ref, UInt32(index), ""))
+    }
+
     public func br(_ to: Block) { LLVMBuildBr(ref, to.ref) }
     public func condBr(_ cond: Value, _ then: Block, _ otherwise: Block) { LLVMBuildCondBr(ref, cond.ref, then.ref, otherwise.ref) }
     public func ret(_ v: Value) { LLVMBuildRet(ref, v.ref) }

@@ -78,6 +78,11 @@ public final class IRModule: @unchecked Sendable {
     public var i64: IRType { IRType(ref: LLVMInt64TypeInContext(context)) }
     public var ptr: IRType { IRType(ref: LLVMPointerTypeInContext(context, 0)) }
     public var void: IRType { IRType(ref: LLVMVoidTypeInContext(context)) }
+    /// A literal (unnamed) struct type.
+    public func structType(_ fields: [IRType]) -> IRType {
+        var refs: [LLVMTypeRef?] = fields.map(\.ref)
+        return IRType(ref: LLVMStructTypeInContext(context, &refs, UInt32(refs.count), 0))
+    }
     public func vector(_ element: IRType, _ lanes: Int) -> IRType { IRType(ref: LLVMVectorType(element.ref, UInt32(lanes))) }
     public func array(_ element: IRType, _ count: Int) -> IRType { IRType(ref: LLVMArrayType2(element.ref, UInt64(count))) }
 
@@ -160,6 +165,24 @@ public final class IRModule: @unchecked Sendable {
     public func addAttribute(_ key: String, _ value: String, to fn: Function) {
         let attr = LLVMCreateStringAttribute(context, key, UInt32(key.utf8.count), value, UInt32(value.utf8.count))
         LLVMAddAttributeAtIndex(fn.ref, LLVMAttributeIndex(bitPattern: Int32(LLVMAttributeFunctionIndex)), attr)
+    }
+
+    /// A private global i32 initialized to `initial` (a once-computed cache).
+    public func addGlobalInt32(_ name: String, initial: Int) -> Value {
+        let global = LLVMAddGlobal(ref, LLVMInt32TypeInContext(context), name)!
+        LLVMSetInitializer(global, i32(initial).ref)
+        LLVMSetLinkage(global, LLVMPrivateLinkage)
+        LLVMSetAlignment(global, 4)
+        return Value(ref: global)
+    }
+
+    /// Inline assembly of function type `type` (AT&T syntax), e.g. `cpuid` with constraints
+    /// "={ax},={bx},={cx},={dx},{ax},{cx}"; call it with IRBuilder.callInlineAsm.
+    public func inlineAsm(_ type: IRType, _ assembly: String, constraints: String, sideEffects: Bool) -> Function {
+        var asmText = Array(assembly.utf8CString), constraintText = Array(constraints.utf8CString)
+        let v = LLVMGetInlineAsm(type.ref, &asmText, assembly.utf8.count, &constraintText, constraints.utf8.count,
+                                 sideEffects ? 1 : 0, 0, LLVMInlineAsmDialectATT, 0)!
+        return Function(ref: v, type: type)
     }
 
     /// A private constant holding raw bytes (weights), built as one ConstantDataArray: one

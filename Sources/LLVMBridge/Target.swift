@@ -31,10 +31,12 @@ enum LLVMTargets {
         LLVMInitializeX86Target()
         LLVMInitializeX86TargetMC()
         LLVMInitializeX86AsmPrinter()
+        LLVMInitializeX86AsmParser()  // inline assembly (the CPU check's cpuid) is parsed when emitted
         LLVMInitializeAArch64TargetInfo()
         LLVMInitializeAArch64Target()
         LLVMInitializeAArch64TargetMC()
         LLVMInitializeAArch64AsmPrinter()
+        LLVMInitializeAArch64AsmParser()
         return native
     }()
 }

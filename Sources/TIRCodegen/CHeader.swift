@@ -27,8 +27,9 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     lines.append("/* \(cCommentText(fileName)): C interface of the model @\(cCommentText(model.name)), compiled by tfc for \(cCommentText(target.description)).")
     lines.append(" *")
     lines.append(" * Link: cc app.c \(p).o -lm -lpthread")
-    lines.append(" * The functions keep no state between calls and allocate nothing on the heap: they are safe")
-    lines.append(" * to call from several threads at once, each with its own workspace and output buffers.")
+    lines.append(" * The functions keep no state between calls (but for one flag caching the CPU check below) and")
+    lines.append(" * allocate nothing on the heap: they are safe to call from several threads at once, each with")
+    lines.append(" * its own workspace and output buffers.")
     lines.append(" * A call may run on several threads, all joined before it returns.")
     lines.append(" * Weights are embedded in the object. All arrays are row-major. */")
     lines.append("#ifndef \(guardName)")
@@ -47,6 +48,13 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
         lines.append("#define \(names.statusMacro(s)) \(s.rawValue) /* \(s.meaning) */")
     }
     lines.append("")
+    if !entry.cpuFeatures.isEmpty {
+        lines.append("/* The code was compiled for CPU \(cCommentText(entry.cpu)) and uses: \(entry.cpuFeatures.joined(separator: ", ")).")
+        lines.append(" * On a CPU (or operating system) without one of them, every call returns")
+        lines.append(" * \(names.statusMacro(.unsupportedCPU)) and does nothing; the first call finds out with CPUID and keeps")
+        lines.append(" * the answer in a process-wide flag. */")
+        lines.append("")
+    }
     if let seq = entry.seq {
         lines.append("/* Largest sequence length accepted (seq_len must be in 1...\(seq.max)). */")
         lines.append("#define \(names.maxSeqLenMacro) \(seq.max)")

@@ -25,9 +25,10 @@ public struct Status: Sendable, Hashable, CustomStringConvertible {
     public static let badTokenId = Status("ERR_TOKEN_ID", 2, "token id out of range")
     public static let nullPointer = Status("ERR_NULL", 3, "NULL input, output or workspace pointer")
     public static let badAlignment = Status("ERR_ALIGNMENT", 4, "workspace not aligned to 64 bytes")
+    public static let unsupportedCPU = Status("ERR_CPU", 5, "this CPU lacks an instruction set extension the code was compiled for")
 
     /// The table, in value order.
-    public static let all: [Status] = [.ok, .badSequenceLength, .badTokenId, .nullPointer, .badAlignment]
+    public static let all: [Status] = [.ok, .badSequenceLength, .badTokenId, .nullPointer, .badAlignment, .unsupportedCPU]
 
     /// The code with this value, if there is one.
     public init?(rawValue: Int32) {
@@ -54,6 +55,10 @@ public struct EntryPoint: Sendable {
     public var outputs: [EntryBuffer]
     public var seq: SeqDecl?
     public var workspaceBytes: Int
+    /// The CPU the code was compiled for, and the extensions a CPU must have to run it
+    /// (checked on the first call: ERR_CPU otherwise; CPUCheck.swift).
+    public var cpu: String
+    public var cpuFeatures: [String]
 
     public var forwardSymbol: String { prefix + "_forward" }
     /// The same with a thread count as the last argument (0: every online core).
@@ -69,10 +74,26 @@ public struct EntryBuffer: Sendable, Hashable {
     public var type: TensorType
 }
 
+/// `<prefix>_forward_threads(...)`: checks the CPU (when the code needs more than the baseline),
+/// then calls the model's code, `forward`.
+func buildThreadsEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) -> Function {
+    let fn = ir.addFunction(entry.threadsSymbol, forward.type)
+    ir.addAttribute("nounwind", to: fn)
+    let b = IRBuilder(ir, fn)
+    if !entry.cpuFeatures.isEmpty {
+        compileForBaseline(fn, in: ir)
+        let supported = buildCPUCheck(entry.cpuFeatures, in: ir)
+        b.returnIf(b.not(b.call(supported, [])), ir.i32(Int(Status.unsupportedCPU.rawValue)))
+    }
+    b.ret(b.call(forward, (0..<forward.type.paramCount).map { fn.param($0) }))
+    return fn
+}
+
 /// `<prefix>_forward(...)`: the threaded entry with threads = 0 (every online core).
 func buildDefaultThreadsEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
     let count = forward.type.paramCount - 1
     let fn = ir.addFunction(entry.forwardSymbol, ir.functionType(ir.i32, (0..<count).map { forward.type.param($0) }))
+    if !entry.cpuFeatures.isEmpty { compileForBaseline(fn, in: ir) }
     let b = IRBuilder(ir, fn)
     b.ret(b.call(forward, (0..<count).map { fn.param($0) } + [ir.i32(0)]))
 }
@@ -81,6 +102,7 @@ func buildDefaultThreadsEntry(_ entry: EntryPoint, calling forward: Function, in
 /// unpacks the pointer array and calls the forward function.
 func buildPackedEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
     let fn = ir.addFunction(entry.packedSymbol, ir.functionType(ir.i32, [ir.ptr, ir.i64, ir.i32]))
+    if !entry.cpuFeatures.isEmpty { compileForBaseline(fn, in: ir) }
     let b = IRBuilder(ir, fn)
     let args = fn.param(0)
     var pointers: [Value] = []

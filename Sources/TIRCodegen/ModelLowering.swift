@@ -59,7 +59,8 @@ public struct LoweringPlans: Sendable {
         memory = try MemoryPlan(model, fusion: fusion, gemm: GemmShape.forTarget(target))
         entry = EntryPoint(prefix: cIdentifier(prefix ?? model.name),
                            inputs: model.inputs.map { EntryBuffer(name: $0.name, type: $0.type) },
-                           outputs: memory.outputs, seq: model.seq, workspaceBytes: memory.workspaceBytes)
+                           outputs: memory.outputs, seq: model.seq, workspaceBytes: memory.workspaceBytes,
+                           cpu: target.cpu, cpuFeatures: target.checkedFeatures)
     }
 }
 
@@ -70,9 +71,9 @@ func lowerModel(_ model: Module, weights: Weights, plans: LoweringPlans, into ir
     let lowering = try FunctionLowering(model: model, weights: weights, plans: plans, ir: ir, target: target,
                                         externalWeights: options.externalWeights,
                                         minParallelWork: options.minParallelWork)
-    let forward = try lowering.build()
-    buildDefaultThreadsEntry(plans.entry, calling: forward, in: ir)
-    if options.packedEntry { buildPackedEntry(plans.entry, calling: forward, in: ir) }
+    let threads = buildThreadsEntry(plans.entry, calling: try lowering.build(), in: ir)
+    buildDefaultThreadsEntry(plans.entry, calling: threads, in: ir)
+    if options.packedEntry { buildPackedEntry(plans.entry, calling: threads, in: ir) }
     return lowering.external
 }
 
@@ -151,7 +152,8 @@ final class FunctionLowering {
         if model.seq != nil { paramTypes.append(ir.i64) }
         paramTypes += [IRType](repeating: ir.ptr, count: plan.outputs.count + 1)
         paramTypes.append(ir.i32)
-        fn = ir.addFunction(entry.threadsSymbol, ir.functionType(ir.i32, paramTypes))
+        // The model's code; the public entry points (EntryPoint.swift) check the CPU and call it.
+        fn = ir.addFunction("tfc.forward", ir.functionType(ir.i32, paramTypes), linkage: .internal)
         b = IRBuilder(ir, fn)
         gemm = GemmKernels(ir: ir, target: target)
         var index = 0
