@@ -199,6 +199,14 @@ public final class IRModule: @unchecked Sendable {
         return Value(ref: global)
     }
 
+    /// A declaration of writable data defined elsewhere (for the JIT: host memory registered with
+    /// `JIT.define`).
+    public func addExternalGlobal(_ name: String, alignment: Int = 8) -> Value {
+        let global = LLVMAddGlobal(ref, LLVMInt8TypeInContext(context), name)!
+        LLVMSetAlignment(global, UInt32(alignment))
+        return Value(ref: global)
+    }
+
     /// A declaration of constant data defined elsewhere (for the JIT: host memory registered
     /// with `JIT.define`), read with the given alignment.
     public func addExternalConstant(_ name: String, alignment: Int = 64) -> Value {

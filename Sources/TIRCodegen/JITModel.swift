@@ -21,20 +21,31 @@ public final class JITModel: @unchecked Sendable {
     public let threads: Int32
     /// Host copies of the weights the code reads (external symbols).
     private var weightMemory: [UnsafeMutableRawPointer] = []
+    /// A profiled build's ops, in call order, and the nanoseconds spent in each so far.
+    public let profiledOps: [Instruction]
+    private let opNanoseconds: UnsafeMutablePointer<Int64>?
 
-    deinit { weightMemory.forEach { $0.deallocate() } }
+    deinit {
+        weightMemory.forEach { $0.deallocate() }
+        opNanoseconds?.deallocate()
+    }
 
     /// `target`: the host, or the host with features turned off (TargetSpec.without), to run the
-    /// code a CPU without them gets.
+    /// code a CPU without them gets. `profile`: time each op (`opTimes`; for one caller at a time).
     public init(_ model: Module, weights: Weights, threads: Int = 0, minParallelWork: Int = defaultMinParallelWork,
-                target: TargetSpec = .host) throws {
+                target: TargetSpec = .host, profile: Bool = false) throws {
         self.model = model
         self.threads = Int32(clamping: max(0, threads))
         jit = try JIT(target: target)
         let plans = try LoweringPlans(model, target: jit.target)
         entry = plans.entry
+        profiledOps = profile ? TIRCodegen.profiledOps(model, fusion: plans.fusion) : []
+        let times: UnsafeMutablePointer<Int64>? = profile ? .allocate(capacity: max(1, profiledOps.count)) : nil
+        times?.initialize(repeating: 0, count: max(1, profiledOps.count))
+        opNanoseconds = times
         var memory: [UnsafeMutableRawPointer] = []
-        let options = CodegenOptions(packedEntry: true, externalWeights: true, minParallelWork: minParallelWork)
+        let options = CodegenOptions(packedEntry: true, externalWeights: true, minParallelWork: minParallelWork,
+                                     profile: profile)
         let target = jit.target
         _ = try generateCode(model.name, target: target, to: .jit(jit)) { ir in
             try lowerModel(model, weights: weights, plans: plans, into: ir, target: target, options: options)
@@ -46,10 +57,21 @@ public final class JITModel: @unchecked Sendable {
                 return p
             }
             return zip(external, memory).map { ($0.symbol, UnsafeRawPointer($1)) }
+                + (times.map { [(profileSymbol, UnsafeRawPointer($0))] } ?? [])
         }
         weightMemory = memory
         packed = unsafeBitCast(try jit.lookup(entry.packedSymbol),
                                to: (@convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64, Int32) -> Int32).self)
+    }
+
+    /// A profiled build's time in each op since it was made or last reset, in call order.
+    public var opTimes: [(op: Instruction, nanoseconds: Int64)] {
+        guard let opNanoseconds else { return [] }
+        return profiledOps.enumerated().map { ($1, opNanoseconds[$0]) }
+    }
+
+    public func resetProfile() {
+        opNanoseconds?.update(repeating: 0, count: max(1, profiledOps.count))
     }
 
     /// Runs the model. A status other than OK from the compiled code becomes a `RunError`.

@@ -23,14 +23,27 @@ public struct CodegenOptions: Sendable {
     /// Parallel loops estimated below this many flops run on the calling thread (0: every loop
     /// with more than one chunk is split; tests use it to run every parallel path).
     public var minParallelWork: Int
+    /// Time every op's function: the forward function adds the nanoseconds of each call of the
+    /// i-th op function to element i of an int64 array at the external symbol `profileSymbol`
+    /// (for the JIT, which defines it; one caller at a time).
+    public var profile: Bool
 
     public init(prefix: String? = nil, packedEntry: Bool = false, externalWeights: Bool = false,
-                minParallelWork: Int = defaultMinParallelWork) {
+                minParallelWork: Int = defaultMinParallelWork, profile: Bool = false) {
+        self.profile = profile
         self.prefix = prefix
         self.packedEntry = packedEntry
         self.externalWeights = externalWeights
         self.minParallelWork = minParallelWork
     }
+}
+
+/// The symbol of the op times array of a profiled build (CodegenOptions.profile).
+let profileSymbol = "tfc.profile"
+
+/// The ops that get a function of their own, in call order: the entries of the profile array.
+func profiledOps(_ model: Module, fusion: FusionPlan) -> [Instruction] {
+    model.body.filter { !fusion.fused.contains($0.result) }
 }
 
 /// A weight the generated code reads through an external symbol (CodegenOptions.externalWeights):
@@ -70,7 +83,7 @@ func lowerModel(_ model: Module, weights: Weights, plans: LoweringPlans, into ir
                 options: CodegenOptions) throws -> [ExternalWeight] {
     let lowering = try FunctionLowering(model: model, weights: weights, plans: plans, ir: ir, target: target,
                                         externalWeights: options.externalWeights,
-                                        minParallelWork: options.minParallelWork)
+                                        minParallelWork: options.minParallelWork, profile: options.profile)
     let threads = buildThreadsEntry(plans.entry, calling: try lowering.build(), in: ir)
     buildDefaultThreadsEntry(plans.entry, calling: threads, in: ir)
     if options.packedEntry { buildPackedEntry(plans.entry, calling: threads, in: ir) }
@@ -135,9 +148,11 @@ final class FunctionLowering {
     var external: [ExternalWeight] = []
     let externalWeights: Bool
     let minParallelWork: Int
+    let profile: Bool
 
     init(model: Module, weights: Weights, plans: LoweringPlans, ir: IRModule, target: TargetSpec,
-         externalWeights: Bool, minParallelWork: Int) throws {
+         externalWeights: Bool, minParallelWork: Int, profile: Bool = false) throws {
+        self.profile = profile
         self.externalWeights = externalWeights
         self.minParallelWork = minParallelWork
         self.model = model
@@ -185,8 +200,14 @@ final class FunctionLowering {
         let opType = ir.functionType(ir.void, [IRType](repeating: ir.ptr, count: model.inputs.count)
                                      + (model.seq != nil ? [ir.i64] : [])
                                      + [IRType](repeating: ir.ptr, count: plan.outputs.count + 1) + [ir.i64, ir.ptr])
-        for inst in model.body where !fusion.fused.contains(inst.result) {
+        let times = profile ? ir.addExternalGlobal(profileSymbol) : nil
+        for (i, inst) in profiledOps(model, fusion: fusion).enumerated() {
+            let start = times.map { _ in nanoseconds() }
             try lowerInOwnFunction(inst, type: opType)
+            if let times, let start {
+                let slot = b.gep(ir.i64, times, ir.i64(i))
+                b.store(b.add(b.load(ir.i64, slot, align: 8), b.sub(nanoseconds(), start)), slot, align: 8)
+            }
         }
         endTeam(teamRecord)
         b.ret(ir.i32(Int(Status.ok.rawValue)))
@@ -230,6 +251,15 @@ final class FunctionLowering {
         teamRecord = op.param(index + 2)
         try lower(inst)
         b.retVoid()
+    }
+
+    /// CLOCK_MONOTONIC in nanoseconds (for profiled builds).
+    private func nanoseconds() -> Value {
+        let clock = ir.declare("clock_gettime", ir.functionType(ir.i32, [ir.i32, ir.ptr]))
+        let timespec = b.alloca(ir.array(ir.i64, 2))
+        b.call(clock, [ir.i32(1), timespec])  // CLOCK_MONOTONIC is 1 on Linux
+        let seconds = b.load(ir.i64, timespec, align: 8), nanos = b.load(ir.i64, b.gep(ir.i64, timespec, ir.i64(1)), align: 8)
+        return b.add(b.mul(seconds, 1_000_000_000), nanos)
     }
 
     /// The address of value (or scratch) `name` in the current function: an argument, or a
