@@ -149,6 +149,12 @@ final class FunctionLowering {
     let externalWeights: Bool
     let minParallelWork: Int
     let profile: Bool
+    /// Every value's and parameter's type by name (Module.type(of:) searches the body: a
+    /// lookup per operand would make lowering quadratic in the op count).
+    private lazy var valueTypes: [String: TensorType] = Dictionary(
+        model.inputs.map { ($0.name, $0.type) } + model.body.map { ($0.result, $0.type) }, uniquingKeysWith: { a, _ in a })
+    private lazy var paramTypes: [String: TensorType] = Dictionary(
+        model.params.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
 
     init(model: Module, weights: Weights, plans: LoweringPlans, ir: IRModule, target: TargetSpec,
          externalWeights: Bool, minParallelWork: Int, profile: Bool = false) throws {
@@ -323,7 +329,12 @@ final class FunctionLowering {
     }
 
     func type(_ operand: Operand) throws -> TensorType {
-        guard let t = model.type(of: operand) else { throw CodegenError("unknown operand \(operand)") }
+        let t: TensorType?
+        switch operand {
+        case .value(let name): t = valueTypes[name]
+        case .param(let name): t = paramTypes[name]
+        }
+        guard let t else { throw CodegenError("unknown operand \(operand)") }
         return t
     }
 
