@@ -366,9 +366,13 @@ func tfcIn(_ dir: String, environment: [String: String] = [:], _ arguments: [Str
         try Data("old".utf8).write(to: URL(fileURLWithPath: dir + "/a.txt"))
         let outputs = OutputSet()
         try outputs.declare(dir + "/a.txt", option: "-o")
-        try outputs.declare(dir + "/b.txt", option: "--other")
-        outputs.provide(dir + "/a.txt", .data(Data("new".utf8)))
-        outputs.provide(dir + "/b.txt", .writer { _ in throw DriverError("no space left on device") })
+        // b.txt's folder disappears between declaring and committing: its temporary cannot be
+        // created, after a.txt's was written.
+        try FileManager.default.createDirectory(atPath: dir + "/gone", withIntermediateDirectories: false)
+        try outputs.declare(dir + "/gone/b.txt", option: "--other")
+        try FileManager.default.removeItem(atPath: dir + "/gone")
+        outputs.provide(dir + "/a.txt", Data("new".utf8))
+        outputs.provide(dir + "/gone/b.txt", Data("other".utf8))
         #expect(throws: DriverError.self) { try outputs.commit() }
         // The old a.txt is untouched, b.txt never appeared, no hidden temporary is left.
         #expect(snapshot(dir) == ["a.txt": Data("old".utf8)])
@@ -381,8 +385,8 @@ func tfcIn(_ dir: String, environment: [String: String] = [:], _ arguments: [Str
         let outputs = OutputSet()
         try outputs.declare(dir + "/m.tir", option: "-o")
         try outputs.declare(dir + "/m.safetensors", option: "-o (its weights)")
-        outputs.provide(dir + "/m.safetensors", .data(Data([1, 2, 3])))
-        outputs.provide(dir + "/m.tir", .data(Data("model".utf8)))
+        outputs.provide(dir + "/m.safetensors", Data([1, 2, 3]))
+        outputs.provide(dir + "/m.tir", Data("model".utf8))
         #expect(try outputs.commit() == [dir + "/m.tir", dir + "/m.safetensors"])
         #expect(snapshot(dir) == ["m.tir": Data("model".utf8), "m.safetensors": Data([1, 2, 3])])
     }
