@@ -25,6 +25,7 @@ func fail(_ error: any Error) -> Never {
 }
 
 extension ModelVariant: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 /// `a, b or c`.
 func listed(_ names: [String]) -> String {
@@ -37,13 +38,24 @@ struct RemarksOption: ParsableArguments {
     var remarks = false
 }
 
-/// `--variant` and `-R`, shared by every command that runs or compiles a model.
+/// `--precision`: the arithmetic of the matrix products, for every command that builds a variant.
+struct PrecisionOption: ParsableArguments {
+    @Option(help: ArgumentHelp("The matrix products: fp32 (as written) or bf16 (after the variant's passes, the to-bf16 pass: weights stored as bf16, inputs rounded to bf16, float32 sums).",
+                               valueName: "precision"))
+    var precision: Precision = .fp32
+}
+
+/// `--variant`, `--precision` and `-R`, shared by every command that runs or compiles a model.
 struct VariantOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The model variant: pre-ln (as written), pre-rms (centered, RMSNorm, gains folded) or pre-crms (also stored in d-1 numbers).",
                                valueName: "variant"))
     var variant: ModelVariant = .preLN
 
+    @OptionGroup var precisionOption: PrecisionOption
+
     @OptionGroup var remarksOption: RemarksOption
+
+    var precision: Precision { precisionOption.precision }
 
     var remarks: Bool { remarksOption.remarks }
 }
@@ -120,7 +132,8 @@ struct Compile: ParsableCommand {
     func run() throws {
         let console = quietOption.console("compile")
         do {
-            try Commands.compile(model: model, variant: variantOptions.variant, remarks: variantOptions.remarks,
+            try Commands.compile(model: model, variant: variantOptions.variant, precision: variantOptions.precision,
+                                 remarks: variantOptions.remarks,
                                  output: output, header: header, emit: emit, target: target, cpu: cpu, prefix: name,
                                  minParallelWork: minParallelFlops, console: console)
         } catch {
@@ -163,7 +176,8 @@ struct Run: ParsableCommand {
     func run() throws {
         let console = quietOption.console("run")
         do {
-            try Commands.run(model: model, variant: variantOptions.variant, remarks: variantOptions.remarks, tokens: tokens,
+            try Commands.run(model: model, variant: variantOptions.variant, precision: variantOptions.precision,
+                             remarks: variantOptions.remarks, tokens: tokens,
                              inputFiles: inputs, randomInputs: seed, seqLen: seq, interpret: interpret,
                              output: output, full: full, console: console)
         } catch {
@@ -181,6 +195,7 @@ struct Opt: ParsableCommand {
     @Option(help: "Comma-separated passes, run in order.") var passes: String?
     @Option(help: "A named pipeline instead of --passes: \(listed(ModelVariant.allCases.map(\.rawValue))).")
     var variant: ModelVariant?
+    @OptionGroup var precisionOption: PrecisionOption
     @Option(name: .shortAndLong, help: "Write the rewritten model here (and its weights beside it) instead of printing it.")
     var output: String?
     @Flag(help: "Print the module after every pass.") var printAfterAll = false
@@ -188,6 +203,9 @@ struct Opt: ParsableCommand {
 
     func validate() throws {
         if (passes == nil) == (variant == nil) { throw ValidationError("give exactly one of --passes and --variant") }
+        if let passes, precisionOption.precision != .fp32 {
+            throw ValidationError("--precision \(precisionOption.precision.rawValue) goes with --variant; with --passes, name the pass at the end instead: --passes \(passes),to-bf16")
+        }
     }
 
     @OptionGroup var quietOption: QuietOption
@@ -195,7 +213,8 @@ struct Opt: ParsableCommand {
     func run() throws {
         let console = quietOption.console("opt")
         do {
-            try Commands.opt(model: model, passes: passes, variant: variant, output: output, printAfterAll: printAfterAll,
+            try Commands.opt(model: model, passes: passes, variant: variant, precision: precisionOption.precision,
+                             output: output, printAfterAll: printAfterAll,
                              remarks: remarksOption.remarks, console: console)
         } catch {
             fail(error, console)
@@ -206,7 +225,7 @@ struct Opt: ParsableCommand {
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check that the model's variants compute the same outputs as the original.",
-        discussion: "Runs the original and every variant (pre-rms, pre-crms, and any --candidate) on seeded random inputs, through compiled code and the interpreter, and compares each with the float64 interpreter of the original. A variant passes when its relative error is at most --factor times the compiled original's own float32 error. Exits 1 if any fails.")
+        discussion: "Runs the original and every variant (pre-rms, pre-crms, and any --candidate) on seeded random inputs, through compiled code and the interpreter, and compares each with the float64 interpreter of the original. A variant passes when its relative error is at most --factor times the compiled original's own float32 error. With --precision bf16 every variant (pre-ln included) is checked after the to-bf16 pass, against a fixed bound of 8 x 2^-8 relative error instead (printed in the report). Exits 1 if any fails.")
 
     @Argument(help: "The .tir model (the original).") var model: String
     @Option(help: "Another .tir to check against the original (e.g. written by tfc opt); repeatable.")
@@ -216,6 +235,7 @@ struct Verify: ParsableCommand {
     @Option(parsing: .unconditional, help: "Random inputs per sequence length.") var samples = 2
     @Option(parsing: .unconditional, help: "Seed of the random inputs.") var seed: UInt64 = 1
     @Option(parsing: .unconditional, help: "Tolerance, in multiples of the original's own float32 error.") var factor = 10.0
+    @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var jsonOption: JSONOption
 
     func validate() throws {
@@ -230,7 +250,8 @@ struct Verify: ParsableCommand {
         let pass: Bool
         do {
             pass = try Commands.verify(model: model, candidates: candidate, seqLens: seq, samples: samples, seed: seed,
-                                       factor: factor, json: jsonOption.json, console: console)
+                                       factor: factor, precision: precisionOption.precision, json: jsonOption.json,
+                                       console: console)
         } catch {
             fail(error, console)
         }
@@ -249,6 +270,7 @@ struct Bench: ParsableCommand {
     @Option(parsing: .unconditional, help: "Untimed calls per variant first.") var warmup = 2
     @Option(help: "Variants to time, comma-separated (default: all).") var variants: String?
     @Option(parsing: .unconditional, help: "Threads per call (default: one per online core).") var threads = 0
+    @OptionGroup var precisionOption: PrecisionOption
     @OptionGroup var jsonOption: JSONOption
     @Flag(help: "Skip the FMA peak measurement.") var noPeak = false
 
@@ -264,7 +286,7 @@ struct Bench: ParsableCommand {
         let console = quietOption.console("bench")
         do {
             try Commands.bench(model: model, seqLen: seq, runs: runs, warmup: warmup, variants: variants, threads: threads,
-                               measurePeak: !noPeak, json: jsonOption.json, console: console)
+                               precision: precisionOption.precision, measurePeak: !noPeak, json: jsonOption.json, console: console)
         } catch {
             fail(error, console)
         }

@@ -15,6 +15,8 @@ public struct BenchOptions: Sendable {
     public var threads = 0
     /// Measure the machine's FMA peak on the same threads first.
     public var measurePeak = true
+    /// bf16: every variant runs `to-bf16` after its passes.
+    public var precision: Precision = .fp32
     public init() {}
 }
 
@@ -39,6 +41,8 @@ public struct BenchReport: Codable, Sendable {
     public var seqLen: Int?
     public var threads: Int
     public var runs: Int
+    /// The precision of the matrix products, applied to every variant ("fp32" or "bf16").
+    public var precision: String
     /// Multiply-add work per call, counted as 2 flops each (linears, patch embedding, attention).
     public var gflopPerCall: Double
     /// fp32 FMA throughput measured on this machine with the same number of threads, just before
@@ -48,7 +52,7 @@ public struct BenchReport: Codable, Sendable {
 
     public var text: String {
         let shape = seqLen.map { "sequence length \($0), " } ?? ""
-        var lines = ["\(model): \(shape)\(threads) thread\(threads == 1 ? "" : "s"), \(runs) calls per variant, interleaved; "
+        var lines = ["\(model): precision \(precision), \(shape)\(threads) thread\(threads == 1 ? "" : "s"), \(runs) calls per variant, interleaved; "
                      + String(format: "%.2f GFLOP per call", gflopPerCall)]
         if let peakGflops {
             lines.append(String(format: "fp32 FMA peak measured on %d thread%@: %.1f GFLOP/s", threads,
@@ -130,7 +134,7 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
     var calls: [(Variant, PreparedCall, PreparedCall?)] = []
     for variant in options.variants {
         progress.begin("compiling \(variant.rawValue)")
-        let model = try rewrite(original, variant: variant).model
+        let model = try rewrite(original, variant: variant, precision: options.precision).model
         do {
             let call = try JITModel(model.module, weights: model.weights, threads: options.threads)
                 .prepare(inputs: inputs, seqLen: seq)
@@ -176,5 +180,5 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
                         ofPeak: peak.map { flops / (medians[i] * 1e6) / $0 }, speedup: baseline / medians[i], normsMs: percentile(normTimes[i].sorted(), 0.5))
     }
     return BenchReport(model: original.path, seqLen: original.module.seq == nil ? nil : seq, threads: threads, runs: options.runs,
-                       gflopPerCall: flops / 1e9, peakGflops: peak, rows: rows)
+                       precision: options.precision.rawValue, gflopPerCall: flops / 1e9, peakGflops: peak, rows: rows)
 }

@@ -69,13 +69,15 @@ public enum Commands {
         }
     }
 
-    /// Compiles `model` (in `variant`) to `output` and the files `emit` names; prints each file written.
-    public static func compile(model: String, variant: ModelVariant, remarks: Bool, output: String, header: String?,
+    /// Compiles `model` (in `variant`, at `precision`) to `output` and the files `emit` names;
+    /// prints each file written.
+    public static func compile(model: String, variant: ModelVariant, precision: Precision = .fp32, remarks: Bool,
+                               output: String, header: String?,
                                emit: String, target: String?, cpu: String?, prefix: String?, minParallelWork: Int,
                                console: Console = .standard) throws {
         // A bad --target or --cpu fails before the model is read and rewritten.
         try checkTarget(target, cpu: cpu)
-        let loaded = try loadModel(model, variant: variant, remarks: remarks, console: console)
+        let loaded = try loadModel(model, variant: variant, precision: precision, remarks: remarks, console: console)
         let kinds = try EmitKinds(list: emit)
         let written = try compileModel(loaded, objectPath: output, headerPath: header, emit: kinds, target: target,
                                        cpu: cpu, prefix: prefix, minParallelWork: minParallelWork, progress: console.progress)
@@ -83,12 +85,13 @@ public enum Commands {
         for file in written { console.print("wrote \(file)") }
     }
 
-    /// Runs `model` (in `variant`) on the given inputs, then prints a summary of every output
-    /// (every value with `full`), or writes the first output to the .npy file `output`.
-    public static func run(model: String, variant: ModelVariant, remarks: Bool, tokens: String?, inputFiles: [String],
+    /// Runs `model` (in `variant`, at `precision`) on the given inputs, then prints a summary of
+    /// every output (every value with `full`), or writes the first output to the .npy file `output`.
+    public static func run(model: String, variant: ModelVariant, precision: Precision = .fp32, remarks: Bool,
+                           tokens: String?, inputFiles: [String],
                            randomInputs seed: UInt64?, seqLen: Int?, interpret: Bool, output: String?, full: Bool,
                            console: Console = .standard) throws {
-        let loaded = try loadModel(model, variant: variant, remarks: remarks, console: console)
+        let loaded = try loadModel(model, variant: variant, precision: precision, remarks: remarks, console: console)
         // The output may replace none of the files read: the model, its weights, the inputs.
         let files = OutputSet()
         files.reads(model: loaded)
@@ -118,13 +121,18 @@ public enum Commands {
         }
     }
 
-    /// Rewrites `model` with `passes` (comma-separated) or the pipeline of `variant` (give one)
-    /// and prints the result, or writes it and its weights (`output`: a .tir path).
-    public static func opt(model: String, passes pipelineText: String?, variant: ModelVariant?, output: String?,
+    /// Rewrites `model` with `passes` (comma-separated) or the pipeline of `variant` at
+    /// `precision` (give one; `precision` bf16 only with `variant`: a `--passes` list names
+    /// `to-bf16` itself) and prints the result, or writes it and its weights (`output`: a .tir path).
+    public static func opt(model: String, passes pipelineText: String?, variant: ModelVariant?,
+                           precision: Precision = .fp32, output: String?,
                            printAfterAll: Bool, remarks: Bool, console: Console = .standard) throws {
+        if pipelineText != nil && precision != .fp32 {
+            throw DriverError("error: --precision \(precision.rawValue) applies to --variant; with --passes, name the pass instead (e.g. --passes \(pipelineText ?? ""),to-bf16)")
+        }
         console.progress.begin("reading the model and its weights")
         let original = try loadModel(model)
-        let pipeline = try variant.map(\.passes) ?? passes(named: pipelineText ?? "")
+        let pipeline = try variant.map { TFCDriver.pipeline($0, precision: precision) } ?? passes(named: pipelineText ?? "")
         console.progress.begin("running the passes")
         let rewritten = try rewrite(original, passes: pipeline) { pass, module in
             if printAfterAll { console.print("// after \(pass.name)\n" + printModule(module)) }
@@ -139,22 +147,26 @@ public enum Commands {
             console.progress.finish()
             console.write(printModule(rewritten.model.module))
         }
-        if output == nil && variant != .preLN && !pipeline.isEmpty {
+        if output == nil && !pipeline.isEmpty {
             console.error("note: the rewritten weights were not saved: use -o FILE.tir to write a runnable model and its weights")
         }
     }
 
     /// Checks every variant of `model` (and each `candidates` file) against its float64
     /// interpreter, prints the report (text or JSON), and returns whether all passed.
-    /// `seqLens`: comma-separated lengths, nil for the default ones.
+    /// `seqLens`: comma-separated lengths, nil for the default ones. At `precision` bf16 every
+    /// variant, pre-ln included, is checked after `to-bf16`, against the bf16 tolerance
+    /// (`VerifyOptions.bf16Tolerance`).
     public static func verify(model: String, candidates candidatePaths: [String], seqLens: String?, samples: Int,
-                              seed: UInt64, factor: Double, json: Bool, console: Console = .standard) throws -> Bool {
+                              seed: UInt64, factor: Double, precision: Precision = .fp32, json: Bool,
+                              console: Console = .standard) throws -> Bool {
         console.progress.begin("reading the model and its weights")
         let original = try loadModel(model)
         var candidates: [(name: String, model: LoadedModel)] = []
-        for variant in ModelVariant.allCases where variant != .preLN {
-            console.progress.begin("rewriting to \(variant.rawValue)")
-            candidates.append((variant.rawValue, try rewrite(original, variant: variant).model))
+        for variant in ModelVariant.allCases where variant != .preLN || precision != .fp32 {
+            let name = verifyName(variant, precision)
+            console.progress.begin("rewriting to \(name)")
+            candidates.append((name, try rewrite(original, variant: variant, precision: precision).model))
         }
         for path in candidatePaths {
             console.progress.begin("reading \(path)")
@@ -164,6 +176,7 @@ public enum Commands {
         options.samples = samples
         options.seed = seed
         options.factor = factor
+        options.precision = precision
         if let seqLens {
             options.seqLens = try seqLens.split(separator: ",").map {
                 guard let n = Int($0.trimmingCharacters(in: .whitespaces)) else { throw DriverError("error: --seq: '\($0)' is not an integer") }
@@ -187,8 +200,10 @@ public enum Commands {
     /// Times the variants of `model` (`variants`: comma-separated names, nil for all) and prints
     /// the report (text or JSON).
     public static func bench(model: String, seqLen: Int?, runs: Int, warmup: Int, variants: String?, threads: Int,
-                             measurePeak: Bool, json: Bool, console: Console = .standard) throws {
+                             precision: Precision = .fp32, measurePeak: Bool, json: Bool,
+                             console: Console = .standard) throws {
         var options = BenchOptions()
+        options.precision = precision
         options.seqLen = seqLen
         options.runs = runs
         options.warmup = warmup

@@ -9,6 +9,23 @@ import TIRTransforms
 /// type, under the driver's name, so that the command line needs no import of the passes.
 public typealias ModelVariant = Variant
 
+/// The arithmetic of the matrix products (`--precision`): fp32 as written, or bf16, which runs
+/// the `to-bf16` pass after the variant's passes (bf16 weights, inputs rounded to bf16).
+public enum Precision: String, Sendable, CaseIterable, Codable {
+    case fp32
+    case bf16
+
+    /// The passes this precision appends to a variant's.
+    public var passes: [Pass] { self == .bf16 ? [toBF16] : [] }
+}
+
+/// The passes of `variant` at `precision`: the variant's (exact in float64), then `to-bf16` for
+/// bf16, last, so that only its final rounding is approximate. Every command builds its
+/// pipeline here.
+public func pipeline(_ variant: Variant, precision: Precision) -> [Pass] {
+    variant.passes + precision.passes
+}
+
 /// Every pass `--passes` accepts, with its one-line summary, in pipeline order.
 public var availablePasses: [(name: String, summary: String)] {
     allPasses.map { ($0.name, $0.summary) }
@@ -45,9 +62,9 @@ public func rewrite(_ model: LoadedModel, passes: [Pass],
     return RewrittenModel(model: loaded, program: ctx.program, remarks: ctx.remarks)
 }
 
-/// The model in the given variant (pre-ln: unchanged).
-public func rewrite(_ model: LoadedModel, variant: Variant) throws -> RewrittenModel {
-    try rewrite(model, passes: variant.passes)
+/// The model in the given variant (pre-ln: unchanged) and precision.
+public func rewrite(_ model: LoadedModel, variant: Variant, precision: Precision = .fp32) throws -> RewrittenModel {
+    try rewrite(model, passes: pipeline(variant, precision: precision))
 }
 
 /// `--passes a,b,c` to passes, or a user-facing error.
@@ -64,15 +81,16 @@ public func renderRemarks(_ remarks: [Diagnostic], source: String) -> String {
     remarks.map { $0.rendered(source: source) }.joined(separator: "\n")
 }
 
-/// Loads `path` and rewrites it into `variant`; with `remarks`, writes the passes' remarks
-/// (rendered against the source) to the console's error stream. pre-ln without remarks runs no
-/// pipeline at all.
-public func loadModel(_ path: String, variant: Variant, remarks: Bool, console: Console = .standard) throws -> LoadedModel {
+/// Loads `path` and rewrites it into `variant` at `precision`; with `remarks`, writes the
+/// passes' remarks (rendered against the source) to the console's error stream. pre-ln in fp32
+/// without remarks runs no pipeline at all.
+public func loadModel(_ path: String, variant: Variant, precision: Precision = .fp32, remarks: Bool,
+                      console: Console = .standard) throws -> LoadedModel {
     console.progress.begin("reading the model and its weights")
     let original = try loadModel(path)
-    guard variant != .preLN || remarks else { return original }
-    console.progress.begin("running the \(variant.rawValue) passes")
-    let rewritten = try rewrite(original, variant: variant)
+    guard variant != .preLN || precision != .fp32 || remarks else { return original }
+    console.progress.begin("running the \(variant.rawValue)\(precision == .bf16 ? " and to-bf16" : "") passes")
+    let rewritten = try rewrite(original, variant: variant, precision: precision)
     if remarks && !rewritten.remarks.isEmpty { console.error(renderRemarks(rewritten.remarks, source: original.source)) }
     return rewritten.model
 }

@@ -18,6 +18,18 @@ public struct VerifyOptions: Sendable {
     public var floor = 2e-6
     /// The compiled original itself must stay within this relative error of float64.
     public var baselineLimit = 1e-4
+    /// bf16: the candidates round their matrix inputs and weights to bfloat16, which no
+    /// multiple of the float32 noise can cover; they pass when their relative error is at most
+    /// `bf16Tolerance` instead.
+    public var precision: Precision = .fp32
+    /// `bf16Factor` times bfloat16's relative rounding error 2^-8 (8 significant bits, round to
+    /// nearest): every matrix product rounds its input and its weight once each, and the errors of
+    /// the layers add up along the network, so a correct bf16 model lands within a few units of
+    /// 2^-8 of float64 (gpt-tiny: about 3). This check is coarse: an error of a rewrite smaller
+    /// than the tolerance passes it (a CRMSNorm dividing by d-1 scales its output by 0.8% on
+    /// gpt-tiny); the fp32 check, exact up to float32 noise, is the one that proves a rewrite.
+    public var bf16Factor = 8.0
+    public var bf16Tolerance: Double { bf16Factor * 0x1p-8 }
 
     public init() {}
 }
@@ -45,6 +57,10 @@ public struct VerifyReport: Codable, Sendable {
     public var inputs: Int
     /// The compiled original's relative error: float32 noise, the unit of the tolerance.
     public var baseline: Double
+    /// The precision the candidates were rewritten to ("fp32" or "bf16").
+    public var precision: String
+    /// How the candidates' tolerance was set, in words (printed in the text report).
+    public var toleranceRule: String
     public var rows: [VerifyRow]
     public var pass: Bool
 
@@ -52,6 +68,7 @@ public struct VerifyReport: Codable, Sendable {
     public var text: String {
         let lengths = dynamic ? "sequence lengths \(seqLens.map(String.init).joined(separator: ", "))" : "static shapes"
         var lines = ["\(model): \(inputs) random inputs (\(lengths)), each output against the float64 interpreter of the original"]
+        if precision != Precision.fp32.rawValue { lines.append("tolerance: \(toleranceRule)") }
         let width = max(8, rows.map(\.variant.count).max() ?? 8)
         for r in rows {
             let name = r.variant.padding(toLength: width, withPad: " ", startingAt: 0)
@@ -59,7 +76,7 @@ public struct VerifyReport: Codable, Sendable {
             lines.append("  \(name)  \(engine)  max abs \(sci(r.maxAbs))  max rel \(sci(r.maxRel))  tolerance \(sci(r.tolerance))  \(r.pass ? "ok" : "FAIL")"
                          + (r.problem.map { ": " + $0 } ?? ""))
         }
-        let original = rows.first?.variant ?? "pre-ln"
+        let original = rows.first?.variant ?? Variant.preLN.rawValue
         for variant in uniqueVariants where variant != original {
             let ok = rows.filter { $0.variant == variant }.allSatisfy(\.pass)
             lines.append("\(displayName(original)) and \(displayName(variant)) are close: \(ok ? "True" : "False")")
@@ -74,7 +91,15 @@ public struct VerifyReport: Codable, Sendable {
 
 private func sci(_ x: Double) -> String { String(format: "%.2e", x) }
 
+/// A variant's name in the report: `pre-rms`, or `pre-rms+bf16` at bf16.
+func verifyName(_ variant: Variant, _ precision: Precision) -> String {
+    precision == .fp32 ? variant.rawValue : variant.rawValue + "+" + precision.rawValue
+}
+
 private func displayName(_ variant: String) -> String {
+    for precision in Precision.allCases where precision != .fp32 && variant.hasSuffix("+" + precision.rawValue) {
+        return displayName(String(variant.dropLast(precision.rawValue.count + 1))) + " (\(precision.rawValue))"
+    }
     switch variant {
     case Variant.preLN.rawValue: return "Pre-LN"
     case Variant.preRMS.rawValue: return "Pre-RMSNorm"
@@ -156,11 +181,15 @@ public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, 
     var rows: [VerifyRow] = []
     progress.begin("checking pre-ln")
     let (baseAbs, baseline, baseProblem) = try errors(original, compiled: true)
-    let tolerance = max(options.factor * baseline, options.floor)
+    let bf16 = options.precision == .bf16
+    let tolerance = bf16 ? options.bf16Tolerance : max(options.factor * baseline, options.floor)
+    let toleranceRule = bf16
+        ? "\(sci(tolerance)) relative (max |a - r| / max |r|) = \(formatDouble(options.bf16Factor)) x 2^-8, bfloat16's relative rounding error: the bf16 candidates round every matrix input and weight to 8 significant bits, which float32 noise (the pre-ln compiled row) cannot measure"
+        : "\(formatDouble(options.factor)) x the compiled original's relative error, at least \(sci(options.floor))"
     rows.append(VerifyRow(variant: Variant.preLN.rawValue, engine: "compiled", maxAbs: baseAbs, maxRel: baseline,
                           tolerance: options.baselineLimit, pass: baseProblem == nil && baseline <= options.baselineLimit,
                           problem: baseProblem))
-    let toleranceProblem = tolerance.isFinite ? nil
+    let toleranceProblem = tolerance.isFinite || bf16 ? nil
         : "the tolerance is not finite (\(options.factor) times the original's own error \(sci(baseline)))"
     for (name, model) in candidates {
         for compiled in [true, false] {
@@ -172,5 +201,5 @@ public func verifyVariants(_ original: LoadedModel, candidates: [(name: String, 
         }
     }
     return VerifyReport(model: original.path, seqLens: seqLens, dynamic: m.seq != nil, inputs: inputSets.count, baseline: baseline,
-                        rows: rows, pass: rows.allSatisfy(\.pass))
+                        precision: options.precision.rawValue, toleranceRule: toleranceRule, rows: rows, pass: rows.allSatisfy(\.pass))
 }

@@ -27,16 +27,20 @@ public struct OpInfo: Sendable {
         case .positions: return OpInfo(operandNames: ["table"], requiredOperands: 1, attrs: [])
         case .patchEmbed:
             // transposed: the weight is [d, C*p*p] (a Conv2d weight [d, C, p, p], flattened).
+            // compute: the arithmetic of the product (see `computeAttr`).
             return OpInfo(operandNames: ["image", "weight", "bias"], requiredOperands: 2,
                           attrs: [AttrSpec(key: "patch", kind: .int, defaultValue: nil),
-                                  AttrSpec(key: "transposed", kind: .bool, defaultValue: .bool(false))])
+                                  AttrSpec(key: "transposed", kind: .bool, defaultValue: .bool(false)),
+                                  computeAttr])
         case .clsToken: return OpInfo(operandNames: ["x", "cls"], requiredOperands: 2, attrs: [])
         case .add, .mul: return OpInfo(operandNames: ["lhs", "rhs"], requiredOperands: 2, attrs: [])
         case .linear:
             // transposed: the weight is stored [out, in] (PyTorch nn.Linear, or a tied LM head
             // reading the embedding table) instead of [in, out].
+            // compute: the arithmetic of the product (see `computeAttr`).
             return OpInfo(operandNames: ["x", "weight", "bias"], requiredOperands: 2,
-                          attrs: [AttrSpec(key: "transposed", kind: .bool, defaultValue: .bool(false))])
+                          attrs: [AttrSpec(key: "transposed", kind: .bool, defaultValue: .bool(false)),
+                                  computeAttr])
         case .layernorm, .rmsnorm, .crmsnorm:
             return OpInfo(operandNames: ["x", "gain", "bias"], requiredOperands: 1,
                           attrs: [AttrSpec(key: "eps", kind: .float, defaultValue: nil)])
@@ -57,4 +61,15 @@ public struct OpInfo: Sendable {
     }
 
     public var maxOperands: Int { operandNames.count }
+
+    /// `compute = f32 | bf16` on `linear` and `patch_embed`: with bf16 the matrix input is
+    /// rounded to bfloat16 (nearest even, from its float32 value) before the product, whose
+    /// products and sums stay float32 or wider; bias and epilogue are float32. The weight must
+    /// then be a bf16 parameter (the verifier says so). Default f32: the product as written.
+    public static let computeAttr = AttrSpec(key: "compute", kind: .word(["f32", "bf16"]), defaultValue: .word("f32"))
+}
+
+extension Instruction {
+    /// Whether this `linear` or `patch_embed` says `compute = bf16`.
+    public var computesInBF16: Bool { attr("compute") == .word("bf16") }
 }

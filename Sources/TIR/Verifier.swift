@@ -234,6 +234,7 @@ struct Verifier {
                 operands.append(TypedOperand(operand: operand, type: type, loc: operandLoc(instr, i)))
             }
         }
+        if attrsOK, instr.computesInBF16, instr.operands.count > 1 { checkBF16Weight(instr) }
         // Shape rules need every operand and attribute; a missing one was reported already.
         guard attrsOK, operands.count == instr.operands.count,
               let computed = infer(instr, operands) else { return }
@@ -242,6 +243,21 @@ struct Verifier {
         } else if computed != instr.type {
             error(typeLoc(instr), "result type \(format(instr.type)) does not match computed \(format(computed))")
         }
+    }
+
+    /// `compute = bf16` rounds the input to bfloat16 to multiply it by bfloat16 weights: the
+    /// weight must be a parameter stored as bf16 (the `to-bf16` pass makes it one).
+    private mutating func checkBF16Weight(_ instr: Instruction) {
+        let weight = instr.operands[1]
+        let what: String
+        switch weight {
+        case .param(let name):
+            guard let type = params[name]?.type, type.dtype != .bf16 else { return }
+            what = "@\(name) is \(format(type))"
+        case .value(let name):
+            what = "%\(name) is a value, not a parameter"
+        }
+        error(operandLoc(instr, 1), "'\(instr.op.rawValue)' with compute = bf16 requires its weight to be a parameter of dtype bf16, but \(what) (declare it bf16, or run the to-bf16 pass)")
     }
 
     private func operandLoc(_ instr: Instruction, _ i: Int) -> SourceLoc {

@@ -54,9 +54,13 @@ struct ModuleBuilder {
 
     // MARK: Instructions (rows: `self.rows` unless given)
 
-    /// Appends `%result = op(operands) {attrs} : f32[rows, cols]`; attributes in OpInfo order.
+    /// Appends `%result = op(operands) {attrs} : f32[rows, cols]`; attributes in OpInfo order,
+    /// defaults filled in as the parser fills them (so that parse(print(m)) == m).
     mutating func emit(_ result: String, _ op: OpKind, _ operands: [Operand],
-                       _ attrs: [(key: String, value: AttrValue)] = [], rows: Dim? = nil, cols: Int) -> Operand {
+                       _ given: [(key: String, value: AttrValue)] = [], rows: Dim? = nil, cols: Int) -> Operand {
+        let attrs = OpInfo.of(op).attrs.compactMap { spec in
+            (given.first { $0.key == spec.key }?.value ?? spec.defaultValue).map { (key: spec.key, value: $0) }
+        }
         body.append(Instruction(result: result, op: op, operands: operands, attrs: attrs,
                                 type: TensorType(.f32, [rows ?? self.rows, .fixed(cols)])))
         return .value(result)

@@ -133,7 +133,8 @@ public struct Interpreter: Sendable {
             return try Kernel.positions(table: required(0), rows: rows)
         case .patchEmbed:
             return try Kernel.patchEmbed(image: required(0), weight: required(1), bias: float(2),
-                                         patch: intAttr(inst, "patch"), transposed: boolAttr(inst, "transposed"))
+                                         patch: intAttr(inst, "patch"), transposed: boolAttr(inst, "transposed"),
+                                         bf16Input: computesInBF16(inst))
         case .clsToken:
             return try Kernel.clsToken(required(0), cls: required(1))
         case .add:
@@ -142,7 +143,7 @@ public struct Interpreter: Sendable {
             return try Kernel.mul(required(0), required(1))
         case .linear:
             return try Kernel.linear(required(0), weight: required(1), bias: float(2),
-                                     transposed: boolAttr(inst, "transposed"))
+                                     transposed: boolAttr(inst, "transposed"), bf16Input: computesInBF16(inst))
         case .layernorm:
             return try Kernel.layerNorm(required(0), gain: float(1), bias: float(2), eps: doubleAttr(inst, "eps"))
         case .rmsnorm:
@@ -238,6 +239,15 @@ public struct Interpreter: Sendable {
     private func wordAttr(_ inst: Instruction, _ key: String) throws -> String {
         guard case .word(let v) = try attr(inst, key) else { throw wrongKind(key, "a word") }
         return v
+    }
+
+    /// `compute = bf16` (the matrix input is rounded to bfloat16 first); f32 otherwise.
+    private func computesInBF16(_ inst: Instruction) throws -> Bool {
+        switch try wordAttr(inst, "compute") {
+        case "f32": return false
+        case "bf16": return true
+        case let other: throw InterpreterError.module("unknown compute '\(other)'")
+        }
     }
 
     private func wrongKind(_ key: String, _ expected: String) -> InterpreterError {

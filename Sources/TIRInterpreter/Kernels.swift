@@ -35,7 +35,9 @@ enum Kernel {
     /// Non-overlapping p x p patches of a [C, H, W] image, in row-major order over the
     /// (H/p, W/p) grid, each flattened in (c, kh, kw) order, then `patches @ w + b`.
     /// This is a stride-p Conv2d: its weight [d, C, p, p] reshaped to [d, C*p*p] and transposed is w.
-    static func patchEmbed(image: Tensor, weight: Tensor, bias: Tensor?, patch p: Int, transposed: Bool) throws -> Tensor {
+    /// `bf16Input`: `compute = bf16`, as for `linear` (each pixel rounded before the product).
+    static func patchEmbed(image: Tensor, weight: Tensor, bias: Tensor?, patch p: Int, transposed: Bool,
+                           bf16Input: Bool = false) throws -> Tensor {
         guard image.rank == 3 else { throw InterpreterError.module("image must be [C, H, W], got \(image.shapeText)") }
         let (channels, height, width) = (image.shape[0], image.shape[1], image.shape[2])
         // p <= height and width first, so that C*p*p below cannot overflow. Like a convolution
@@ -60,7 +62,7 @@ enum Kernel {
             }
         }
         let flat = Tensor(shape: [gridRows * gridCols, patchSize], data: patches)
-        return try linear(flat, weight: weight, bias: bias, transposed: transposed)
+        return try linear(flat, weight: weight, bias: bias, transposed: transposed, bf16Input: bf16Input)
     }
 
     /// `[cls; x]`: the class token (shape [d] or [1, d]) as row 0, then the rows of x [N, d].
@@ -92,7 +94,11 @@ enum Kernel {
 
     /// `y = x @ w + b` with w [in, out]; transposed: w is [out, in] (PyTorch nn.Linear, or a tied
     /// head reading the embedding table) and `y = x @ w^T + b`.
-    static func linear(_ x: Tensor, weight w: Tensor, bias: Tensor?, transposed: Bool) throws -> Tensor {
+    /// `bf16Input` (`compute = bf16`): every element of x is rounded to bfloat16 (nearest even)
+    /// before the product; the products, sums and bias stay in Double.
+    static func linear(_ x: Tensor, weight w: Tensor, bias: Tensor?, transposed: Bool,
+                       bf16Input: Bool = false) throws -> Tensor {
+        let x = bf16Input ? Tensor(shape: x.shape, data: x.data.map(roundedToBF16)) : x
         let (rows, inner) = try matrixShape(x, "x")
         let (wRows, wCols) = try matrixShape(w, "weight")
         let (wIn, outer) = transposed ? (wCols, wRows) : (wRows, wCols)
@@ -116,6 +122,14 @@ enum Kernel {
             out += y
         }
         return Tensor(shape: [rows, outer], data: out)
+    }
+
+    /// `v` rounded to bfloat16 as `compute = bf16` rounds it: first to float32, then to the
+    /// nearest bfloat16 (ties to even). Rounding twice is deliberate: the compiled code holds
+    /// the activation as a float32 and rounds that float32, so the oracle rounds the same
+    /// number; rounding the Double in one step could differ just off a bfloat16 tie.
+    static func roundedToBF16(_ v: Double) -> Double {
+        Double(floatFromBF16(bf16Bits(Float(v))))
     }
 
     /// GELU, exact: `0.5 x (1 + erf(x / sqrt 2))`; tanh (GPT-2):

@@ -135,8 +135,8 @@ public struct Pass: Sendable {
     }
 }
 
-/// Every pass, in the order the full pipeline applies them.
-public let allPasses: [Pass] = [removeMean, layerNormToRMSNorm, foldNormAffine, compressCRMSNorm]
+/// Every pass, in the order the full pipeline applies them (`to-bf16`, which rounds, last).
+public let allPasses: [Pass] = [removeMean, layerNormToRMSNorm, foldNormAffine, compressCRMSNorm, toBF16]
 
 public struct PassError: Error, CustomStringConvertible, Sendable {
     public let description: String

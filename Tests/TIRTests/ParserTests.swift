@@ -106,7 +106,7 @@ enum TIRText {
         #expect(m.body[0].attrs.map(\.value) == [.int(4), .bool(false)])
         #expect(m.body[1].attrs.map(\.value) == [.word("none")])
         #expect(m.body[2].attrs.map(\.value) == [.int(0)])
-        #expect(m.body[3].attrs.map(\.value) == [.bool(false)])
+        #expect(m.body[3].attrs.map(\.value) == [.bool(false), .word("f32")])
         let explicit = try TIRText.parse("""
             model @m {
               input %x : f32[4, 8]
