@@ -27,11 +27,9 @@ private func bf16Linear(rows: String, k: Int, n: Int, transposed: Bool, bias: DT
     var text = "model @m {\n  \(rows == "T" ? "seq T <= \(seqMax)\n  " : "")weights random(seed = 3, std = 0.5)\n"
     text += "  input %x : f32[\(rows), \(k)]\n  param @w : \(weight)\n"
     if let bias { text += "  param @b : \(bias)[\(n)] = normal(0.0, 0.5)\n" }
-    text += "  %y = linear(%x, @w\(bias == nil ? "" : ", @b"))\(transposed ? " {transposed = true}" : "") : f32[\(rows), \(n)]\n"
-    text += "  output %y\n}\n"
-    var (module, weights) = try load(source: text)
-    module.body[0].attrs.append((key: "compute", value: .word("bf16")))
-    return (module, weights)
+    text += "  %y = linear(%x, @w\(bias == nil ? "" : ", @b")) {\(transposed ? "transposed = true, " : "")compute = bf16}"
+    text += " : f32[\(rows), \(n)]\n  output %y\n}\n"
+    return try load(source: text)
 }
 
 /// float64 y = round_bf16(x) @ W + b over the stored (bf16) weights.
@@ -93,7 +91,7 @@ func bf16LinearMatchesRoundedReference(rows: Int, k: Int, n: Int) throws {
         let x = HostTensor(shape: [1, 2], f32: [1 + 0x1p-8, 1 + 3 * 0x1p-8])
         let y = try JITModel(module, weights: weights, threads: 1, target: target).run(inputs: ["x": x])["y"]!
         #expect(y.floats == [1 + (1 + 0x1p-6)], "\(name): \(y.floats)")
-        module.body[0].attrs.removeAll { $0.key == "compute" }
+        module.body[0].attrs.removeAll { $0.key == "compute" }  // the default: compute = f32
         let exact = try JITModel(module, weights: weights, threads: 1, target: target).run(inputs: ["x": x])["y"]!
         #expect(exact.floats == [2 + 4 * 0x1p-8], "\(name) without compute = bf16: \(exact.floats)")
     }

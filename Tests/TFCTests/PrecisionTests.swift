@@ -1,7 +1,7 @@
 // --precision bf16 from the command line: run, compile, opt, verify and bench apply the to-bf16
-// pass after the variant's passes. Compiled bf16 code is compared with the interpreter only
-// loosely (within 0.05): the code generator may still compute `compute = bf16` on its float32
-// path (bf16 weights widened exactly, x not rounded).
+// pass after the variant's passes. Compiled bf16 code computes what the interpreter computes on
+// the same model (x rounded to bf16 at every matrix product), up to float32 sums and the rare
+// element of x that float32 and float64 round to neighbouring bf16 values.
 import Foundation
 import Testing
 import TFCDriver
@@ -14,16 +14,21 @@ import TIR
         #expect(r.stdout.hasPrefix("%logits f32[4, 256]"), "\(r.stdout)")
         #expect(r.stderr.contains("remark: to-bf16: 9 matrix products compute in bf16"), "\(r.stderr)")
 
-        // The library path the command takes: compiled within 0.05 of the interpreter, which is
-        // itself close to the float32 model.
+        // The library path the command takes: compiled as the interpreter computes the bf16 model.
         for variant in ModelVariant.allCases {
             let model = try loadModel(examplePath("gpt-tiny.tir"), variant: variant, precision: .bf16, remarks: false)
             #expect(model.module.body.filter { $0.op == .linear }.allSatisfy { $0.computesInBF16 })
             let inputs = fillRandomInputs(model, given: [:], seed: 7, seqLen: 16)
             let compiled = try #require(runModel(model, inputs: inputs, seqLen: 16, engine: .jit)["logits"]).floats
             let interpreted = try #require(runModel(model, inputs: inputs, seqLen: 16, engine: .interpreter)["logits"]).floats
-            let diff = zip(compiled, interpreted).map { abs($0 - $1) }.max() ?? .infinity
-            #expect(diff < 0.05, "\(variant.rawValue): compiled vs interpreter \(diff)")
+            let scale = interpreted.map(abs).max() ?? 1
+            let diff = (zip(compiled, interpreted).map { abs($0 - $1) }.max() ?? .infinity) / scale
+            print("note: \(variant.rawValue) bf16: compiled vs interpreter, max difference / max |logit| = \(diff)")
+            // Measured on an AMD EPYC (Zen 3): 7.8e-4 pre-ln (an element of a layernorm's output
+            // that float32 and float64 round to neighbouring bf16 values moves by 2^-8), 1.3e-7
+            // pre-rms and pre-crms. Rounding x at another place than the IR says (before the row
+            // scale of a parameter-free norm) measured 7e-3 to 1e-2.
+            #expect(diff < 3e-3, "\(variant.rawValue): compiled vs interpreter \(diff)")
         }
     }
 

@@ -56,13 +56,17 @@ extension FunctionLowering {
         // A bf16 product reads x rounded to bf16, from a copy with an even row length (a zero
         // past an odd K pairs with the panels' zero row).
         let ldx = precision == .bf16 ? (K + 1) / 2 * 2 : K
-        var x = x
-        if precision == .bf16 {
-            let copy = try scratch(inst, "x.bf16")
-            roundRowsToBF16(x, rows: R, k: K, into: copy, ldx: ldx)
-            x = copy
-        }
+        var x = x, scales = scales
         var epilogue = plan.epilogue
+        if precision == .bf16 {
+            // A scale-only norm's row scale is applied before the rounding, not in the epilogue:
+            // the product reads the normalized input rounded, as the IR says.
+            let copy = try scratch(inst, "x.bf16")
+            roundRowsToBF16(x, scales: scales, rows: R, k: K, into: copy, ldx: ldx)
+            x = copy
+            scales = nil
+            epilogue.rowScale = false
+        }
         if inst.operands.count > 2, let biasType = model.type(of: inst.operands[2])?.dtype { epilogue.biasType = biasType }
         let residual = try plan.residual.map(pointer) ?? ir.nullPointer
         let nr = gemm.shape.nr, kc = GemmShape.kc
@@ -124,14 +128,16 @@ extension FunctionLowering {
         }
     }
 
-    /// Rounds x [R, K] (float32) to bf16, nearest even, into `copy` [R, ldx]; columns K..<ldx are 0.
-    func roundRowsToBF16(_ x: Value, rows R: Value, k K: Int, into copy: Value, ldx: Int) {
+    /// Rounds x [R, K] (float32; each row times its scale first, if given) to bf16, nearest even,
+    /// into `copy` [R, ldx]; columns K..<ldx are 0.
+    func roundRowsToBF16(_ x: Value, scales: Value?, rows R: Value, k K: Int, into copy: Value, ldx: Int) {
         let lanes = gemm.shape.lanes
-        let half = ir.vector(ir.i16, lanes)
         b.forLoop(R) { r in
             let from = b.gep(f32, x, b.mul(r, K)), to = b.gep(ir.i16, copy, b.mul(r, ldx))
+            let scale = scales.map { b.splat(loadF($0, r), lanes: lanes) }
             forEachChunk(K, lanes: lanes) { at, mask in
-                let v = b.maskedLoad(ir.vector(f32, lanes), b.gep(f32, from, at), mask)
+                var v = b.maskedLoad(ir.vector(f32, lanes), b.gep(f32, from, at), mask)
+                if let scale { v = b.fmul(v, scale) }
                 b.maskedStore(roundToBF16(b, v, lanes: lanes), b.gep(ir.i16, to, at), mask, align: 2)
             }
             for k in K..<ldx { b.store(ir.i16(0), b.gep(ir.i16, to, ir.i64(k))) }
