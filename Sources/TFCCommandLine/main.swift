@@ -262,7 +262,7 @@ struct Verify: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the model's variants (pre-ln, pre-rms, pre-crms), compiled for this CPU, in one run.",
-        discussion: "Each variant is compiled, then called in turns (one call of each per round) so that machine noise falls on all alike. Prints the median and the 10th/90th percentiles of the call time, GFLOP/s of matrix work (linears, patch embedding, attention; the original's count for every variant) and its share of this machine's fp32 FMA peak (measured first, on the same number of threads), the speedup against pre-ln, and the median time of each variant's norms alone on the same shapes.")
+        discussion: "Each variant is compiled, then called in turns (one call of each per round) so that machine noise falls on all alike. Prints the median and the 10th/90th percentiles of the call time, GFLOP/s of matrix work (linears, patch embedding, attention; the original's count for every variant) and its share of this machine's fp32 FMA peak (measured first, on the same number of threads), the speedup against pre-ln (at the first precision), and the median time of each variant's norms alone on the same shapes. With --precision fp32,bf16 every variant is timed in both precisions in the same rounds; with --profile, where each configuration's time goes, per op kind.")
 
     @Argument(help: "The .tir model.") var model: String
     @Option(parsing: .unconditional, help: "Sequence length (default: the model's maximum).") var seq: Int?
@@ -270,7 +270,11 @@ struct Bench: ParsableCommand {
     @Option(parsing: .unconditional, help: "Untimed calls per variant first.") var warmup = 2
     @Option(help: "Variants to time, comma-separated (default: all).") var variants: String?
     @Option(parsing: .unconditional, help: "Threads per call (default: one per online core).") var threads = 0
-    @OptionGroup var precisionOption: PrecisionOption
+    @Option(help: ArgumentHelp("The matrix products: fp32, bf16 (after the variant's passes, the to-bf16 pass), or both (fp32,bf16), interleaved in one run.",
+                               valueName: "precisions"))
+    var precision = "fp32"
+    @Flag(help: "Also time each op kind (a separately compiled build that times every op; printed per variant and precision).")
+    var profile = false
     @OptionGroup var jsonOption: JSONOption
     @Flag(help: "Skip the FMA peak measurement.") var noPeak = false
 
@@ -286,7 +290,8 @@ struct Bench: ParsableCommand {
         let console = quietOption.console("bench")
         do {
             try Commands.bench(model: model, seqLen: seq, runs: runs, warmup: warmup, variants: variants, threads: threads,
-                               precision: precisionOption.precision, measurePeak: !noPeak, json: jsonOption.json, console: console)
+                               precisions: precision, profile: profile, measurePeak: !noPeak, json: jsonOption.json,
+                               console: console)
         } catch {
             fail(error, console)
         }

@@ -15,13 +15,32 @@ public struct BenchOptions: Sendable {
     public var threads = 0
     /// Measure the machine's FMA peak on the same threads first.
     public var measurePeak = true
-    /// bf16: every variant runs `to-bf16` after its passes.
-    public var precision: Precision = .fp32
+    /// Each variant is timed at each of these precisions (bf16: `to-bf16` after its passes),
+    /// all interleaved in one run.
+    public var precisions: [Precision] = [.fp32]
+    /// Also time each op of every configuration, in a separately compiled profiled build.
+    public var profile = false
     public init() {}
+}
+
+/// Where one configuration's time goes: the median call's share per op kind (a profiled build,
+/// CodegenOptions.profile), in milliseconds per call.
+public struct BenchProfile: Codable, Sendable {
+    public var variant: String
+    public var precision: String
+    /// Op kind (`linear`, `attention`, ...; `linear+` for linears whose epilogue computes other
+    /// ops too) and its milliseconds per call, largest first.
+    public var kinds: [Kind]
+    public struct Kind: Codable, Sendable {
+        public var op: String
+        public var ops: Int
+        public var ms: Double
+    }
 }
 
 public struct BenchRow: Codable, Sendable {
     public var variant: String
+    public var precision: String
     public var medianMs: Double
     /// 10th and 90th percentile of the call time.
     public var p10Ms: Double
@@ -29,7 +48,7 @@ public struct BenchRow: Codable, Sendable {
     public var gflops: Double
     /// gflops as a fraction of the measured FMA peak on the same threads (nil: not measured).
     public var ofPeak: Double?
-    /// The pre-ln median divided by this one (> 1: faster).
+    /// The median of pre-ln at the first precision divided by this one (> 1: faster).
     public var speedup: Double
     /// Median time of the variant's norms alone, on the same shapes.
     public var normsMs: Double
@@ -41,29 +60,44 @@ public struct BenchReport: Codable, Sendable {
     public var seqLen: Int?
     public var threads: Int
     public var runs: Int
-    /// The precision of the matrix products, applied to every variant ("fp32" or "bf16").
-    public var precision: String
+    /// The precisions of the matrix products each variant was timed at ("fp32", "bf16").
+    public var precisions: [String]
     /// Multiply-add work per call, counted as 2 flops each (linears, patch embedding, attention).
     public var gflopPerCall: Double
     /// fp32 FMA throughput measured on this machine with the same number of threads, just before
     /// the timed calls (see PeakProbe): the ceiling for the GFLOP/s column.
     public var peakGflops: Double?
     public var rows: [BenchRow]
+    /// With --profile: each configuration's time per op kind.
+    public var profiles: [BenchProfile]?
 
     public var text: String {
         let shape = seqLen.map { "sequence length \($0), " } ?? ""
-        var lines = ["\(model): precision \(precision), \(shape)\(threads) thread\(threads == 1 ? "" : "s"), \(runs) calls per variant, interleaved; "
+        let precision = (precisions.count == 1 ? "precision " : "precisions ") + precisions.joined(separator: ", ")
+        var lines = ["\(model): \(precision), \(shape)\(threads) thread\(threads == 1 ? "" : "s"), \(runs) calls per variant, interleaved; "
                      + String(format: "%.2f GFLOP per call", gflopPerCall)]
         if let peakGflops {
             lines.append(String(format: "fp32 FMA peak measured on %d thread%@: %.1f GFLOP/s", threads,
                                 threads == 1 ? "" : "s", peakGflops))
         }
-        lines.append("  variant     median ms    p10 ms    p90 ms   GFLOP/s  of peak  speedup  norms ms")
+        lines.append("  variant   precision  median ms    p10 ms    p90 ms   GFLOP/s  of peak  speedup  norms ms")
         for r in rows {
             let ofPeak = r.ofPeak.map { String(format: "%7.1f%%", $0 * 100) } ?? "       -"
-            lines.append("  " + r.variant.padding(toLength: 9, withPad: " ", startingAt: 0)
-                         + String(format: " %11.3f %9.3f %9.3f %9.1f ", r.medianMs, r.p10Ms, r.p90Ms, r.gflops)
+            lines.append("  " + r.variant.padding(toLength: 9, withPad: " ", startingAt: 0) + " "
+                         + r.precision.padding(toLength: 9, withPad: " ", startingAt: 0)
+                         + String(format: " %10.3f %9.3f %9.3f %9.1f ", r.medianMs, r.p10Ms, r.p90Ms, r.gflops)
                          + ofPeak + String(format: " %8.3f %9.3f", r.speedup, r.normsMs))
+        }
+        if peakGflops != nil && precisions.contains("bf16") {
+            lines.append("  (of peak: against the fp32 FMA peak for every precision)")
+        }
+        for profile in profiles ?? [] {
+            let total = profile.kinds.map(\.ms).reduce(0, +)
+            lines.append("profile of \(profile.variant) \(profile.precision) (ms per call in each op kind, a profiled build):")
+            for kind in profile.kinds {
+                lines.append("  " + kind.op.padding(toLength: 14, withPad: " ", startingAt: 0)
+                             + String(format: "%4d ops %10.3f ms %6.1f%%", kind.ops, kind.ms, total > 0 ? 100 * kind.ms / total : 0))
+            }
         }
         return lines.joined(separator: "\n")
     }
@@ -131,23 +165,27 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
         throw DriverError("error: --seq \(seq) is outside 1...\(decl.max)")
     }
     let inputs = fillRandomInputs(original, given: [:], seed: options.seed, seqLen: seq)
-    var calls: [(Variant, PreparedCall, PreparedCall?)] = []
-    for variant in options.variants {
-        progress.begin("compiling \(variant.rawValue)")
-        let model = try rewrite(original, variant: variant, precision: options.precision).model
-        do {
-            let call = try JITModel(model.module, weights: model.weights, threads: options.threads)
-                .prepare(inputs: inputs, seqLen: seq)
-            var normCall: PreparedCall?
-            if let norms = normsOnly(model.module) {
-                let normInputs = fillRandomInputs(LoadedModel(path: "", source: "", module: norms, weights: model.weights),
-                                                  given: [:], seed: options.seed, seqLen: seq)
-                normCall = try JITModel(norms, weights: model.weights, threads: options.threads)
-                    .prepare(inputs: normInputs, seqLen: seq)
+    var calls: [(Variant, Precision, PreparedCall, PreparedCall?)] = []
+    var models: [LoadedModel] = []
+    for precision in options.precisions {
+        for variant in options.variants {
+            progress.begin("compiling \(variant.rawValue) \(precision.rawValue)")
+            let model = try rewrite(original, variant: variant, precision: precision).model
+            do {
+                let call = try JITModel(model.module, weights: model.weights, threads: options.threads)
+                    .prepare(inputs: inputs, seqLen: seq)
+                var normCall: PreparedCall?
+                if let norms = normsOnly(model.module) {
+                    let normInputs = fillRandomInputs(LoadedModel(path: "", source: "", module: norms, weights: model.weights),
+                                                      given: [:], seed: options.seed, seqLen: seq)
+                    normCall = try JITModel(norms, weights: model.weights, threads: options.threads)
+                        .prepare(inputs: normInputs, seqLen: seq)
+                }
+                calls.append((variant, precision, call, normCall))
+                models.append(model)
+            } catch {
+                throw DriverError("error: \(error)")
             }
-            calls.append((variant, call, normCall))
-        } catch {
-            throw DriverError("error: \(error)")
         }
     }
     let threads = min(options.threads > 0 ? options.threads : ProcessInfo.processInfo.activeProcessorCount, 64)
@@ -158,7 +196,7 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
     var normTimes = [[Double]](repeating: [], count: calls.count)
     do {
         for round in 0..<(options.warmup + options.runs) {
-            for (i, (_, call, normCall)) in calls.enumerated() {
+            for (i, (_, _, call, normCall)) in calls.enumerated() {
                 let t = try milliseconds { try call.invoke() }
                 let n = try normCall.map { c in try milliseconds { try c.invoke() } } ?? 0
                 if round >= options.warmup {
@@ -175,10 +213,47 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
     let baseline = zip(calls, medians).first { $0.0.0 == .preLN }?.1 ?? medians[0]
     let rows = calls.indices.map { i -> BenchRow in
         let sorted = times[i].sorted()
-        return BenchRow(variant: calls[i].0.rawValue, medianMs: medians[i], p10Ms: percentile(sorted, 0.1),
+        return BenchRow(variant: calls[i].0.rawValue, precision: calls[i].1.rawValue, medianMs: medians[i], p10Ms: percentile(sorted, 0.1),
                         p90Ms: percentile(sorted, 0.9), gflops: flops / (medians[i] * 1e6),
                         ofPeak: peak.map { flops / (medians[i] * 1e6) / $0 }, speedup: baseline / medians[i], normsMs: percentile(normTimes[i].sorted(), 0.5))
     }
+    var profiles: [BenchProfile]?
+    if options.profile {
+        profiles = try zip(calls, models).map { call, model in
+            progress.begin("profiling \(call.0.rawValue) \(call.1.rawValue)")
+            return try profileOps(model, inputs: inputs, seqLen: seq, options: options, variant: call.0, precision: call.1)
+        }
+    }
     return BenchReport(model: original.path, seqLen: original.module.seq == nil ? nil : seq, threads: threads, runs: options.runs,
-                       precision: options.precision.rawValue, gflopPerCall: flops / 1e9, peakGflops: peak, rows: rows)
+                       precisions: options.precisions.map(\.rawValue), gflopPerCall: flops / 1e9, peakGflops: peak, rows: rows,
+                       profiles: profiles)
+}
+
+/// One configuration's time per op kind: a profiled build called warmup + runs times, the
+/// timed calls' total divided by runs.
+private func profileOps(_ model: LoadedModel, inputs: [String: HostTensor], seqLen: Int, options: BenchOptions,
+                        variant: Variant, precision: Precision) throws -> BenchProfile {
+    do {
+        let jit = try JITModel(model.module, weights: model.weights, threads: options.threads, profile: true)
+        let call = try jit.prepare(inputs: inputs, seqLen: seqLen)
+        for _ in 0..<options.warmup { try call.invoke() }
+        jit.resetProfile()
+        for _ in 0..<options.runs { try call.invoke() }
+        let fusion = Set(jit.profiledOps.map(\.result))
+        var byKind: [String: (ops: Int, ns: Int64)] = [:]
+        for (op, ns) in jit.opTimes {
+            // A linear that computes the ops after it in its epilogue is named apart.
+            let fused = op.op == .linear && model.module.body.contains { reader in
+                !fusion.contains(reader.result) && reader.operands.contains(.value(op.result))
+            }
+            let kind = op.op.rawValue + (fused ? "+" : "")
+            byKind[kind, default: (0, 0)].ops += 1
+            byKind[kind, default: (0, 0)].ns += ns
+        }
+        let kinds = byKind.map { BenchProfile.Kind(op: $0.key, ops: $0.value.ops, ms: Double($0.value.ns) / 1e6 / Double(options.runs)) }
+            .sorted { $0.ms > $1.ms }
+        return BenchProfile(variant: variant.rawValue, precision: precision.rawValue, kinds: kinds)
+    } catch {
+        throw DriverError("error: \(error)")
+    }
 }

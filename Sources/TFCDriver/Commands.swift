@@ -199,11 +199,18 @@ public enum Commands {
 
     /// Times the variants of `model` (`variants`: comma-separated names, nil for all) and prints
     /// the report (text or JSON).
+    /// `precisions`: comma-separated (fp32, bf16 or both, interleaved in one run).
     public static func bench(model: String, seqLen: Int?, runs: Int, warmup: Int, variants: String?, threads: Int,
-                             precision: Precision = .fp32, measurePeak: Bool, json: Bool,
+                             precisions: String = "fp32", profile: Bool = false, measurePeak: Bool, json: Bool,
                              console: Console = .standard) throws {
         var options = BenchOptions()
-        options.precision = precision
+        options.precisions = try precisions.split(separator: ",", omittingEmptySubsequences: false).map {
+            guard let p = Precision(rawValue: String($0)) else {
+                throw DriverError("error: --precision: unknown precision '\($0)' (fp32, bf16, or both: fp32,bf16)")
+            }
+            return p
+        }
+        options.profile = profile
         options.seqLen = seqLen
         options.runs = runs
         options.warmup = warmup

@@ -104,4 +104,29 @@ import TIR
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("precision bf16"), "\(r.stdout)")
     }
+
+    /// Both precisions in one interleaved run, and where the time goes in each configuration.
+    @Test func benchTimesBothPrecisionsAndProfilesThem() throws {
+        let r = try tfc("bench", examplePath("gpt-tiny.tir"), "--precision", "fp32,bf16", "--profile", "--runs", "2",
+                        "--warmup", "1", "--no-peak", "--variants", "pre-ln,pre-rms", "--seq", "9", "--threads", "1", "--json")
+        try #require(r.status == 0, "\(r.stderr)")
+        let report = try JSONDecoder().decode(BenchReport.self, from: Data(r.stdout.utf8))
+        #expect(report.precisions == ["fp32", "bf16"])
+        #expect(report.rows.map { "\($0.variant) \($0.precision)" } == ["pre-ln fp32", "pre-rms fp32", "pre-ln bf16", "pre-rms bf16"])
+        #expect(report.rows[0].speedup == 1)
+        let profiles = try #require(report.profiles)
+        #expect(profiles.map { "\($0.variant) \($0.precision)" } == report.rows.map { "\($0.variant) \($0.precision)" })
+        for profile in profiles {
+            // Every op kind of the model is there once, with its share of the time.
+            let kinds = Set(profile.kinds.map(\.op))
+            #expect(kinds.isSuperset(of: ["embedding", "attention"]) && kinds.contains { $0.hasPrefix("linear") }, "\(kinds)")
+            #expect(profile.kinds.allSatisfy { $0.ms > 0 && $0.ops > 0 }, "\(profile)")
+            #expect(profile.kinds.map(\.ms) == profile.kinds.map(\.ms).sorted(by: >))
+        }
+        let text = try tfc("bench", examplePath("gpt-tiny.tir"), "--precision", "fp32,bf16", "--profile", "--runs", "1",
+                           "--warmup", "0", "--no-peak", "--variants", "pre-crms", "--seq", "3", "--threads", "1")
+        #expect(text.stdout.contains("precisions fp32, bf16") && text.stdout.contains("profile of pre-crms bf16"), "\(text.stdout)")
+        let bad = try tfc("bench", examplePath("gpt-tiny.tir"), "--precision", "fp16")
+        #expect(bad.status != 0 && bad.stderr.contains("unknown precision 'fp16'"), "\(bad.stderr)")
+    }
 }
