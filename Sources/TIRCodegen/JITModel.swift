@@ -32,8 +32,9 @@ public final class JITModel: @unchecked Sendable {
 
     /// `target`: the host, or the host with features turned off (TargetSpec.without), to run the
     /// code a CPU without them gets. `profile`: time each op (`opTimes`; for one caller at a time).
+    /// `pairedBF16`: see CodegenOptions.pairedBF16.
     public init(_ model: Module, weights: Weights, threads: Int = 0, minParallelWork: Int = defaultMinParallelWork,
-                target: TargetSpec = .host, profile: Bool = false) throws {
+                target: TargetSpec = .host, profile: Bool = false, pairedBF16: Bool = false) throws {
         self.model = model
         self.threads = Int32(clamping: max(0, threads))
         jit = try JIT(target: target)
@@ -45,7 +46,7 @@ public final class JITModel: @unchecked Sendable {
         opNanoseconds = times
         var memory: [UnsafeMutableRawPointer] = []
         let options = CodegenOptions(packedEntry: true, externalWeights: true, minParallelWork: minParallelWork,
-                                     profile: profile)
+                                     profile: profile, pairedBF16: pairedBF16)
         let target = jit.target
         _ = try generateCode(model.name, target: target, to: .jit(jit)) { ir in
             try lowerModel(model, weights: weights, plans: plans, into: ir, target: target, options: options)

@@ -27,10 +27,14 @@ public struct CodegenOptions: Sendable {
     /// i-th op function to element i of an int64 array at the external symbol `profileSymbol`
     /// (for the JIT, which defines it; one caller at a time).
     public var profile: Bool
+    /// Give `compute = bf16` products the paired layout of `vdpbf16ps` even on a target without
+    /// it (through a two-FMA emulation, slower than the default there): for tests of that path.
+    public var pairedBF16: Bool
 
     public init(prefix: String? = nil, packedEntry: Bool = false, externalWeights: Bool = false,
-                minParallelWork: Int = defaultMinParallelWork, profile: Bool = false) {
+                minParallelWork: Int = defaultMinParallelWork, profile: Bool = false, pairedBF16: Bool = false) {
         self.profile = profile
+        self.pairedBF16 = pairedBF16
         self.prefix = prefix
         self.packedEntry = packedEntry
         self.externalWeights = externalWeights
@@ -83,7 +87,8 @@ func lowerModel(_ model: Module, weights: Weights, plans: LoweringPlans, into ir
                 options: CodegenOptions) throws -> [ExternalWeight] {
     let lowering = try FunctionLowering(model: model, weights: weights, plans: plans, ir: ir, target: target,
                                         externalWeights: options.externalWeights,
-                                        minParallelWork: options.minParallelWork, profile: options.profile)
+                                        minParallelWork: options.minParallelWork, profile: options.profile,
+                                        pairedBF16: options.pairedBF16)
     let threads = buildThreadsEntry(plans.entry, calling: try lowering.build(), in: ir)
     buildDefaultThreadsEntry(plans.entry, calling: threads, in: ir)
     if options.packedEntry { buildPackedEntry(plans.entry, calling: threads, in: ir) }
@@ -149,6 +154,7 @@ final class FunctionLowering {
     let externalWeights: Bool
     let minParallelWork: Int
     let profile: Bool
+    let pairedBF16: Bool
     /// Every value's and parameter's type by name (Module.type(of:) searches the body: a
     /// lookup per operand would make lowering quadratic in the op count).
     private lazy var valueTypes: [String: TensorType] = Dictionary(
@@ -157,8 +163,9 @@ final class FunctionLowering {
         model.params.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
 
     init(model: Module, weights: Weights, plans: LoweringPlans, ir: IRModule, target: TargetSpec,
-         externalWeights: Bool, minParallelWork: Int, profile: Bool = false) throws {
+         externalWeights: Bool, minParallelWork: Int, profile: Bool = false, pairedBF16: Bool = false) throws {
         self.profile = profile
+        self.pairedBF16 = pairedBF16
         self.externalWeights = externalWeights
         self.minParallelWork = minParallelWork
         self.model = model

@@ -1,23 +1,24 @@
 // `compute = bf16` linears: x rounded to bf16 and multiplied by bf16 weights, accumulated in
-// float32, through `vdpbf16ps` where the CPU has AVX512_BF16 and through widened FMA elsewhere
-// (the host with that feature turned off). Each is checked against a float64 reference of the
-// same rounded operands at odd sizes: rows and columns around the register block and panel
-// widths, K odd, below and above the K slice.
+// float32: through `vdpbf16ps` on weights in pairs of k where the CPU has AVX512_BF16, through the
+// float32 kernel on the rounded x elsewhere, and through the paired layout with the instruction
+// emulated by two FMAs (so that layout is checked on every machine). Each is checked against a
+// float64 reference of the same rounded operands at odd sizes: rows and columns around the
+// register block and panel widths, K odd, below and above the K slice.
 import Foundation
 import Testing
 import LLVMBridge
 import TIR
 import TIRCodegen
 
-/// The targets the bf16 GEMM paths run on here: the host as it is, and the host without
-/// AVX512_BF16 (the widened path), when the host has it.
-private var bf16Targets: [(name: String, target: TargetSpec)] {
+/// The bf16 GEMM paths that run here: each with the target and whether the paired layout is forced.
+private var bf16Targets: [(name: String, target: TargetSpec, paired: Bool)] {
     let host = TargetSpec.host
-    guard host.has("avx512bf16") else {
-        print("note: this CPU has no AVX512_BF16: only the widened bf16 path is tested")
-        return [("widened (no avx512bf16 here)", host)]
+    let without = host.without(["avx512bf16"])
+    guard host.has("avx512bf16") && host.vectorBits == 512 else {
+        print("note: this CPU has no AVX512_BF16: vdpbf16ps is checked in the assembly only, its layout through an emulation")
+        return [("rounded x, float32 kernel", host, false), ("paired, emulated", host, true)]
     }
-    return [("vdpbf16ps", host), ("widened", host.without(["avx512bf16"]))]
+    return [("vdpbf16ps", host, false), ("rounded x, float32 kernel", without, false), ("paired, emulated", without, true)]
 }
 
 /// A one-linear model, y = x @ W (+ b), W bf16 [K, N] (or [N, K] transposed), compute = bf16.
@@ -52,12 +53,12 @@ private func reference(_ x: HostTensor, rows: Int, k: Int, n: Int, transposed: B
     (1, 7, 5), (7, 15, 17), (17, 31, 33), (15, 33, 31), (9, 257, 47), (3, 767, 769), (2, 769, 767),
 ])
 func bf16LinearMatchesRoundedReference(rows: Int, k: Int, n: Int) throws {
-    for (name, target) in bf16Targets {
+    for (name, target, paired) in bf16Targets {
         for transposed in [false, true] {
             for bias in [nil, DType.f32, DType.bf16] {
                 let (module, weights) = try bf16Linear(rows: "\(rows)", k: k, n: n, transposed: transposed, bias: bias)
                 let x = randomInputs(module, seqLen: 1, seed: UInt64(rows * 31 + k))["x"]!
-                let y = try JITModel(module, weights: weights, threads: 1, target: target).run(inputs: ["x": x])["y"]!
+                let y = try JITModel(module, weights: weights, threads: 1, target: target, pairedBF16: paired).run(inputs: ["x": x])["y"]!
                 let error = relativeError(y.floats, reference(x, rows: rows, k: k, n: n, transposed: transposed, weights))
                 // Float32 sums of k products of bf16 values: the order differs from the reference's.
                 #expect(error < 2e-6, "\(name) \(rows)x\(k)x\(n) transposed \(transposed) bias \(String(describing: bias)): \(error)")
@@ -69,9 +70,9 @@ func bf16LinearMatchesRoundedReference(rows: Int, k: Int, n: Int) throws {
 /// Every run-time row count up to past two register blocks, on two threads with every loop split.
 @Test func bf16LinearAtEverySequenceLength() throws {
     let (k, n) = (45, 70)
-    for (name, target) in bf16Targets {
+    for (name, target, paired) in bf16Targets {
         let (module, weights) = try bf16Linear(rows: "T", k: k, n: n, transposed: false, bias: .f32)
-        let model = try JITModel(module, weights: weights, threads: 2, minParallelWork: 0, target: target)
+        let model = try JITModel(module, weights: weights, threads: 2, minParallelWork: 0, target: target, pairedBF16: paired)
         for seq in 1...19 {
             let x = randomInputs(module, seqLen: seq, seed: UInt64(seq))["x"]!
             let y = try model.run(inputs: ["x": x], seqLen: seq)["y"]!
@@ -84,15 +85,15 @@ func bf16LinearMatchesRoundedReference(rows: Int, k: Int, n: Int) throws {
 /// x really is rounded: a value halfway between two bf16 numbers goes to the even one, and the
 /// products differ from float32 ones.
 @Test func bf16LinearRoundsItsInputToNearestEven() throws {
-    for (name, target) in bf16Targets {
+    for (name, target, paired) in bf16Targets {
         var (module, weights) = try bf16Linear(rows: "1", k: 2, n: 1, transposed: false, bias: nil)
         weights["w"] = HostTensor(shape: [2, 1], bf16: [bf16Bits(Float(1)), bf16Bits(Float(1))])
         // 1 + 2^-8 is a tie between 1 and 1 + 2^-7: even is 1. 1 + 3 * 2^-8 rounds up to 1 + 2^-6.
         let x = HostTensor(shape: [1, 2], f32: [1 + 0x1p-8, 1 + 3 * 0x1p-8])
-        let y = try JITModel(module, weights: weights, threads: 1, target: target).run(inputs: ["x": x])["y"]!
+        let y = try JITModel(module, weights: weights, threads: 1, target: target, pairedBF16: paired).run(inputs: ["x": x])["y"]!
         #expect(y.floats == [1 + (1 + 0x1p-6)], "\(name): \(y.floats)")
         module.body[0].attrs.removeAll { $0.key == "compute" }  // the default: compute = f32
-        let exact = try JITModel(module, weights: weights, threads: 1, target: target).run(inputs: ["x": x])["y"]!
+        let exact = try JITModel(module, weights: weights, threads: 1, target: target, pairedBF16: paired).run(inputs: ["x": x])["y"]!
         #expect(exact.floats == [2 + 4 * 0x1p-8], "\(name) without compute = bf16: \(exact.floats)")
     }
 }

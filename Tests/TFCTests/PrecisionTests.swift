@@ -32,6 +32,22 @@ import TIR
         }
     }
 
+    /// ViT: patch_embed and the transposed linears in bf16 too.
+    @Test func vitInBF16MatchesTheInterpreter() throws {
+        for variant in ModelVariant.allCases {
+            let model = try loadModel(examplePath("vit-tiny.tir"), variant: variant, precision: .bf16, remarks: false)
+            #expect(model.module.body.filter { $0.op == .patchEmbed || $0.op == .linear }.allSatisfy { $0.computesInBF16 })
+            let inputs = fillRandomInputs(model, given: [:], seed: 3, seqLen: 1)
+            let name = model.module.outputs[0].name
+            let compiled = try #require(runModel(model, inputs: inputs, seqLen: nil, engine: .jit)[name]).floats
+            let interpreted = try #require(runModel(model, inputs: inputs, seqLen: nil, engine: .interpreter)[name]).floats
+            let scale = interpreted.map(abs).max() ?? 1
+            let diff = (zip(compiled, interpreted).map { abs($0 - $1) }.max() ?? .infinity) / scale
+            print("note: vit-tiny \(variant.rawValue) bf16: compiled vs interpreter, max difference / max |output| = \(diff)")
+            #expect(diff < 3e-3, "\(variant.rawValue): \(diff)")
+        }
+    }
+
     @Test func compileInBF16MakesASmallerObject() throws {
         let dir = try makeTempDir()
         defer { cleanup(dir) }

@@ -8,11 +8,13 @@
 // block before a (masked) store.
 //
 // `compute = bf16` linears have bf16 weights and read x rounded to bf16 (a scratch copy the
-// driver writes). Their panels hold pairs of k ([K/2][nr][2], "VNNI" order): with AVX512_BF16
-// one `vdpbf16ps` adds two products per lane; elsewhere the pairs are split into two float
-// vectors (a shift and a mask) and multiplied with two FMAs. A product of two bf16 values is
-// exact in float32, so the two ways differ only in the order of the sums, and the tests of the
-// second check everything about the first but the one instruction.
+// driver writes). With AVX512_BF16 the panels hold pairs of k ([K/2][nr][2], "VNNI" order) and
+// one `vdpbf16ps` adds two products per lane (bf16Pairs). Elsewhere the copy holds the rounded
+// values as floats and the float32 kernel multiplies them by the bf16 weights it widens
+// (bf16Rounded): the same products, since a product of two bf16 values is exact in float32,
+// at float32 speed with half the weight bytes. On CPUs without the instruction the tests run
+// the paired layout through a two-FMA emulation of it (CodegenOptions.pairedBF16), so that
+// everything about that path but the one instruction is checked on every machine.
 import LLVMBridge
 import TIR
 
@@ -46,13 +48,22 @@ struct GemmShape: Hashable {
 enum GemmPrecision: String, Hashable {
     /// x float32; weights float32 or bf16 (widened exactly as loaded); FMA in float32.
     case f32
-    /// x and weights bf16, in pairs of k; float32 accumulators (`compute = bf16`).
-    case bf16
+    /// compute = bf16 without bf16 instructions: x rounded to bf16 but stored as floats, read by
+    /// the float32 kernel with bf16 weights.
+    case bf16Rounded
+    /// compute = bf16: x and weights bf16 in pairs of k, `vdpbf16ps` (or its emulation).
+    case bf16Pairs = "bf16"
 
-    static func of(_ inst: Instruction) -> GemmPrecision { inst.word("compute") == "bf16" ? .bf16 : .f32 }
+    /// The precision of `inst` on this module's kernels; `paired` forces the paired layout.
+    static func of(_ inst: Instruction, shape: GemmShape, target: TargetSpec, paired: Bool) -> GemmPrecision {
+        guard inst.word("compute") == "bf16" else { return .f32 }
+        return paired || shape.hasDotInstruction(target) ? .bf16Pairs : .bf16Rounded
+    }
 
     /// Elements of k a kernel step consumes.
-    var kStep: Int { self == .bf16 ? 2 : 1 }
+    var kStep: Int { self == .bf16Pairs ? 2 : 1 }
+    /// Whether x is read from a rounded copy.
+    var roundsInput: Bool { self != .f32 }
 }
 
 extension GemmShape {
@@ -141,7 +152,7 @@ final class GemmKernels {
     /// counts pairs.
     func kernel(rows: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool, weights: DType = .f32,
                 precision: GemmPrecision = .f32) -> Function {
-        let element = precision != .f32 ? "\(precision.rawValue)." : weights == .f32 ? "" : "\(weights)."
+        let element = precision == .bf16Pairs ? "bf16pairs." : weights == .f32 ? "" : "\(weights)."
         let key = "tfc.gemm.\(rows)x\(shape.nr).\(element)\(accumulate ? "acc." : "")\(finish ? epilogue.name : "partial")"
         if let f = cache[key] { return f }
         let p = ir.ptr, i64 = ir.i64
@@ -176,11 +187,11 @@ final class GemmKernels {
                 b.store(start, acc[i][v], align: 4)
             }
         }
-        let xElement = precision == .bf16 ? ir.i16 : f32
+        let xElement = precision == .bf16Pairs ? ir.i16 : f32
         let rowBase = (0..<rows).map { i in b.gep(xElement, x, b.mul(ldx, ir.i64(i))) }
         let dot = shape.hasDotInstruction(target) ? ir.intrinsic("llvm.x86.avx512bf16.dpbf16ps.512", []) : nil
         b.forLoop(K) { k in
-            if precision == .bf16 {
+            if precision == .bf16Pairs {
                 // Pair k of the panel: per vector, `lanes` columns x 2 k, as i32 lanes holding
                 // (even k: low half, odd k: high half).
                 let pairLanes = ir.vector(ir.i32, lanes)

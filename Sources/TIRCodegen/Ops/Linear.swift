@@ -28,7 +28,7 @@ extension FunctionLowering {
         }
         let transposed = inst.bool("transposed") ?? false
         let nr = gemm.shape.nr
-        let pairs = precision == .bf16
+        let pairs = precision == .bf16Pairs
         let key = "\(name).packed\(nr)\(transposed ? ".t" : "")\(pairs ? ".pairs" : "")"
         if let p = packed[key] { return (p, tensor.dtype) }
         let bytes: [UInt8]
@@ -51,18 +51,18 @@ extension FunctionLowering {
     /// of panels, so each writes its own columns of y.
     func lowerGemm(_ inst: Instruction, plan: FusionPlan.Linear, x: Value, rows R: Value, k K: Int, n N: Int,
                    bias: Value?, scales: Value?, out: Value) throws {
-        let precision = GemmPrecision.of(inst)
+        let precision = GemmPrecision.of(inst, shape: gemm.shape, target: target, paired: pairedBF16)
         let (panel, weightType) = try packedWeights(inst, k: K, n: N, precision: precision)
-        // A bf16 product reads x rounded to bf16, from a copy with an even row length (a zero
-        // past an odd K pairs with the panels' zero row).
-        let ldx = precision == .bf16 ? (K + 1) / 2 * 2 : K
+        // A bf16 product reads x rounded to bf16, from a copy (paired: with an even row length, a
+        // zero past an odd K pairing with the panels' zero row).
+        let ldx = precision == .bf16Pairs ? (K + 1) / 2 * 2 : K
         var x = x, scales = scales
         var epilogue = plan.epilogue
-        if precision == .bf16 {
+        if precision.roundsInput {
             // A scale-only norm's row scale is applied before the rounding, not in the epilogue:
             // the product reads the normalized input rounded, as the IR says.
             let copy = try scratch(inst, "x.bf16")
-            roundRowsToBF16(x, scales: scales, rows: R, k: K, into: copy, ldx: ldx)
+            roundRowsToBF16(x, scales: scales, rows: R, k: K, into: copy, ldx: ldx, asFloats: precision == .bf16Rounded)
             x = copy
             scales = nil
             epilogue.rowScale = false
@@ -108,10 +108,10 @@ extension FunctionLowering {
                 }
                 // Panels hold ldx rows of k (K rounded up to whole pairs in the paired layout);
                 // slices start at even k, so a slice of pairs starts on a whole pair.
-                let panelK = precision == .bf16 ? ldx : K
+                let panelK = precision == .bf16Pairs ? ldx : K
                 let w = b.gep(element, weights, b.add(b.mul(p, panelK * nr), ir.i64(slice.k0 * nr)))
                 let steps = (slice.length + precision.kStep - 1) / precision.kStep
-                let xElement = precision == .bf16 ? ir.i16 : f32
+                let xElement = precision == .bf16Pairs ? ir.i16 : f32
                 func call(_ kernel: Function, row: Value) {
                     let at = b.add(b.mul(row, N), col)
                     b.call(kernel, [b.gep(xElement, x, b.add(b.mul(row, ldx), ir.i64(slice.k0))), ir.i64(ldx), w,
@@ -129,16 +129,24 @@ extension FunctionLowering {
     }
 
     /// Rounds x [R, K] (float32; each row times its scale first, if given) to bf16, nearest even,
-    /// into `copy` [R, ldx]; columns K..<ldx are 0.
-    func roundRowsToBF16(_ x: Value, scales: Value?, rows R: Value, k K: Int, into copy: Value, ldx: Int) {
+    /// into `copy` [R, ldx] as bf16 bits (columns K..<ldx are 0), or `asFloats`, as the floats
+    /// they stand for.
+    func roundRowsToBF16(_ x: Value, scales: Value?, rows R: Value, k K: Int, into copy: Value, ldx: Int,
+                         asFloats: Bool) {
         let lanes = gemm.shape.lanes
+        let element = asFloats ? f32 : ir.i16
         b.forLoop(R) { r in
-            let from = b.gep(f32, x, b.mul(r, K)), to = b.gep(ir.i16, copy, b.mul(r, ldx))
+            let from = b.gep(f32, x, b.mul(r, K)), to = b.gep(element, copy, b.mul(r, ldx))
             let scale = scales.map { b.splat(loadF($0, r), lanes: lanes) }
             forEachChunk(K, lanes: lanes) { at, mask in
                 var v = b.maskedLoad(ir.vector(f32, lanes), b.gep(f32, from, at), mask)
                 if let scale { v = b.fmul(v, scale) }
-                b.maskedStore(roundToBF16(b, v, lanes: lanes), b.gep(ir.i16, to, at), mask, align: 2)
+                let bits = roundToBF16(b, v, lanes: lanes)
+                if asFloats {
+                    b.maskedStore(widenBF16(b, bits, lanes: lanes), b.gep(f32, to, at), mask)
+                } else {
+                    b.maskedStore(bits, b.gep(ir.i16, to, at), mask, align: 2)
+                }
             }
             for k in K..<ldx { b.store(ir.i16(0), b.gep(ir.i16, to, ir.i64(k))) }
         }
@@ -174,7 +182,8 @@ extension FunctionLowering {
     }
 }
 
-/// The scratch of a linear computed in bf16: its input rounded to bf16, rows padded to whole pairs.
+/// The scratch of a linear computed in bf16: its input rounded to bf16, as bf16 rows padded to
+/// whole pairs or as floats (whichever the target gets: room for the larger).
 func linearScratch(_ inst: Instruction, model: Module, gemm: GemmShape) -> [ScratchRequest] {
     guard inst.word("compute") == "bf16", let x = model.type(of: inst.operands[0]) else { return [] }
     let rows: Int
@@ -184,5 +193,5 @@ func linearScratch(_ inst: Instruction, model: Module, gemm: GemmShape) -> [Scra
     case nil: rows = 1
     }
     let k = x.dims.dropFirst().reduce(1) { $0 * ($1.fixedValue ?? 1) }
-    return [ScratchRequest(name: "x.bf16", bytes: rows * ((k + 1) / 2 * 2) * DType.bf16.byteSize)]
+    return [ScratchRequest(name: "x.bf16", bytes: rows * max((k + 1) / 2 * 2 * DType.bf16.byteSize, k * DType.f32.byteSize))]
 }
