@@ -184,20 +184,9 @@ final class FunctionLowering {
         fn = ir.addFunction("tfc.forward", ir.functionType(ir.i32, paramTypes), linkage: .internal)
         b = IRBuilder(ir, fn)
         gemm = GemmKernels(ir: ir, target: target)
-        var index = 0
-        for input in model.inputs {
-            buffers[input.name] = fn.param(index)
-            index += 1
-        }
-        if model.seq != nil {
-            seqLen = fn.param(index)
-            index += 1
-        }
-        for output in plan.outputs {
-            buffers[output.name] = fn.param(index)
-            index += 1
-        }
-        workspace = fn.param(index)
+        workspace = fn.param(0)  // set by bindArguments
+        threads = fn.param(0)
+        let index = bindArguments(of: fn)
         threads = fn.param(index + 1)
         ir.addCodeAttributes(to: fn, target: target)
         for i in 0..<(index + 1) where !(model.seq != nil && i == model.inputs.count) {
@@ -245,25 +234,33 @@ final class FunctionLowering {
         let outer = (b, buffers, seqLen, workspace, threads, teamRecord)
         defer { (b, buffers, seqLen, workspace, threads, teamRecord) = outer }
         b = IRBuilder(ir, op)
-        buffers = [:]
-        var index = 0
-        for input in model.inputs {
-            buffers[input.name] = op.param(index)
-            index += 1
-        }
-        if model.seq != nil {
-            seqLen = op.param(index)
-            index += 1
-        }
-        for output in plan.outputs {
-            buffers[output.name] = op.param(index)
-            index += 1
-        }
-        workspace = op.param(index)
+        let index = bindArguments(of: op)
         threads = op.param(index + 1)
         teamRecord = op.param(index + 2)
         try lower(inst)
         b.retVoid()
+    }
+
+    /// Takes the buffers, the sequence length and the workspace from `function`'s leading
+    /// parameters (inputs..., [seq_len,] outputs..., workspace), as the forward function and every
+    /// op's function have them; returns the workspace's index.
+    private func bindArguments(of function: Function) -> Int {
+        buffers = [:]
+        var index = 0
+        for input in model.inputs {
+            buffers[input.name] = function.param(index)
+            index += 1
+        }
+        if model.seq != nil {
+            seqLen = function.param(index)
+            index += 1
+        }
+        for output in plan.outputs {
+            buffers[output.name] = function.param(index)
+            index += 1
+        }
+        workspace = function.param(index)
+        return index
     }
 
     /// CLOCK_MONOTONIC in nanoseconds (for profiled builds).
