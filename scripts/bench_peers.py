@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """tfc's compiled variants side by side with PyTorch, ONNX Runtime and OpenVINO.
 
-One invocation, CPU only, batch 1, float32 everywhere, the same weights for every framework:
+One invocation, CPU only, batch 1, float32 everywhere (unless --precision says otherwise, below),
+the same weights for every framework:
 
   1. GPT-2 small (GPT2LMHeadModel, default GPT2Config, full logits) and/or ViT-B/16
      (ViTForImageClassification, 224x224, patch 16, 1000 labels) are built by the transformers
@@ -17,12 +18,31 @@ One invocation, CPU only, batch 1, float32 everywhere, the same weights for ever
   4. One table per model and thread count: median, p10, p90, GFLOP/s (tfc's count of
      matrix work for everyone) and the speed relative to the best peer of that run.
 
+With --precision bf16 (or both: float32 and bf16 in the same interleaved rounds) the reduced-
+precision path of each framework is timed as well, as a user would get it:
+  - OpenVINO at its default inference precision (no INFERENCE_PRECISION_HINT: bf16 on CPUs with
+    AMX or AVX512_BF16, f32 elsewhere) as "openvino-default"; the precision it chose (the
+    compiled model's INFERENCE_PRECISION_HINT) is printed and named in its row;
+  - PyTorch eager under torch.autocast("cpu", dtype=torch.bfloat16) as "torch-bf16";
+  - tfc's objects compiled with `tfc compile --precision bf16` ("tfc-bf16 pre-ln" etc.), and
+    `tfc bench --precision fp32,bf16` (or bf16) as the cross-check;
+  - ONNX Runtime has no bf16 mode here: it is only timed in float32.
+Every row then also shows the largest absolute difference of its output from the float32
+PyTorch reference and, for GPT-2, the argmax agreement: the fraction of positions whose
+argmax equals the reference's, counting only positions whose reference top-2 margin exceeds
+0.05. "vs best peer" compares with the best peer of the same precision group (fp32: PyTorch,
+ONNX Runtime, OpenVINO f32; bf16: PyTorch bf16 autocast, OpenVINO default), and each tfc bf16
+row is also compared with OpenVINO's default-precision row. The bf16 numbers only mean
+something on CPUs with bf16 instructions (AVX512_BF16 or AMX); elsewhere every framework
+emulates bf16 or falls back to f32.
+
 Optional tooling, run by hand (never by the tests or CI), from the repository root:
 
     python -m venv /tmp/benchvenv
     /tmp/benchvenv/bin/pip install -r scripts/requirements-bench.txt
     swift build -c release --product tfc
     /tmp/benchvenv/bin/python scripts/bench_peers.py --model both --threads 1,2 --runs 10 --json /tmp/bench.json
+    /tmp/benchvenv/bin/python scripts/bench_peers.py --model gpt2 --threads 1,2 --precision both
 
 See Docs/benchmarks.md for what is measured and how, and for measured tables.
 """
@@ -42,7 +62,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = ["torch", "ort", "openvino"]
 ALL_FRAMEWORKS = PEERS + ["tfc"]
 TFC_VARIANTS = ["pre-ln", "pre-rms", "pre-crms"]
-LABELS = {"torch": "PyTorch eager", "ort": "ONNX Runtime", "openvino": "OpenVINO"}
+LABELS = {"torch": "PyTorch eager", "ort": "ONNX Runtime", "openvino": "OpenVINO",
+          "torch-bf16": "PyTorch bf16 autocast", "openvino-default": "OpenVINO default"}
+# With --precision bf16/both: the reduced-precision peers, each with the framework it runs on.
+BF16_PEERS = {"torch-bf16": "torch", "openvino-default": "openvino"}
+# Every peer, in table order, with its precision group ("vs best peer" compares within a group).
+PEER_GROUP = {"torch": "fp32", "ort": "fp32", "openvino": "fp32", "torch-bf16": "bf16", "openvino-default": "bf16"}
+ALL_PEERS = list(PEER_GROUP)
+# GPT-2's argmax agreement counts only positions whose float32 reference top-2 margin exceeds this.
+ARGMAX_MARGIN = 0.05
 MODEL_SEED = {"gpt2": 1234, "vit": 5678}
 INPUT_SEED = 42
 ONNX_OPSET = 18
@@ -73,7 +101,15 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=None, help="untimed calls first (default 3, --quick 1)")
     p.add_argument("--quick", action="store_true", help="fewer runs (a smoke test, not a measurement)")
     p.add_argument("--frameworks", default=",".join(ALL_FRAMEWORKS),
-                   help="comma-separated subset of torch,ort,openvino,tfc (default: all)")
+                   help="comma-separated subset of torch,ort,openvino,tfc (default: all); with --precision "
+                        "bf16 or both, torch and openvino also time torch-bf16 and openvino-default, which "
+                        "can be named alone too")
+    p.add_argument("--precision", choices=["fp32", "bf16", "both"], default="fp32",
+                   help="fp32 (default): float32 everywhere; bf16: each framework's bf16 path (PyTorch "
+                        "autocast, OpenVINO's default precision, tfc compile --precision bf16; ONNX Runtime "
+                        "is skipped); both: float32 and bf16 in the same rounds. bf16 and both add each "
+                        "output's max abs error against the float32 PyTorch reference (and GPT-2's argmax "
+                        "agreement) to the tables. Only meaningful on CPUs with bf16 instructions")
     p.add_argument("--tfc-timing", default="interleaved,bench",
                    help="how tfc is timed, comma-separated: 'interleaved' (its objects from tfc compile, "
                         "one per variant, called in-process in the same rounds as the peers) and/or 'bench' "
@@ -104,9 +140,17 @@ def parse_args(argv=None):
         p.error("--threads: thread counts must be >= 1")
     a.models = ["gpt2", "vit"] if a.model == "both" else [a.model]
     a.fw = [f.strip() for f in a.frameworks.split(",") if f.strip()]
-    bad = [f for f in a.fw if f not in ALL_FRAMEWORKS]
+    bad = [f for f in a.fw if f not in ALL_FRAMEWORKS + list(BF16_PEERS)]
     if bad:
-        p.error(f"--frameworks: unknown {', '.join(bad)} (choose from {', '.join(ALL_FRAMEWORKS)})")
+        p.error(f"--frameworks: unknown {', '.join(bad)} (choose from {', '.join(ALL_FRAMEWORKS + list(BF16_PEERS))})")
+    a.precisions = {"fp32": ["fp32"], "bf16": ["bf16"], "both": ["fp32", "bf16"]}[a.precision]
+    named_bf16 = [f for f in a.fw if f in BF16_PEERS]
+    if named_bf16 and "bf16" not in a.precisions:
+        p.error(f"--frameworks {', '.join(named_bf16)}: needs --precision bf16 or both")
+    # The peers to time: torch, ort and openvino in float32; torch-bf16 and openvino-default in bf16.
+    a.peers = [f for f in ALL_PEERS
+               if (f in a.fw and ("fp32" in a.precisions or f in BF16_PEERS))
+               or ("bf16" in a.precisions and BF16_PEERS.get(f) in a.fw)]
     a.tfc_modes = [m.strip() for m in a.tfc_timing.split(",") if m.strip()]
     if not a.tfc_modes or any(m not in ("interleaved", "bench") for m in a.tfc_modes):
         p.error("--tfc-timing: expected interleaved, bench or both")
@@ -197,9 +241,11 @@ def run_tfc(tfc, args, timeout=3600):
     return r.stdout
 
 
-def tfc_bench(tfc, tir, seq, threads, runs, warmup):
+def tfc_bench(tfc, tir, seq, threads, runs, warmup, precisions=("fp32",)):
     args = ["bench", tir, "--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup),
             "--variants", ",".join(TFC_VARIANTS), "--json"]
+    if list(precisions) != ["fp32"]:  # fp32 alone is the default (and what older tfc binaries time)
+        args += ["--precision", ",".join(precisions)]
     if seq is not None:
         args += ["--seq", str(seq)]
     t0 = time.time()
@@ -215,12 +261,15 @@ class TfcObject:
     and its header), linked into a shared library and called through ctypes, in this process:
     the deployment path, timed in the same rounds as the peers."""
 
-    def __init__(self, tfc, tir, variant, kind, x_np, folder):
+    def __init__(self, tfc, tir, variant, kind, x_np, folder, precision="fp32"):
         import ctypes
         import numpy as np
         import re
-        base = os.path.join(folder, f"{kind}-{variant}")
-        run_tfc(tfc, ["compile", tir, "-o", base + ".o", "--variant", variant])
+        self.precision = precision
+        base = os.path.join(folder, f"{kind}-{variant}" + ("" if precision == "fp32" else f"-{precision}"))
+        # fp32 is tfc compile's default: no --precision flag then (older tfc binaries lack it).
+        run_tfc(tfc, ["compile", tir, "-o", base + ".o", "--variant", variant]
+                + ([] if precision == "fp32" else ["--precision", precision]))
         cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
         if cc is None:
             raise RuntimeError("no C compiler (cc) to link tfc's object into a shared library")
@@ -259,6 +308,8 @@ class TfcObject:
         self.fn = fn
         self.info = {"library": os.path.basename(base) + ".so", "workspaceBytes": size,
                      "symbol": m.group(1) + "_forward_threads"}
+        if precision != "fp32":
+            self.info["precision"] = precision
 
     def close(self):
         import _ctypes
@@ -398,22 +449,39 @@ def export_onnx(kind, model, example, cache, seq):
 # Peers: each is a callable that runs one forward pass and returns the logits as numpy
 
 
-def make_torch(model, x_np, threads):
+def make_torch(model, x_np, threads, bf16=False):
+    """PyTorch eager in float32, or (bf16) under torch.autocast("cpu", dtype=torch.bfloat16): the
+    float32 model, its matrix products in bf16, as a PyTorch user asks for reduced precision."""
     import torch
     torch.set_num_threads(threads)
     x = torch.from_numpy(x_np)
     wrapped = LogitsOnly.make(model, "gpt2" if x_np.dtype.kind == "i" else "vit")
 
-    def call():
-        with torch.inference_mode():
-            return wrapped(x)
+    if not bf16:
+        def call():
+            with torch.inference_mode():
+                return wrapped(x)
 
-    def result():
-        with torch.inference_mode():
-            return wrapped(x).numpy().copy()
+        def result():
+            with torch.inference_mode():
+                return wrapped(x).numpy().copy()
+    else:
+        def call():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return wrapped(x)
+
+        def result():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+                return wrapped(x).float().numpy().copy()
 
     info = {"threads": torch.get_num_threads(), "attn_implementation": model.config._attn_implementation,
             "mkldnn": torch.backends.mkldnn.is_available()}
+    if bf16:
+        info["autocast"] = "cpu, torch.bfloat16"
+        try:
+            info["mkldnn_bf16_supported"] = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except Exception:
+            pass
     return call, result, info
 
 
@@ -451,14 +519,18 @@ def ov_type_name(t):
     return getattr(t, "type_name", None) or getattr(t, "get_type_name", lambda: str(t))()
 
 
-def make_openvino(onnx_path, x_np, threads):
+def make_openvino(onnx_path, x_np, threads, f32=True):
+    """OpenVINO's CPU plugin, forced to f32 (INFERENCE_PRECISION_HINT f32, refused otherwise) or
+    (f32=False) at its default precision hint, whatever it chooses on this CPU (info's
+    inference_precision: bf16 with AMX or AVX512_BF16, f32 elsewhere)."""
     import openvino as ov
     core = ov.Core()
-    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-              "INFERENCE_PRECISION_HINT": "f32"}
+    config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+    if f32:
+        config["INFERENCE_PRECISION_HINT"] = "f32"
     compiled = core.compile_model(onnx_path, "CPU", config)
     precision = ov_type_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
-    if "f32" not in precision and "float32" not in precision:
+    if f32 and "f32" not in precision and "float32" not in precision:
         raise RuntimeError(f"OpenVINO compiled with inference precision {precision}, not f32")
     req = compiled.create_infer_request()
     inputs = {0: x_np}
@@ -544,8 +616,38 @@ def python_flop_count(kind, seq):
 # Reporting
 
 
-def table(kind, threads, rows, gflop, runs, gflop_source):
-    """rows: list of dicts with name, medianMs, p10Ms, p90Ms. Adds gflops and vsBestPeer."""
+def add_relative_speeds(rows):
+    """--precision bf16/both: vsBestPeer within each row's precision group (the best peer median
+    of that group / this median), and vsOpenVINODefault for tfc's bf16 rows (OpenVINO's
+    default-precision median / this median)."""
+    best = {}
+    for r in rows:
+        if r["framework"] in PEER_GROUP:
+            g = r["precision"]
+            best[g] = min(best.get(g, r["medianMs"]), r["medianMs"])
+    ov_default = next((r["medianMs"] for r in rows if r["framework"] == "openvino-default"), None)
+    for r in rows:
+        r["vsBestPeer"] = (best[r["precision"]] / r["medianMs"]) if r["precision"] in best else None
+        r["vsOpenVINODefault"] = (ov_default / r["medianMs"]) \
+            if ov_default and r["framework"].startswith("tfc") and r["precision"] == "bf16" else None
+
+
+def fmt_extended(r):
+    """The error columns and the ratios of a row, as text (--precision bf16/both)."""
+    vs = f"{r['vsBestPeer']:.2f}x" if r["vsBestPeer"] else "-"
+    ov = f"{r['vsOpenVINODefault']:.2f}x" if r.get("vsOpenVINODefault") else "-"
+    err = f"{r['maxAbsErr']:.2g}" if r.get("maxAbsErr") is not None else "-"
+    a = r.get("argmaxAgree")
+    agree = f"{a['fraction']:.1%}" if a and a.get("fraction") is not None else "-"
+    return vs, err, agree, ov
+
+
+def table(kind, threads, rows, gflop, runs, gflop_source, extended=False):
+    """rows: list of dicts with name, medianMs, p10Ms, p90Ms. Adds gflops and vsBestPeer.
+    extended (--precision bf16/both): rows also carry precision, maxAbsErr and argmaxAgree;
+    vsBestPeer is per precision group, and tfc's bf16 rows get vsOpenVINODefault."""
+    if extended:
+        return table_extended(kind, threads, rows, gflop, runs, gflop_source)
     peer_medians = [r["medianMs"] for r in rows if r["framework"] in PEERS]
     best = min(peer_medians) if peer_medians else None
     for r in rows:
@@ -563,7 +665,42 @@ def table(kind, threads, rows, gflop, runs, gflop_source):
     return "\n".join(lines)
 
 
-def markdown_table(kind, threads, rows):
+def table_extended(kind, threads, rows, gflop, runs, gflop_source):
+    add_relative_speeds(rows)
+    for r in rows:
+        r["gflops"] = gflop / (r["medianMs"] / 1e3)
+    agreements = [r["argmaxAgree"] for r in rows if r.get("argmaxAgree")]
+    lines = [f"{kind}, {threads} thread{'s' if threads != 1 else ''}, {runs} timed calls each; "
+             f"{gflop:.2f} GFLOP per call ({gflop_source})",
+             "  'vs best peer' = the best peer median of the same precision group / this median (> 1: faster); "
+             "'vs OV default' = OpenVINO's default-precision median / this median (tfc's bf16 rows); "
+             "'group' = the precision group (OpenVINO default's row names the precision it chose);",
+             "  'max abs err' = largest |output - float32 PyTorch reference|"
+             + (f"; 'argmax' = positions whose argmax equals the reference's, of the "
+                f"{agreements[0]['counted']} of {agreements[0]['positions']} whose reference top-2 margin "
+                f"exceeds {ARGMAX_MARGIN}" if agreements else ""),
+             f"  {'framework / variant':<26} {'group':<5} {'median ms':>10} {'p10 ms':>9} {'p90 ms':>9} {'GFLOP/s':>8} "
+             f"{'vs best peer':>13} {'max abs err':>12} {'argmax':>7} {'vs OV default':>14}"]
+    for i, r in enumerate(rows):
+        vs, err, agree, ov = fmt_extended(r)
+        if r["framework"] == "tfc-bench" and (i == 0 or rows[i - 1]["framework"] != "tfc-bench"):
+            lines.append("  tfc bench (JIT, its own process, after the rounds above: not interleaved with them; "
+                         "outputs not checked here):")
+        lines.append(f"  {r['name']:<26} {r['precision']:<5} {r['medianMs']:>10.1f} {r['p10Ms']:>9.1f} "
+                     f"{r['p90Ms']:>9.1f} {r['gflops']:>8.1f} {vs:>13} {err:>12} {agree:>7} {ov:>14}")
+    return "\n".join(lines)
+
+
+def markdown_table(kind, threads, rows, extended=False):
+    if extended:
+        out = [f"| {kind}, {threads} thread{'s' if threads != 1 else ''} | precision group | median ms | p10 ms | p90 ms "
+               f"| GFLOP/s | vs best peer (same precision) | max abs err | argmax | vs OpenVINO default |",
+               "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            vs, err, agree, ov = fmt_extended(r)
+            out.append(f"| {r['name']} | {r['precision']} | {r['medianMs']:.1f} | {r['p10Ms']:.1f} | {r['p90Ms']:.1f} "
+                       f"| {r['gflops']:.1f} | {vs} | {err} | {agree} | {ov} |")
+        return "\n".join(out)
     out = [f"| {kind}, {threads} thread{'s' if threads != 1 else ''} | median ms | p10 ms | p90 ms | GFLOP/s | vs best peer |",
            "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -572,15 +709,36 @@ def markdown_table(kind, threads, rows):
     return "\n".join(out)
 
 
-def check(mres, problems, kind, key, label, d, tolerance, detail):
+def check(mres, problems, kind, key, label, d, tolerance, detail, agree=None):
     """Records and prints one output check against PyTorch's; a difference above `tolerance`
-    is also a problem of the run."""
+    is also a problem of the run. agree: GPT-2's argmax agreement (argmax_agreement), printed."""
     mres["checks"][key] = d
+    if agree is not None and agree.get("fraction") is not None:
+        detail = (f"argmax agrees at {agree['agree']} of {agree['counted']} positions with a reference "
+                  f"top-2 margin > {ARGMAX_MARGIN} ({agree['fraction']:.1%}); {detail}")
     log(f"[{kind}] check: {label} vs the PyTorch reference: max abs diff {d:.3g} ({detail})")
     if not d <= tolerance:
         msg = f"[{kind}] {label}: output differs from PyTorch's by {d:.3g}"
         log("warning: " + msg)
         problems.append(msg)
+
+
+def argmax_agreement(out, ref, margin=ARGMAX_MARGIN):
+    """GPT-2: at how many positions `out`'s argmax over the vocabulary equals the float32
+    reference's, counting only positions whose reference top-2 margin exceeds `margin` (where
+    the reference itself is nearly tied, a different argmax says nothing about precision)."""
+    import numpy as np
+    vocab = ref.shape[-1]
+    r = np.asarray(ref, dtype=np.float32).reshape(-1, vocab)
+    o = np.asarray(out, dtype=np.float32).reshape(-1, vocab) if np.asarray(out).size == r.size else None
+    if o is None:
+        return {"positions": int(r.shape[0]), "counted": 0, "agree": 0, "fraction": None}
+    top2 = np.partition(r, -2, axis=1)[:, -2:]
+    counted = (top2[:, 1] - top2[:, 0]) > margin
+    same = np.argmax(o, axis=1) == np.argmax(r, axis=1)
+    n = int(counted.sum())
+    return {"positions": int(r.shape[0]), "counted": n, "agree": int((same & counted).sum()),
+            "fraction": float((same & counted).sum() / n) if n else None}
 
 
 def max_abs_diff(a, b):
@@ -614,16 +772,24 @@ def main(argv=None):
             available[fw] = False
             available[fw + "_error"] = str(e)
     fw = list(args.fw)
+    peers = list(args.peers)  # == the peers in fw with --precision fp32
+    extended = args.precision != "fp32"  # error columns, precision groups
+    if "ort" in fw and "ort" not in peers:
+        log("not timing ONNX Runtime: it has no bf16 mode here (only timed with --precision fp32 or both)")
     for f, mod in [("ort", "onnxruntime"), ("openvino", "openvino")]:
-        if f in fw and not available[f]:
-            log(f"skipping {LABELS[f]}: cannot import {mod} ({available[f + '_error']}); "
+        users = [p for p in peers if BF16_PEERS.get(p, p) == f]
+        if users and not available[f]:
+            log(f"skipping {', '.join(LABELS[p] for p in users)}: cannot import {mod} ({available[f + '_error']}); "
                 f"pip install -r scripts/requirements-bench.txt")
-            fw.remove(f)
-    if any(f in fw for f in ("ort", "openvino")) and not (available["onnx"] and available["onnxscript"]):
+            fw = [g for g in fw if g not in users + [f]]
+            peers = [p for p in peers if p not in users]
+    onnx_peers = [p for p in peers if p in ("ort", "openvino", "openvino-default")]
+    if onnx_peers and not (available["onnx"] and available["onnxscript"]):
         missing = [m for m in ("onnx", "onnxscript") if not available[m]]
-        log(f"skipping ONNX Runtime and OpenVINO: torch.onnx.export needs {', '.join(missing)}; "
-            "pip install -r scripts/requirements-bench.txt")
-        fw = [f for f in fw if f not in ("ort", "openvino")]
+        log(f"skipping {'ONNX Runtime and OpenVINO' if not extended else ', '.join(LABELS[p] for p in onnx_peers)}: "
+            f"torch.onnx.export needs {', '.join(missing)}; pip install -r scripts/requirements-bench.txt")
+        fw = [f for f in fw if f not in ("ort", "openvino", "openvino-default")]
+        peers = [p for p in peers if p not in onnx_peers]
 
     try:
         transformers.utils.logging.disable_progress_bar()
@@ -638,8 +804,16 @@ def main(argv=None):
         f"SIMD {' '.join(mach['simd']) or '-'}; {mach['os']}")
     log("versions: " + ", ".join(f"{k} {v}" for k, v in vers.items() if v))
     log(f"date: {mach['date']}; {load_average()} before starting")
-    log(f"frameworks: {', '.join(fw)}; threads {args.thread_counts}; {args.runs} timed calls after {args.warmup} "
-        f"warm-up calls; batch 1, float32")
+    if not extended:
+        log(f"frameworks: {', '.join(fw)}; threads {args.thread_counts}; {args.runs} timed calls after {args.warmup} "
+            f"warm-up calls; batch 1, float32")
+    else:
+        tfc_names = [f"tfc{'' if p == 'fp32' else '-' + p}" for p in args.precisions] if "tfc" in fw else []
+        log(f"frameworks: {', '.join(peers + tfc_names)}; threads {args.thread_counts}; {args.runs} timed calls after "
+            f"{args.warmup} warm-up calls; batch 1, precision {' and '.join(args.precisions)}")
+        if not any(f in mach["simd"] for f in ("avx512_bf16", "amx_bf16")):
+            log("note: this CPU has no bf16 instructions (neither AVX512_BF16 nor AMX): the bf16 rows are "
+                "emulations (or OpenVINO's f32 fallback), not what a bf16 CPU would do")
     if "tfc" in fw and vers.get("tfc") and "uncommitted" in vers["tfc"]:
         log("note: the working tree has uncommitted changes; the tfc binary may not match HEAD")
 
@@ -664,12 +838,18 @@ def main(argv=None):
         ref_scale = float(np.max(np.abs(ref)))
         # float32 reorderings differ by ~1e-6 here; a mis-exported or mis-imported model by ~1.
         tolerance = 1e-3 * max(1.0, ref_scale)
+        # bf16 products (8 significant bits) move the logits by ~1e-2 of their scale: this bound
+        # only catches a broken model; the error columns and GPT-2's argmax agreement tell the rest.
+        tolerance_bf16 = 0.1 * max(1.0, ref_scale)
         mres = {"seqLen": seq, "referenceMaxAbs": ref_scale, "tolerance": tolerance, "checks": {}, "runs": []}
+        if extended:
+            mres["toleranceBf16"] = tolerance_bf16
+            mres["argmaxAgreement"] = {}
         results["models"][kind] = mres
         log(f"[{kind}] PyTorch reference output {list(ref.shape)}, max |logit| {ref_scale:.4g}")
 
         onnx_path = None
-        if "ort" in fw or "openvino" in fw:
+        if any(p in peers for p in ("ort", "openvino", "openvino-default")):
             try:
                 onnx_path = export_onnx(kind, model, x, args.cache, args.seq)
             except Exception as e:
@@ -706,40 +886,60 @@ def main(argv=None):
         aot_dir = None
         if "tfc" in fw and "interleaved" in args.tfc_modes:
             aot_dir = tempfile.mkdtemp(dir=args.cache, prefix=f"{kind}.aot.")
-            for v in TFC_VARIANTS:
-                t1 = time.time()
-                try:
-                    objects[v] = TfcObject(tfc, tir, v, kind, x, aot_dir)
-                    log(f"[{kind}] tfc compile --variant {v} + cc -shared: {time.time() - t1:.0f} s")
-                except Exception as e:
-                    msg = f"[{kind}] tfc compile --variant {v} failed, not timed in-process: {e}"
-                    log(msg)
-                    problems.append(msg)
+            for prec in args.precisions:
+                for v in TFC_VARIANTS:
+                    t1 = time.time()
+                    key = f"tfc {v}" if prec == "fp32" else f"tfc-{prec} {v}"
+                    flags = f"--variant {v}" + ("" if prec == "fp32" else f" --precision {prec}")
+                    try:
+                        objects[key] = TfcObject(tfc, tir, v, kind, x, aot_dir, prec)
+                        log(f"[{kind}] tfc compile {flags} + cc -shared: {time.time() - t1:.0f} s")
+                    except Exception as e:
+                        msg = f"[{kind}] tfc compile {flags} failed, not timed in-process: {e}"
+                        log(msg)
+                        problems.append(msg)
 
         for threads in args.thread_counts:
             log(f"[{kind}] {threads} thread(s): preparing")
-            calls, infos, labels = {}, {}, {}
-            candidates = [f for f in PEERS if f in fw and (f == "torch" or onnx_path is not None)]
-            candidates += [f"tfc {v}" for v in objects]
+            calls, infos, labels, groups, errors, agreements = {}, {}, {}, {}, {}, {}
+            # One precision group after the other (float32 first): its peers, then tfc's objects.
+            candidates = []
+            for prec in args.precisions:
+                candidates += [f for f in ALL_PEERS if f in peers and PEER_GROUP[f] == prec
+                               and (f in ("torch", "torch-bf16") or onnx_path is not None)]
+                candidates += [k for k, obj in objects.items() if obj.precision == prec]
             for f in candidates:
                 label = LABELS.get(f, f)
+                group = PEER_GROUP[f] if f in PEER_GROUP else objects[f].precision
                 try:
                     t1 = time.time()
-                    if f == "torch":
-                        call, result, info = make_torch(model, x, threads)
+                    if f in ("torch", "torch-bf16"):
+                        call, result, info = make_torch(model, x, threads, bf16=f == "torch-bf16")
                     elif f == "ort":
                         call, result, info = make_ort(onnx_path, x, threads)
-                    elif f == "openvino":
-                        call, result, info = make_openvino(onnx_path, x, threads)
+                    elif f in ("openvino", "openvino-default"):
+                        call, result, info = make_openvino(onnx_path, x, threads, f32=f == "openvino")
+                        if f == "openvino-default":
+                            label = f"{label} ({info['inference_precision']})"
+                            log(f"[{kind}] OpenVINO at its default precision hint ({threads} threads): the compiled "
+                                f"model's INFERENCE_PRECISION_HINT is {info['inference_precision']} (the CPU "
+                                f"plugin's default here: {info['default_precision_on_this_cpu']})")
                     else:
-                        obj = objects[f.split(" ", 1)[1]]
+                        obj = objects[f]
                         call, result = obj.bind(threads)
                         info = dict(obj.info, threads=threads)
                     info["setupSeconds"] = round(time.time() - t1, 1)
                     settings = json.dumps({k: v for k, v in info.items() if k != "setupSeconds"})
+                    out = result()
+                    err = max_abs_diff(out, ref)
+                    agree = argmax_agreement(out, ref) if extended and kind == "gpt2" else None
+                    if agree is not None:
+                        mres["argmaxAgreement"][f"{f} ({threads} threads)"] = agree
                     check(mres, problems, kind, f"{f} ({threads} threads)", f"{label} ({threads} threads)",
-                          max_abs_diff(result(), ref), tolerance, f"setup {info['setupSeconds']} s; {settings}")
+                          err, tolerance if group == "fp32" else tolerance_bf16,
+                          f"setup {info['setupSeconds']} s; {settings}", agree)
                     calls[f], infos[f], labels[f] = call, info, label
+                    groups[f], errors[f], agreements[f] = group, err, agree
                 except Exception as e:
                     msg = f"[{kind}] {label} ({threads} threads) failed, skipped: {type(e).__name__}: {e}"
                     log(msg)
@@ -757,24 +957,41 @@ def main(argv=None):
                                  "medianMs": statistics.median(times[f]),
                                  "p10Ms": percentile(times[f], 0.1), "p90Ms": percentile(times[f], 0.9),
                                  "timesMs": times[f], "info": infos[f]})
+                    if extended:
+                        rows[-1].update({"precision": groups[f], "maxAbsErr": errors[f],
+                                         "argmaxAgree": agreements[f]})
             calls.clear()
             import gc
             gc.collect()
 
             tfc_report = None
             if "tfc" in fw and "bench" in args.tfc_modes:
-                log(f"[{kind}] {threads} thread(s): tfc bench --threads {threads} --runs {args.runs} "
-                    f"--warmup {args.warmup} (JIT-compiles 3 variants first)")
+                if not extended:
+                    log(f"[{kind}] {threads} thread(s): tfc bench --threads {threads} --runs {args.runs} "
+                        f"--warmup {args.warmup} (JIT-compiles 3 variants first)")
+                else:
+                    log(f"[{kind}] {threads} thread(s): tfc bench --threads {threads} --runs {args.runs} "
+                        f"--warmup {args.warmup} --precision {','.join(args.precisions)} (JIT-compiles "
+                        f"{3 * len(args.precisions)} configurations first)")
                 wait_for_quiet(args.max_load, "tfc bench")
                 try:
-                    tfc_report = tfc_bench(tfc, tir, seq, threads, args.runs, args.warmup)
+                    tfc_report = tfc_bench(tfc, tir, seq, threads, args.runs, args.warmup, args.precisions)
                     gflop = tfc_report["gflopPerCall"]
                     log(f"[{kind}] {threads} thread(s): tfc bench done in {tfc_report['wallSeconds']:.0f} s; {load_average()}")
                     for r in tfc_report["rows"]:
-                        rows.append({"framework": "tfc-bench", "name": f"tfc bench {r['variant']}",
+                        prec = r.get("precision", "fp32")  # older tfc binaries: no precision field, fp32
+                        name = f"tfc bench {r['variant']}" if prec == "fp32" else f"tfc-{prec} bench {r['variant']}"
+                        rows.append({"framework": "tfc-bench", "name": name,
                                      "medianMs": r["medianMs"], "p10Ms": r["p10Ms"], "p90Ms": r["p90Ms"],
                                      "info": {"normsMs": r["normsMs"], "speedupVsPreLN": r["speedup"],
                                               "tfcGflops": r["gflops"]}})
+                        if extended:
+                            # tfc bench's speedup is against pre-ln at its first precision.
+                            rows[-1].update({"precision": prec, "maxAbsErr": None, "argmaxAgree": None})
+                            rows[-1]["info"]["precision"] = prec
+                    if extended and "bf16" in args.precisions and \
+                            "bf16" not in tfc_report.get("precisions", [r.get("precision") for r in tfc_report["rows"]]):
+                        raise RuntimeError("tfc bench --precision: no bf16 rows in its report (is the tfc binary too old?)")
                 except Exception as e:
                     msg = f"[{kind}] tfc bench ({threads} threads) failed: {e}"
                     log(msg)
@@ -786,9 +1003,10 @@ def main(argv=None):
             if not rows:
                 continue
             log("")
-            log(table(kind, threads, rows, gflop, args.runs, gflop_source))
+            log(table(kind, threads, rows, gflop, args.runs, gflop_source, extended))
             if tfc_report:
-                norms = ", ".join(f"{r['variant']} {r['normsMs']:.2f}" for r in tfc_report["rows"])
+                norms = ", ".join(f"{r['variant']}{' ' + r['precision'] if extended and 'precision' in r else ''} "
+                                  f"{r['normsMs']:.2f}" for r in tfc_report["rows"])
                 log(f"  tfc bench, norms alone (median ms): {norms}")
                 peak = tfc_report.get("peakGflops")
                 if peak:
@@ -797,7 +1015,7 @@ def main(argv=None):
                     log(f"  fp32 FMA peak on {threads} thread(s), measured by tfc bench: {peak:.1f} GFLOP/s; "
                         f"share of it: {shares}")
             log("")
-            markdown.append(markdown_table(kind, threads, rows))
+            markdown.append(markdown_table(kind, threads, rows, extended))
             mres["runs"].append({"threads": threads, "gflopPerCall": gflop, "rows": rows, "tfc": tfc_report})
         for obj in objects.values():
             obj.close()
