@@ -93,7 +93,7 @@ def warn(msg):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
         description="Time tfc's compiled variants against PyTorch, ONNX Runtime and OpenVINO "
-                    "(CPU, batch 1, float32, same weights, same run).")
+                    "(CPU, batch 1, float32 unless --precision says otherwise, same weights, same run).")
     p.add_argument("--model", choices=["gpt2", "vit", "both"], default="both")
     p.add_argument("--seq", type=int, default=128, help="GPT-2 sequence length (default 128)")
     p.add_argument("--threads", default="1,2", help="thread counts, comma-separated (default 1,2)")
@@ -102,8 +102,8 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer runs (a smoke test, not a measurement)")
     p.add_argument("--frameworks", default=",".join(ALL_FRAMEWORKS),
                    help="comma-separated subset of torch,ort,openvino,tfc (default: all); with --precision "
-                        "bf16 or both, torch and openvino also time torch-bf16 and openvino-default, which "
-                        "can be named alone too")
+                        "both, torch and openvino also time torch-bf16 and openvino-default (with bf16: only "
+                        "those), which can also be named alone")
     p.add_argument("--precision", choices=["fp32", "bf16", "both"], default="fp32",
                    help="fp32 (default): float32 everywhere; bf16: each framework's bf16 path (PyTorch "
                         "autocast, OpenVINO's default precision, tfc compile --precision bf16; ONNX Runtime "
