@@ -67,8 +67,8 @@ enum GemmPrecision: String, Hashable {
 }
 
 extension GemmShape {
-    /// Whether bf16 pairs are multiplied by `vdpbf16ps` (16 float lanes, AVX512_BF16) rather
-    /// than split into two FMAs.
+    /// Whether bf16 pairs are multiplied by `vdpbf16ps` (16 float lanes, AVX512_BF16); without
+    /// it, the paired layout (forced for tests) is multiplied by two FMAs per pair.
     func hasDotInstruction(_ target: TargetSpec) -> Bool { lanes == 16 && target.has("avx512bf16") }
 }
 
@@ -147,9 +147,9 @@ final class GemmKernels {
     /// With `accumulate` the block starts from y (a later slice of K), else from zero. bias and
     /// res point at the panel's first column, scale at the block's first row; each is read only
     /// if the epilogue uses it.
-    /// The panel's elements are `weights` (bf16 ones are widened as they are loaded). With bf16
-    /// `precision`, x is bf16 too, ldx counts bf16 elements, the panel is in pairs of k and K
-    /// counts pairs.
+    /// The panel's elements are `weights` (bf16 ones are widened as they are loaded). With
+    /// `precision` bf16Pairs, x is bf16 too, ldx counts bf16 elements, the panel is in pairs of k
+    /// and K counts pairs.
     func kernel(rows: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool, weights: DType = .f32,
                 precision: GemmPrecision = .f32) -> Function {
         let element = precision == .bf16Pairs ? "bf16pairs." : weights == .f32 ? "" : "\(weights)."
