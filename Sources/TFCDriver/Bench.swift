@@ -28,8 +28,8 @@ public struct BenchOptions: Sendable {
 public struct BenchProfile: Codable, Sendable {
     public var variant: String
     public var precision: String
-    /// Op kind (`linear`, `attention`, ...; `linear+` for linears whose epilogue computes other
-    /// ops too) and its milliseconds per call, largest first.
+    /// Op kind (`linear`, `attention`, ...; `linear+` for linears whose epilogue computes an
+    /// activation or residual add too) and its milliseconds per call, largest first.
     public var kinds: [Kind]
     public struct Kind: Codable, Sendable {
         public var op: String
@@ -239,14 +239,18 @@ private func profileOps(_ model: LoadedModel, inputs: [String: HostTensor], seqL
         for _ in 0..<options.warmup { try call.invoke() }
         jit.resetProfile()
         for _ in 0..<options.runs { try call.invoke() }
-        let fusion = Set(jit.profiledOps.map(\.result))
+        // Ops without a function of their own are computed in a GEMM's epilogue; a linear read by
+        // one of them is named apart.
+        let own = Set(jit.profiledOps.map(\.result))
+        let readByEpilogues = Set(model.module.body.filter { !own.contains($0.result) }.flatMap { inst in
+            inst.operands.compactMap { operand -> String? in
+                if case .value(let v) = operand { return v }
+                return nil
+            }
+        })
         var byKind: [String: (ops: Int, ns: Int64)] = [:]
         for (op, ns) in jit.opTimes {
-            // A linear that computes the ops after it in its epilogue is named apart.
-            let fused = op.op == .linear && model.module.body.contains { reader in
-                !fusion.contains(reader.result) && reader.operands.contains(.value(op.result))
-            }
-            let kind = op.op.rawValue + (fused ? "+" : "")
+            let kind = op.op.rawValue + (op.op == .linear && readByEpilogues.contains(op.result) ? "+" : "")
             byKind[kind, default: (0, 0)].ops += 1
             byKind[kind, default: (0, 0)].ns += ns
         }

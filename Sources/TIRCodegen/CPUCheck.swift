@@ -77,12 +77,11 @@ func buildCPUCheck(_ features: [String], in ir: IRModule) -> Function {
         b.icmp(.ne, b.and(word, ir.i32(Int(Int32(bitPattern: UInt32(1) << UInt32(n))))), ir.i32(0))
     }
     let answer = b.alloca(ir.i1)
-    b.store(ir.i1(true), answer)
+    b.store(ir.i1(false), answer)
     let tests = features.compactMap { X86FeatureTest.all[$0] }
     let maxLeaf = ask(0, 0)[0]
     let highest = tests.map(\.leaf).max() ?? 0
     // Leaves past the CPU's maximum return other leaves' data: no feature is there.
-    b.ifThen(b.icmp(.ult, maxLeaf, ir.i32(highest))) { b.store(ir.i1(false), answer) }
     b.ifThen(b.icmp(.uge, maxLeaf, ir.i32(highest))) {
         var ok = ir.i1(true)
         var leaves: [String: [Value]] = [:]

@@ -141,8 +141,8 @@ final class FunctionLowering {
     /// computed on entry to the forward function from its `threads` argument) and thread team
     /// record (see ThreadTeam.swift, in the forward function's frame).
     var seqLen: Value?
-    var workspace: Value
-    var threads: Value
+    var workspace: Value!
+    var threads: Value!
     var teamRecord: Value!
     lazy var teamFunctions: TeamFunctions = buildTeamFunctions()
     let gemm: GemmKernels
@@ -184,8 +184,6 @@ final class FunctionLowering {
         fn = ir.addFunction("tfc.forward", ir.functionType(ir.i32, paramTypes), linkage: .internal)
         b = IRBuilder(ir, fn)
         gemm = GemmKernels(ir: ir, target: target)
-        workspace = fn.param(0)  // set by bindArguments
-        threads = fn.param(0)
         let index = bindArguments(of: fn)
         threads = fn.param(index + 1)
         ir.addCodeAttributes(to: fn, target: target)
@@ -204,7 +202,7 @@ final class FunctionLowering {
                                      + [IRType](repeating: ir.ptr, count: plan.outputs.count + 1) + [ir.i64, ir.ptr])
         let times = profile ? ir.addExternalGlobal(profileSymbol) : nil
         for (i, inst) in profiledOps(model, fusion: fusion).enumerated() {
-            let start = times.map { _ in nanoseconds() }
+            let start = profile ? nanoseconds() : nil
             try lowerInOwnFunction(inst, type: opType)
             if let times, let start {
                 let slot = b.gep(ir.i64, times, ir.i64(i))

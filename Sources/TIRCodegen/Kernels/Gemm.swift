@@ -45,18 +45,18 @@ struct GemmShape: Hashable {
 }
 
 /// How a GEMM's operands are stored and multiplied.
-enum GemmPrecision: String, Hashable {
+enum GemmPrecision: Hashable {
     /// x float32; weights float32 or bf16 (widened exactly as loaded); FMA in float32.
     case f32
     /// compute = bf16 without bf16 instructions: x rounded to bf16 but stored as floats, read by
     /// the float32 kernel with bf16 weights.
     case bf16Rounded
     /// compute = bf16: x and weights bf16 in pairs of k, `vdpbf16ps` (or its emulation).
-    case bf16Pairs = "bf16"
+    case bf16Pairs
 
     /// The precision of `inst` on this module's kernels; `paired` forces the paired layout.
     static func of(_ inst: Instruction, shape: GemmShape, target: TargetSpec, paired: Bool) -> GemmPrecision {
-        guard inst.word("compute") == "bf16" else { return .f32 }
+        guard inst.computesInBF16 else { return .f32 }
         return paired || shape.hasDotInstruction(target) ? .bf16Pairs : .bf16Rounded
     }
 

@@ -182,16 +182,16 @@ extension FunctionLowering {
     }
 }
 
-/// The scratch of a linear computed in bf16: its input rounded to bf16, as bf16 rows padded to
-/// whole pairs or as floats (whichever the target gets: room for the larger).
+/// The scratch of a linear computed in bf16 (roundedInputScratch).
 func linearScratch(_ inst: Instruction, model: Module, gemm: GemmShape) -> [ScratchRequest] {
-    guard inst.word("compute") == "bf16", let x = model.type(of: inst.operands[0]) else { return [] }
-    let rows: Int
-    switch x.dims.first {
-    case .seq?: rows = model.seq?.max ?? 1
-    case .fixed(let n)?: rows = n
-    case nil: rows = 1
-    }
-    let k = x.dims.dropFirst().reduce(1) { $0 * ($1.fixedValue ?? 1) }
-    return [ScratchRequest(name: "x.bf16", bytes: rows * max((k + 1) / 2 * 2 * DType.bf16.byteSize, k * DType.f32.byteSize))]
+    guard let x = model.type(of: inst.operands[0]) else { return [] }
+    return roundedInputScratch(inst, elements: x.elementCount(seqLen: model.maxSeqLen))
+}
+
+/// The copy of a bf16 product's input rounded to bf16 (`x.bf16`), for an input of `elements`
+/// floats at most: bf16 rows padded to whole pairs, or the rounded floats, whichever the target
+/// gets; the floats are never smaller (4k bytes a row against 2 * (k + 1) rounded to pairs).
+func roundedInputScratch(_ inst: Instruction, elements: Int) -> [ScratchRequest] {
+    guard inst.computesInBF16 else { return [] }
+    return [ScratchRequest(name: "x.bf16", bytes: elements * DType.f32.byteSize)]
 }

@@ -8,11 +8,7 @@ func patchEmbedScratch(_ inst: Instruction, model: Module, gemm: GemmShape) -> [
     guard let rows = inst.type.dims.first?.fixedValue, let weight = model.type(of: inst.operands[1])?.staticShape,
           weight.count == 2 else { return [] }
     let k = inst.bool("transposed") == true ? weight[1] : weight[0]
-    var requests = [ScratchRequest(name: "im2col", bytes: rows * k * DType.f32.byteSize)]
-    if inst.word("compute") == "bf16" {
-        requests.append(ScratchRequest(name: "x.bf16", bytes: rows * max((k + 1) / 2 * 2 * DType.bf16.byteSize, k * DType.f32.byteSize)))
-    }
-    return requests
+    return [ScratchRequest(name: "im2col", bytes: rows * k * DType.f32.byteSize)] + roundedInputScratch(inst, elements: rows * k)
 }
 
 extension FunctionLowering {
