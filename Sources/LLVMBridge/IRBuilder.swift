@@ -92,6 +92,20 @@ public final class IRBuilder {
         return Value(ref: LLVMBuildInBoundsGEP2(ref, element.ref, base.ref, &idx, 1, ""))
     }
 
+    /// base + index elements with no promise that the result stays inside base's object (an
+    /// address only ever prefetched, which may lie past the end).
+    public func gepAnyAddress(_ element: IRType, _ base: Value, _ index: Value) -> Value {
+        var idx: [LLVMValueRef?] = [index.ref]
+        return Value(ref: LLVMBuildGEP2(ref, element.ref, base.ref, &idx, 1, ""))
+    }
+
+    /// A hint to fetch the line at `pointer` for reading: `locality` 3 keeps it in every cache
+    /// level, 2 in the second level and beyond (x86 `prefetcht1`). Never faults.
+    public func prefetch(_ pointer: Value, locality: Int) {
+        let m = module
+        _ = call(m.intrinsic("llvm.prefetch", [m.ptr]), [pointer, m.i32(0), m.i32(locality), m.i32(1)])
+    }
+
     public func load(_ type: IRType, _ pointer: Value, align: Int = 4) -> Value {
         let v = LLVMBuildLoad2(ref, type.ref, pointer.ref, "")!
         LLVMSetAlignment(v, UInt32(align))

@@ -82,6 +82,24 @@ func bf16LinearMatchesRoundedReference(rows: Int, k: Int, n: Int) throws {
     }
 }
 
+/// A bf16 linear large enough for every level of the GEMM's blocking: 1060 columns are 34
+/// panels (a group holds 32 at bf16 on AVX-512), K = 400 is two slices, and 260 rows cross two
+/// groups of rows and end in a partial register block.
+@Test func bf16LinearAcrossGemmBlocks() throws {
+    let (k, n) = (400, 1060)
+    let (module, weights) = try bf16Linear(rows: "T", k: k, n: n, transposed: false, bias: .f32, seqMax: 300)
+    for seq in [129, 260] {
+        let x = randomInputs(module, seqLen: seq, seed: UInt64(seq))["x"]!
+        let expected = reference(x, rows: seq, k: k, n: n, transposed: false, weights)
+        for (name, target, paired) in bf16Targets {
+            let model = try JITModel(module, weights: weights, threads: 2, minParallelWork: 0, target: target, pairedBF16: paired)
+            let y = try model.run(inputs: ["x": x], seqLen: seq)["y"]!
+            let error = relativeError(y.floats, expected)
+            #expect(error < 2e-6, "\(name) seq \(seq): \(error)")
+        }
+    }
+}
+
 /// x really is rounded: a value halfway between two bf16 numbers goes to the even one, and the
 /// products differ from float32 ones.
 @Test func bf16LinearRoundsItsInputToNearestEven() throws {

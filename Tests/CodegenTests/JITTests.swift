@@ -207,6 +207,30 @@ func opMatchesInterpreter(name: String) throws {
     #expect(error <= 1e-5, "max relative error \(error)")
 }
 
+/// Linears large enough for every level of the GEMM's blocking: more panels than a group
+/// (16 of 32 columns at float32 on AVX-512, 600 columns are 19), K in two slices (256 + 144),
+/// rows across groups of 128 (and of 126 on AVX2) with a partial register block at the end, with
+/// bias, GELU and residual epilogues, on the machine's cores with every loop split.
+@Test func linearsAcrossGemmBlocksMatchInterpreter() throws {
+    let (module, weights) = try load(source: """
+        model @m {
+          seq T <= 300
+          weights random(seed = 21, std = 0.05)
+          input %x : f32[T, 400]
+          param @w1 : f32[400, 600]
+          param @b1 : f32[600] = normal(0.0, 0.1)
+          param @w2 : f32[600, 400]
+          %h = linear(%x, @w1, @b1) : f32[T, 600]
+          %g = gelu(%h) {approximation = tanh} : f32[T, 600]
+          %u = linear(%g, @w2) : f32[T, 400]
+          %y = add(%x, %u) : f32[T, 400]
+          output %y
+        }
+        """)
+    let error = try compare(module, weights, seqLens: [1, 9, 127, 128, 129, 253, 257, 300])
+    #expect(error <= 1e-5, "max relative error \(error)")
+}
+
 @Test func compiledCodeRejectsBadTokenIds() throws {
     let (module, weights) = try load(path: examplePath("gpt-tiny.tir"))
     let jit = try JITModel(module, weights: weights)

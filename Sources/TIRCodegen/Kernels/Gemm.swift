@@ -23,6 +23,11 @@ struct GemmShape: Hashable {
     /// Slice of K per kernel call: a kc x nr weight block (32 KiB for AVX-512) stays in L1
     /// while every row block of x passes over it.
     static let kc = 256
+    /// Weights per slice of K that a GEMM keeps in L2 while every group of rows passes over them.
+    static let panelGroupBytes = 512 * 1024
+    /// Rows per group: a slice of x that stays in L2 (128 KiB of float32 at kc = 256) while
+    /// every panel of a group passes over it.
+    static func rowGroup(mr: Int) -> Int { (128 / mr) * mr }
     /// Floats per vector register.
     let lanes: Int
     /// Rows of the register block.
@@ -142,38 +147,46 @@ final class GemmKernels {
         shape = GemmShape.forTarget(target)
     }
 
-    /// `void kernel(ptr x, i64 ldx, ptr panel, i64 K, ptr y, i64 ldy, i64 cols, ptr bias, ptr res, i64 ldres, ptr scale)`:
+    /// `void kernel(ptr x, ptr panel, i64 K, ptr y, i64 ldy, i64 cols, ptr bias, ptr res, i64 ldres, ptr scale, ptr ahead)`:
     /// y[0..<rows, 0..<cols] (+)= x[0..<rows, 0..<K] @ panel, then the epilogue if `finish`.
+    /// x's rows are `ldx` elements apart, a constant of the kernel: its loop then addresses every
+    /// row from one register with no arithmetic beside the FMAs (a stride in a register cost a
+    /// chain of address computations per step).
+    /// With `prefetch`, step k also asks for the cache line at ahead + 64k bytes into the second
+    /// level (weights the caller reads next), spreading a panel's trip from memory over the
+    /// compute of the one before, rather than waiting on it at the first row block.
     /// With `accumulate` the block starts from y (a later slice of K), else from zero. bias and
     /// res point at the panel's first column, scale at the block's first row; each is read only
     /// if the epilogue uses it.
     /// The panel's elements are `weights` (bf16 ones are widened as they are loaded). With
     /// `precision` bf16Pairs, x is bf16 too, ldx counts bf16 elements, the panel is in pairs of k
     /// and K counts pairs.
-    func kernel(rows: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool, weights: DType = .f32,
-                precision: GemmPrecision = .f32) -> Function {
+    func kernel(rows: Int, ldx: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool, weights: DType = .f32,
+                precision: GemmPrecision = .f32, prefetch: Bool = false) -> Function {
         let element = precision == .bf16Pairs ? "bf16pairs." : weights == .f32 ? "" : "\(weights)."
-        let key = "tfc.gemm.\(rows)x\(shape.nr).\(element)\(accumulate ? "acc." : "")\(finish ? epilogue.name : "partial")"
+        let key = "tfc.gemm.\(rows)x\(shape.nr).ldx\(ldx).\(element)\(prefetch ? "pf." : "")\(accumulate ? "acc." : "")"
+            + (finish ? epilogue.name : "partial")
         if let f = cache[key] { return f }
         let p = ir.ptr, i64 = ir.i64
-        let fn = ir.addFunction(key, ir.functionType(ir.void, [p, i64, p, i64, p, i64, i64, p, p, i64, p]), linkage: .internal)
+        let fn = ir.addFunction(key, ir.functionType(ir.void, [p, p, i64, p, i64, i64, p, p, i64, p, p]), linkage: .internal)
         ir.addCodeAttributes(to: fn, target: target)
         // Called in loops from many places (GEMM tasks, every row count of a tail, attention):
         // a call costs nothing next to one kernel's work, while inlining every call site would
         // multiply the optimizer's work (GPT-2 small compiled 3.5x slower).
         ir.addAttribute("noinline", to: fn)
-        build(fn, rows: rows, finish ? epilogue : Epilogue(), accumulate: accumulate, weights: weights, precision: precision)
+        build(fn, rows: rows, ldx: ldx, finish ? epilogue : Epilogue(), accumulate: accumulate, weights: weights,
+              precision: precision, prefetch: prefetch)
         cache[key] = fn
         return fn
     }
 
-    private func build(_ fn: Function, rows: Int, _ epilogue: Epilogue, accumulate: Bool, weights: DType,
-                       precision: GemmPrecision) {
+    private func build(_ fn: Function, rows: Int, ldx: Int, _ epilogue: Epilogue, accumulate: Bool, weights: DType,
+                       precision: GemmPrecision, prefetch: Bool) {
         let b = IRBuilder(ir, fn)
-        let (x, ldx, panel, K, y, ldy, cols, bias, res, ldres) =
+        let (x, panel, K, y, ldy, cols, bias, res, ldres, scale) =
             (fn.param(0), fn.param(1), fn.param(2), fn.param(3), fn.param(4), fn.param(5), fn.param(6),
              fn.param(7), fn.param(8), fn.param(9))
-        let scale = fn.param(10)
+        let ahead = fn.param(10)
         let lanes = shape.lanes, f32 = ir.f32
         let vec = ir.vector(f32, lanes)
         // Accumulators live in stack slots that mem2reg turns into registers (phis).
@@ -188,9 +201,10 @@ final class GemmKernels {
             }
         }
         let xElement = precision == .bf16Pairs ? ir.i16 : f32
-        let rowBase = (0..<rows).map { i in b.gep(xElement, x, b.mul(ldx, ir.i64(i))) }
+        let rowBase = (0..<rows).map { i in b.gep(xElement, x, ir.i64(ldx * i)) }
         let dot = shape.hasDotInstruction(target) ? ir.intrinsic("llvm.x86.avx512bf16.dpbf16ps.512", []) : nil
         b.forLoop(K) { k in
+            if prefetch { b.prefetch(b.gepAnyAddress(ir.i8, ahead, b.mul(k, ir.i64(64))), locality: 2) }
             if precision == .bf16Pairs {
                 // Pair k of the panel: per vector, `lanes` columns x 2 k, as i32 lanes holding
                 // (even k: low half, odd k: high half).

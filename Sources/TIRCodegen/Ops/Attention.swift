@@ -141,12 +141,11 @@ extension FunctionLowering {
                     let panels = b.sdiv(b.add(width, nr - 1), ir.i64(nr))
                     let firstPanel = b.sdiv(k0, ir.i64(nr))
                     forEachRowCount(rows, upTo: mr) { n in
-                        let kernel = gemm.kernel(rows: n, Epilogue(), accumulate: false, finish: true)
+                        let kernel = gemm.kernel(rows: n, ldx: strides[0].stride, Epilogue(), accumulate: false, finish: true)
                         b.forLoop(panels) { p in
-                            b.call(kernel, [qBlock, ir.i64(strides[0].stride),
-                                            b.gep(f32, keys, b.mul(b.add(firstPanel, p), dh * nr)), ir.i64(dh),
+                            b.call(kernel, [qBlock, b.gep(f32, keys, b.mul(b.add(firstPanel, p), dh * nr)), ir.i64(dh),
                                             b.gep(f32, scores, b.mul(p, nr)), ir.i64(keyBlock), ir.i64(nr),
-                                            noScale, noScale, ir.i64(0), noScale])
+                                            noScale, noScale, ir.i64(0), noScale, noScale])
                         }
                     }
                     // Online softmax: per row, the new maximum over the keys it may see in this
@@ -204,16 +203,16 @@ extension FunctionLowering {
                         let when = b.and(isFirst ? first : b.not(first), isLast ? last : b.not(last))
                         b.ifThen(when) {
                             forEachRowCount(rows, upTo: mr) { n in
-                                let kernel = gemm.kernel(rows: n, Epilogue(rowScale: true), accumulate: !isFirst,
+                                let kernel = gemm.kernel(rows: n, ldx: keyBlock, Epilogue(rowScale: true), accumulate: !isFirst,
                                                          finish: isLast)
                                 // A loop, not unrolled: heads may be hundreds of columns wide.
                                 b.forLoop(layout.valuePanels) { p in
                                     let column = b.mul(p, nr), left = b.sub(ir.i64(dh), column)
                                     let cols = b.select(b.icmp(.slt, left, ir.i64(nr)), left, ir.i64(nr))
-                                    b.call(kernel, [scores, ir.i64(keyBlock),
+                                    b.call(kernel, [scores,
                                                     b.gep(f32, values, b.add(b.mul(p, maxRows * nr), b.mul(k0, nr))), width,
                                                     b.gep(f32, outBlock, column), ir.i64(inner),
-                                                    cols, noScale, noScale, ir.i64(0), inverse])
+                                                    cols, noScale, noScale, ir.i64(0), inverse, noScale])
                                 }
                             }
                         }

@@ -88,41 +88,72 @@ extension FunctionLowering {
         }
     }
 
-    /// Panels [begin, end) of one GEMM: for each slice of K, every row block.
+    /// Panels [begin, end) of one GEMM, blocked for the caches:
+    ///
+    ///     for each group of panels (about 512 KiB of weights per slice of K: stays in L2)
+    ///       for each slice of K (kc)
+    ///         for each group of rows (GemmShape.rowGroup: its slice of x, 128 KiB, stays in L2)
+    ///           for each panel of the group (its kc x nr slice stays in L1)
+    ///             for each block of mr rows: the microkernel
+    ///
+    /// so that neither operand is read from memory more than once per group of the other, at any
+    /// sequence length: x is read once per group of panels, a weight once per group of rows. The
+    /// kernels prefetch the next panel's slice while they compute.
     private func gemmPanels(_ begin: Value, _ end: Value, slices: [(k0: Int, length: Int)], epilogue: Epilogue,
                             precision: GemmPrecision, x: Value, ldx: Int, k K: Int, n N: Int, weights: Value,
                             weightType: DType, bias: Value?, residual: Value?, scales: Value?, rows R: Value, out: Value) {
-        let nr = gemm.shape.nr, mr = gemm.shape.mr
-        let blocks = b.sdiv(R, ir.i64(mr))
+        let nr = gemm.shape.nr, mr = gemm.shape.mr, rowGroup = GemmShape.rowGroup(mr: mr)
         let element = storageType(weightType), biasElement = storageType(epilogue.biasType)
-        b.forLoop(begin, end) { p in
-            let col = b.mul(p, nr)
-            let remaining = b.sub(ir.i64(N), col)
-            let cols = b.select(b.icmp(.slt, remaining, ir.i64(nr)), remaining, ir.i64(nr))
-            let biasAt = bias.map { b.gep(biasElement, $0, col) } ?? ir.nullPointer
+        let xElement = precision == .bf16Pairs ? ir.i16 : f32
+        // Panels hold ldx rows of k (K rounded up to whole pairs in the paired layout); slices
+        // start at even k, so a slice of pairs starts on a whole pair.
+        let panelK = precision == .bf16Pairs ? ldx : K
+        let sliceBytes = GemmShape.kc * nr * weightType.byteSize
+        let panelGroup = max(1, GemmShape.panelGroupBytes / sliceBytes)
+        // Each step of a kernel asks for one line of the next panel's slice; with n lines a step,
+        // row block j asks for lines j mod n of each, so the first n blocks fetch all of it.
+        let stepBytes = precision.kStep * nr * weightType.byteSize, linesPerStep = max(1, stepBytes / 64)
+        precondition(linesPerStep & (linesPerStep - 1) == 0, "a kernel step covers a power of two of lines")
+        let groups = b.sdiv(b.add(b.sub(end, begin), ir.i64(panelGroup - 1)), ir.i64(panelGroup))
+        let rowGroups = b.sdiv(b.add(R, ir.i64(rowGroup - 1)), ir.i64(rowGroup))
+        b.forLoop(groups) { g in
+            let first = b.add(begin, b.mul(g, panelGroup))
+            let last = b.add(first, ir.i64(panelGroup))
+            let groupEnd = b.select(b.icmp(.slt, last, end), last, end)
             for (s, slice) in slices.enumerated() {
-                let first = s == 0, last = s == slices.count - 1
-                func kernel(rows: Int) -> Function {
-                    gemm.kernel(rows: rows, epilogue, accumulate: !first, finish: last, weights: weightType,
-                                precision: precision)
-                }
-                // Panels hold ldx rows of k (K rounded up to whole pairs in the paired layout);
-                // slices start at even k, so a slice of pairs starts on a whole pair.
-                let panelK = precision == .bf16Pairs ? ldx : K
-                let w = b.gep(element, weights, b.add(b.mul(p, panelK * nr), ir.i64(slice.k0 * nr)))
                 let steps = (slice.length + precision.kStep - 1) / precision.kStep
-                let xElement = precision == .bf16Pairs ? ir.i16 : f32
-                func call(_ kernel: Function, row: Value) {
-                    let at = b.add(b.mul(row, N), col)
-                    b.call(kernel, [b.gep(xElement, x, b.add(b.mul(row, ldx), ir.i64(slice.k0))), ir.i64(ldx), w,
-                                    ir.i64(steps), b.gep(f32, out, at), ir.i64(N), cols, biasAt,
-                                    residual.map { b.gep(f32, $0, at) } ?? ir.nullPointer, ir.i64(N),
-                                    scales.map { b.gep(f32, $0, row) } ?? ir.nullPointer])
+                let kernels = (1...mr).map { rows in
+                    gemm.kernel(rows: rows, ldx: ldx, epilogue, accumulate: s > 0, finish: s == slices.count - 1,
+                                weights: weightType, precision: precision, prefetch: true)
                 }
-                b.forLoop(blocks) { block in call(kernel(rows: mr), row: b.mul(block, mr)) }
-                // The last R mod mr rows in one block of just that many rows.
-                forEachRowCount(b.sub(R, b.mul(blocks, mr)), upTo: mr - 1) { n in
-                    call(kernel(rows: n), row: b.mul(blocks, mr))
+                b.forLoop(rowGroups) { rg in
+                    let r0 = b.mul(rg, rowGroup), left = b.sub(R, r0)
+                    let rows = b.select(b.icmp(.slt, left, ir.i64(rowGroup)), left, ir.i64(rowGroup))
+                    let blocks = b.sdiv(rows, ir.i64(mr))
+                    b.forLoop(first, groupEnd) { p in
+                        let col = b.mul(p, nr)
+                        let remaining = b.sub(ir.i64(N), col)
+                        let cols = b.select(b.icmp(.slt, remaining, ir.i64(nr)), remaining, ir.i64(nr))
+                        let biasAt = bias.map { b.gep(biasElement, $0, col) } ?? ir.nullPointer
+                        let w = b.gep(element, weights, b.add(b.mul(p, panelK * nr), ir.i64(slice.k0 * nr)))
+                        let next = b.gepAnyAddress(element, w, ir.i64(panelK * nr))
+                        func call(_ kernel: Function, block: Value) {
+                            let row = b.add(r0, b.mul(block, mr))
+                            let at = b.add(b.mul(row, N), col)
+                            let line = linesPerStep == 1 ? ir.i64(0) : b.and(block, ir.i64(linesPerStep - 1))
+                            let ahead = b.gepAnyAddress(ir.i8, next, b.mul(line, ir.i64(steps * 64)))
+                            b.call(kernel, [b.gep(xElement, x, b.add(b.mul(row, ldx), ir.i64(slice.k0))), w,
+                                            ir.i64(steps), b.gep(f32, out, at), ir.i64(N), cols, biasAt,
+                                            residual.map { b.gep(f32, $0, at) } ?? ir.nullPointer, ir.i64(N),
+                                            scales.map { b.gep(f32, $0, row) } ?? ir.nullPointer, ahead])
+                        }
+                        b.forLoop(blocks) { block in call(kernels[mr - 1], block: block) }
+                        // The group's last rows mod mr (only the last group has any) in one block of
+                        // just that many rows.
+                        forEachRowCount(b.sub(rows, b.mul(blocks, mr)), upTo: mr - 1) { n in
+                            call(kernels[n - 1], block: blocks)
+                        }
+                    }
                 }
             }
         }
