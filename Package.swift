@@ -37,7 +37,7 @@ let package = Package(
         // (the JIT resolves such calls in this process); its own math is inline polynomials.
         .target(name: "TIRCodegen", dependencies: ["TIR", "LLVMBridge"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "TFCDriver", dependencies: [
-            "TIR", "TIRFormats", "TIRImport", "TIRInterpreter", "TIRTransforms", "TIRCodegen",
+            "TIR", "TIRFormats", "TIRImport", "TIRInterpreter", "TIRTransforms", "TIRCodegen", "LLVMBridge",
         ]),
         .executableTarget(name: "TFCCommandLine", dependencies: [
             "TFCDriver", .product(name: "ArgumentParser", package: "swift-argument-parser"),

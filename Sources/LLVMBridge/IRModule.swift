@@ -155,6 +155,10 @@ public final class IRModule: @unchecked Sendable {
     /// code (without it, AVX-512 code is split into 256-bit halves): every function tfc emits.
     public func addCodeAttributes(to fn: Function, target: TargetSpec) {
         addAttribute("nounwind", to: fn)
+        // The CPU on the function itself, not only on the target machine: one object may hold
+        // code for several CPUs, each function compiled for its own.
+        addAttribute("target-cpu", target.cpu, to: fn)
+        if !target.features.isEmpty { addAttribute("target-features", target.features, to: fn) }
         if target.isX86 {
             addAttribute("prefer-vector-width", "\(target.vectorBits)", to: fn)
             addAttribute("min-legal-vector-width", "\(target.vectorBits)", to: fn)

@@ -111,7 +111,8 @@ struct Compile: ParsableCommand {
     @Option(help: ArgumentHelp("What to write, comma-separated: \(EmitKinds.names.map(\.name).joined(separator: ", ")).",
                                valueName: "kinds")) var emit: String = "obj,header"
     @Option(help: "Target: host (default), x86_64, aarch64, or an LLVM triple.") var target: String?
-    @Option(help: "Target CPU (default: the host's, or a generic CPU of the target).") var cpu: String?
+    @Option(help: ArgumentHelp("Target CPU (default: the host's, or a generic CPU of the target); several, comma-separated (x86-64), for one object with code for each that runs the first the CPU it runs on can.",
+                               valueName: "cpu[,cpu...]")) var cpu: String?
     @Option(help: "C symbol prefix (default: the model's name).") var name: String?
     @Option(parsing: .unconditional,
             help: ArgumentHelp("Parallel loops estimated below this many flops run on the calling thread (0: split every loop).",

@@ -3,6 +3,7 @@
 // commands of the command line, which is a thin layer on top.
 import Foundation
 import TIR
+import LLVMBridge
 import TIRCodegen
 import TIRFormats
 import TIRInterpreter
@@ -183,10 +184,19 @@ public let defaultMinParallelFlops = defaultMinParallelWork
 /// Fails, with LLVM's valid names, for a target or CPU this LLVM cannot generate code for.
 func checkTarget(_ target: String?, cpu: String?) throws {
     do {
-        _ = try targetSpec(named: target, cpu: cpu)
+        _ = try targetSpecs(named: target, cpus: cpu)
     } catch {
         throw DriverError("error: \(error)")
     }
+}
+
+/// The targets of `--target` and `--cpu`, where `--cpu` may list several CPUs, comma-separated,
+/// in the order of preference (an object with code for each, CodeVariant).
+func targetSpecs(named target: String?, cpus: String?) throws -> [TargetSpec] {
+    guard let cpus, cpus.contains(",") else { return [try targetSpec(named: target, cpu: cpus)] }
+    let names = cpus.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+    if names.contains("") { throw CodegenError("--cpu \(cpus): a CPU name is empty") }
+    return try names.map { try targetSpec(named: target, cpu: $0) }
 }
 
 /// Compiles a loaded model ahead of time and writes the requested files next to `objectPath`
@@ -216,8 +226,9 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
     let artifacts: AOTArtifacts
     do {
         // compileAOT makes its TargetMachine first: a bad triple or CPU fails there, at no cost.
+        let targets = try targetSpecs(named: target, cpus: cpu)
         artifacts = try compileAOT(model.module, weights: model.weights,
-                                   AOTRequest(target: try targetSpec(named: target, cpu: cpu), prefix: prefix,
+                                   AOTRequest(target: targets[0], alsoFor: Array(targets.dropFirst()), prefix: prefix,
                                               headerName: (header as NSString).lastPathComponent,
                                               wantIR: emit.contains(.llvmIR), wantAssembly: emit.contains(.assembly),
                                               wantUnoptimizedIR: emit.contains(.unoptimizedIR),

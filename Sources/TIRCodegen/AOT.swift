@@ -19,7 +19,14 @@ public struct AOTArtifacts: Sendable {
 }
 
 public struct AOTRequest: Sendable {
-    public var target: TargetSpec
+    /// The CPUs to compile for, in the order of preference: the object runs the code of the first
+    /// one the running CPU can (EntryPoint.variants). All share one triple.
+    public var targets: [TargetSpec]
+    /// The first (or only) of them.
+    public var target: TargetSpec {
+        get { targets[0] }
+        set { targets[0] = newValue }
+    }
     public var prefix: String?
     /// The header's file name, named in its first comment (its include guard comes from the prefix).
     public var headerName: String
@@ -33,15 +40,15 @@ public struct AOTRequest: Sendable {
     /// Told the name of each step of code generation as it starts (for progress on a terminal).
     public var stage: @Sendable (String) -> Void = { _ in }
 
-    public init(target: TargetSpec, prefix: String? = nil, headerName: String, wantIR: Bool = false,
-                wantAssembly: Bool = false, wantUnoptimizedIR: Bool = false,
+    public init(target: TargetSpec, alsoFor moreTargets: [TargetSpec] = [], prefix: String? = nil, headerName: String,
+                wantIR: Bool = false, wantAssembly: Bool = false, wantUnoptimizedIR: Bool = false,
                 minParallelWork: Int = defaultMinParallelWork, sourceFile: String? = nil,
                 stage: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.targets = [target] + moreTargets
         self.sourceFile = sourceFile
         self.stage = stage
         self.wantUnoptimizedIR = wantUnoptimizedIR
         self.minParallelWork = minParallelWork
-        self.target = target
         self.prefix = prefix
         self.headerName = headerName
         self.wantIR = wantIR
@@ -88,18 +95,35 @@ public func validateTarget(_ spec: TargetSpec) throws {
 }
 
 public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest) throws -> AOTArtifacts {
-    let plans = try LoweringPlans(model, target: request.target, prefix: request.prefix)
+    let targets = request.targets
+    if let other = targets.first(where: { $0.triple != targets[0].triple }) {
+        throw CodegenError("one object holds code for one architecture: \(other.triple) is not \(targets[0].triple)")
+    }
+    if targets.count > 1, !targets[0].isX86 {
+        throw CodegenError("code for several CPUs in one object is for x86-64 (the object picks by CPUID)")
+    }
+    if let twice = targets.map(\.cpu).first(where: { cpu in targets.filter { $0.cpu == cpu }.count > 1 }) {
+        throw CodegenError("CPU \(twice) is listed twice")
+    }
+    let perTarget = try targets.map { try LoweringPlans(model, target: $0, prefix: request.prefix) }
+    var plans = perTarget[0]
+    plans.entry.variants = targets.map(CodeVariant.init)
+    plans.entry.workspaceBytes = perTarget.map(\.entry.workspaceBytes).max() ?? 0
     // Before any code: names that would make a header that does not compile, or one whose
     // parameters or macros collide, are refused with the value's location.
     try CNames.check(model, entry: plans.entry, file: request.sourceFile)
     let options = CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork)
-    let (_, code) = try generateCode(model.name, target: request.target, to: .object(assembly: request.wantAssembly),
+    // With several CPUs the module's own target is the architecture's baseline: each function
+    // names its CPU, and what runs before the choice (the entry points) must run on any.
+    let machineTarget = targets.count == 1 ? targets[0] : TargetSpec(triple: targets[0].triple, cpu: "x86-64", features: "")
+    let (_, code) = try generateCode(model.name, target: machineTarget, to: .object(assembly: request.wantAssembly),
                                      keepUnoptimizedIR: request.wantUnoptimizedIR, keepOptimizedIR: request.wantIR,
                                      stage: request.stage) { ir in
-        try lowerModel(model, weights: weights, plans: plans, into: ir, target: request.target, options: options)
+        try lowerModel(model, weights: weights, plans: perTarget, entry: plans.entry, into: ir, targets: targets,
+                       options: options)
     }
     return AOTArtifacts(entry: plans.entry, target: request.target, object: code.object ?? [],
-                        header: cHeader(for: plans.entry, model: model, fileName: request.headerName, target: request.target),
+                        header: cHeader(for: plans.entry, model: model, fileName: request.headerName, targets: targets),
                         llvmIR: code.optimizedIR, unoptimizedIR: code.unoptimizedIR,
                         plans: plans, assembly: code.assembly)
 }

@@ -2,7 +2,7 @@
 import LLVMBridge
 import TIR
 
-func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: TargetSpec) -> String {
+func cHeader(for entry: EntryPoint, model: Module, fileName: String, targets: [TargetSpec]) -> String {
     let p = entry.prefix
     let names = CNames(prefix: p)
     let guardName = names.includeGuard
@@ -24,7 +24,8 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     }
 
     var lines: [String] = []
-    lines.append("/* \(cCommentText(fileName)): C interface of the model @\(cCommentText(model.name)), compiled by tfc for \(cCommentText(target.description)).")
+    let built = targets.map { cCommentText($0.description) }.joined(separator: targets.count > 2 ? ", " : " and ")
+    lines.append("/* \(cCommentText(fileName)): C interface of the model @\(cCommentText(model.name)), compiled by tfc for \(built).")
     lines.append(" *")
     lines.append(" * Link: cc app.c \(p).o -lm -lpthread")
     lines.append(" * The functions keep no state between calls (but for one flag caching the CPU check below) and")
@@ -48,7 +49,16 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
         lines.append("#define \(names.statusMacro(s)) \(s.rawValue) /* \(s.meaning) */")
     }
     lines.append("")
-    if !entry.cpuFeatures.isEmpty {
+    if entry.variants.count > 1 {
+        lines.append("/* The object holds code for \(entry.variants.count) CPUs, in the order of preference:")
+        for v in entry.variants {
+            lines.append(" *   \(cCommentText(v.cpu)): uses \(v.features.isEmpty ? "the baseline only" : v.features.joined(separator: ", "))")
+        }
+        lines.append(" * The first call runs the first of them whose extensions this CPU (and operating system) has,")
+        lines.append(" * found with CPUID and kept in a process-wide flag; with none, every call returns")
+        lines.append(" * \(names.statusMacro(.unsupportedCPU)) and does nothing. \(entry.cpuSymbol)() names the one chosen. */")
+        lines.append("")
+    } else if !entry.cpuFeatures.isEmpty {
         lines.append("/* The code was compiled for CPU \(cCommentText(entry.cpu)) and uses: \(entry.cpuFeatures.joined(separator: ", ")).")
         lines.append(" * On a CPU (or operating system) without one of them, every call returns")
         lines.append(" * \(names.statusMacro(.unsupportedCPU)) and does nothing; the first call finds out with CPUID and keeps")
@@ -94,6 +104,10 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, target: Tar
     lines.append("")
     lines.append("/* The same, on at most `threads` threads (0: one per online core; at most 64). */")
     lines.append("int32_t \(entry.threadsSymbol)(\((params + ["int32_t threads"]).joined(separator: ", ")));")
+    lines.append("")
+    lines.append("/* The CPU whose code the calls run on this machine (\(entry.variants.count > 1 ? "one of those above" : cCommentText(entry.cpu))), or NULL when")
+    lines.append(" * they return \(names.statusMacro(.unsupportedCPU)). */")
+    lines.append("const char *\(entry.cpuSymbol)(void);")
     lines.append("")
     lines.append("#ifdef __cplusplus")
     lines.append("}")

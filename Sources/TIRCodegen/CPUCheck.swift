@@ -53,62 +53,60 @@ func compileForBaseline(_ fn: Function, in ir: IRModule) {
     ir.addAttribute("target-features", "+cx8,+fxsr,+mmx,+sse,+sse2,+x87", to: fn)
 }
 
-/// `i1 tfc.cpu.supported()`: whether this CPU (and its operating system) has every feature in
-/// `features`. The first call asks CPUID (and XGETBV) and caches the answer in a global
-/// (0: not asked yet, 1: yes, 2: no).
-func buildCPUCheck(_ features: [String], in ir: IRModule) -> Function {
-    let fn = ir.addFunction("tfc.cpu.supported", ir.functionType(ir.i1, []), linkage: .internal)
+/// `i32 tfc.cpu.choice()`: the index of the first feature list in `variants` that this CPU (and
+/// its operating system) has in full, or -1 if none. The first call asks CPUID (and XGETBV) and
+/// caches the answer in a global (0: not asked yet, i + 1: variant i, -1: none).
+func buildCPUChoice(_ variants: [[String]], in ir: IRModule) -> Function {
+    let fn = ir.addFunction("tfc.cpu.choice", ir.functionType(ir.i32, []), linkage: .internal)
     ir.addAttribute("nounwind", to: fn)
     compileForBaseline(fn, in: ir)
     let b = IRBuilder(ir, fn)
     let cache = ir.addGlobalInt32("tfc.cpu.answer", initial: 0)
     let known = b.atomicLoad(ir.i32, cache)
-    b.returnIf(b.icmp(.ne, known, ir.i32(0)), b.icmp(.eq, known, ir.i32(1)))
+    b.returnIf(b.icmp(.ne, known, ir.i32(0)),
+               b.select(b.icmp(.slt, known, ir.i32(0)), ir.i32(-1), b.sub(known, ir.i32(1))))
 
     let i32 = ir.i32
     let regs = ir.structType([i32, i32, i32, i32])
     let cpuid = ir.inlineAsm(ir.functionType(regs, [i32, i32]), "cpuid",
                              constraints: "={ax},={bx},={cx},={dx},{ax},{cx}", sideEffects: false)
+    var leaves: [String: [Value]] = [:]
     func ask(_ leaf: Int, _ subleaf: Int) -> [Value] {
+        let key = "\(leaf).\(subleaf)"
+        if let words = leaves[key] { return words }
         let r = b.call(cpuid, [ir.i32(leaf), ir.i32(subleaf)])
-        return (0..<4).map { b.extractValue(r, $0) }
+        let words = (0..<4).map { b.extractValue(r, $0) }
+        leaves[key] = words
+        return words
     }
     func bit(_ word: Value, _ n: Int) -> Value {
         b.icmp(.ne, b.and(word, ir.i32(Int(Int32(bitPattern: UInt32(1) << UInt32(n))))), ir.i32(0))
     }
-    let answer = b.alloca(ir.i1)
-    b.store(ir.i1(false), answer)
-    let tests = features.compactMap { X86FeatureTest.all[$0] }
     let maxLeaf = ask(0, 0)[0]
-    let highest = tests.map(\.leaf).max() ?? 0
-    // Leaves past the CPU's maximum return other leaves' data: no feature is there.
-    b.ifThen(b.icmp(.uge, maxLeaf, ir.i32(highest))) {
+    // The register state the operating system saves (XCR0), when XGETBV exists: when the OS has
+    // enabled XSAVE (CPUID.1:ECX.OSXSAVE, bit 27); else none.
+    let xcr0Slot = b.alloca(i32)
+    b.store(ir.i32(0), xcr0Slot)
+    b.ifThen(bit(ask(1, 0)[2], 27)) {
+        let xgetbv = ir.inlineAsm(ir.functionType(ir.structType([i32, i32]), [i32]), "xgetbv",
+                                  constraints: "={ax},={dx},{cx}", sideEffects: true)
+        b.store(b.extractValue(b.call(xgetbv, [ir.i32(0)]), 0), xcr0Slot)
+    }
+    let xcr0 = b.load(i32, xcr0Slot)
+    func has(_ features: [String]) -> Value {
         var ok = ir.i1(true)
-        var leaves: [String: [Value]] = [:]
+        let tests = features.compactMap { X86FeatureTest.all[$0] }
         for test in tests {
-            let key = "\(test.leaf).\(test.subleaf)"
-            let words = leaves[key] ?? ask(test.leaf, test.subleaf)
-            leaves[key] = words
-            ok = b.and(ok, bit(words[test.register], test.bit))
+            // Leaves past the CPU's maximum return other leaves' data: no feature is there.
+            ok = b.and(ok, b.and(b.icmp(.uge, maxLeaf, ir.i32(test.leaf)), bit(ask(test.leaf, test.subleaf)[test.register], test.bit)))
         }
         let xcr0Needed = tests.reduce(0) { $0 | $1.xcr0 }
-        if xcr0Needed != 0 {
-            // XGETBV exists when the OS has enabled XSAVE (CPUID.1:ECX.OSXSAVE, bit 27).
-            let osxsave = bit(ask(1, 0)[2], 27)
-            let enabled = b.alloca(ir.i1)
-            b.store(ir.i1(false), enabled)
-            b.ifThen(osxsave) {
-                let xgetbv = ir.inlineAsm(ir.functionType(ir.structType([i32, i32]), [i32]), "xgetbv",
-                                          constraints: "={ax},={dx},{cx}", sideEffects: true)
-                let low = b.extractValue(b.call(xgetbv, [ir.i32(0)]), 0)
-                b.store(b.icmp(.eq, b.and(low, ir.i32(xcr0Needed)), ir.i32(xcr0Needed)), enabled)
-            }
-            ok = b.and(ok, b.load(ir.i1, enabled))
-        }
-        b.store(ok, answer)
+        if xcr0Needed != 0 { ok = b.and(ok, b.icmp(.eq, b.and(xcr0, ir.i32(xcr0Needed)), ir.i32(xcr0Needed))) }
+        return ok
     }
-    let result = b.load(ir.i1, answer)
-    b.atomicStore(b.select(result, ir.i32(1), ir.i32(2)), cache)
-    b.ret(result)
+    var choice = ir.i32(-1)
+    for (i, features) in variants.enumerated().reversed() { choice = b.select(has(features), ir.i32(i), choice) }
+    b.atomicStore(b.select(b.icmp(.slt, choice, ir.i32(0)), ir.i32(-1), b.add(choice, ir.i32(1))), cache)
+    b.ret(choice)
     return fn
 }

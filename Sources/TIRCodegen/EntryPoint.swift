@@ -55,10 +55,15 @@ public struct EntryPoint: Sendable {
     public var outputs: [EntryBuffer]
     public var seq: SeqDecl?
     public var workspaceBytes: Int
-    /// The CPU the code was compiled for, and the extensions a CPU must have to run it
-    /// (checked on the first call: ERR_CPU otherwise; CPUCheck.swift).
-    public var cpu: String
-    public var cpuFeatures: [String]
+    /// The CPUs the code was compiled for, in the order of preference: the first call runs the
+    /// first whose extensions this CPU has, or returns ERR_CPU if none (CPUCheck.swift).
+    public var variants: [CodeVariant]
+
+    /// The first (or only) CPU, and the extensions a CPU must have to run its code.
+    public var cpu: String { variants[0].cpu }
+    public var cpuFeatures: [String] { variants[0].features }
+    /// Whether the entry points ask the CPU anything: several CPUs, or one beyond the baseline.
+    public var checksCPU: Bool { variants.count > 1 || !variants[0].features.isEmpty }
 
     public var forwardSymbol: String { prefix + "_forward" }
     /// The same with a thread count as the last argument (0: every online core).
@@ -66,6 +71,20 @@ public struct EntryPoint: Sendable {
     /// `int32_t <prefix>_forward_packed(void *const *args, int64_t seq_len, int32_t threads)` with args =
     /// inputs, outputs, workspace: one signature for every model, used by the JIT runner.
     public var packedSymbol: String { prefix + "_forward_packed" }
+    /// `const char *<prefix>_cpu(void)`: the CPU whose code runs on this machine (NULL: none).
+    public var cpuSymbol: String { prefix + "_cpu" }
+}
+
+/// Code for one CPU in an object: the CPU's name and the extensions (TargetSpec.checkedFeatures)
+/// a CPU must have to run it.
+public struct CodeVariant: Sendable, Hashable {
+    public var cpu: String
+    public var features: [String]
+
+    public init(_ target: TargetSpec) {
+        cpu = target.cpu
+        features = target.checkedFeatures
+    }
 }
 
 /// One buffer argument of the entry point: the TIR value it holds and its type.
@@ -74,26 +93,60 @@ public struct EntryBuffer: Sendable, Hashable {
     public var type: TensorType
 }
 
-/// `<prefix>_forward_threads(...)`: checks the CPU (when the code needs more than the baseline),
-/// then calls the model's code, `forward`.
-func buildThreadsEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) -> Function {
-    let fn = ir.addFunction(entry.threadsSymbol, forward.type)
+/// `<prefix>_forward_threads(...)`: when the object checks its CPU, calls the code of the first
+/// CPU in `entry.variants` whose extensions this one has (`forwards` in the same order), or
+/// returns ERR_CPU; else calls the one forward function. Also builds `<prefix>_cpu`.
+func buildThreadsEntry(_ entry: EntryPoint, calling forwards: [Function], in ir: IRModule) -> Function {
+    precondition(forwards.count == entry.variants.count, "a forward function per CPU")
+    let type = forwards[0].type
+    let fn = ir.addFunction(entry.threadsSymbol, type)
     ir.addAttribute("nounwind", to: fn)
     let b = IRBuilder(ir, fn)
-    if !entry.cpuFeatures.isEmpty {
-        compileForBaseline(fn, in: ir)
-        let supported = buildCPUCheck(entry.cpuFeatures, in: ir)
-        b.returnIf(b.not(b.call(supported, [])), ir.i32(Int(Status.unsupportedCPU.rawValue)))
+    let args = (0..<type.paramCount).map { fn.param($0) }
+    guard entry.checksCPU else {
+        b.ret(b.call(forwards[0], args))
+        buildCPUName(entry, choice: nil, in: ir)
+        return fn
     }
-    b.ret(b.call(forward, (0..<forward.type.paramCount).map { fn.param($0) }))
+    compileForBaseline(fn, in: ir)
+    let choose = buildCPUChoice(entry.variants.map(\.features), in: ir)
+    let choice = b.call(choose, [])
+    for (i, forward) in forwards.enumerated() {
+        let run = b.newBlock("cpu.\(i)"), next = b.newBlock("cpu.\(i).not")
+        b.condBr(b.icmp(.eq, choice, ir.i32(i)), run, next)
+        b.position(at: run)
+        b.ret(b.call(forward, args))
+        b.position(at: next)
+    }
+    b.ret(ir.i32(Int(Status.unsupportedCPU.rawValue)))
+    buildCPUName(entry, choice: choose, in: ir)
     return fn
+}
+
+/// `const char *<prefix>_cpu(void)`: the name of the CPU whose code runs here (of `choice`, when
+/// the object checks), NULL when the CPU has none's extensions.
+private func buildCPUName(_ entry: EntryPoint, choice: Function?, in ir: IRModule) {
+    let fn = ir.addFunction(entry.cpuSymbol, ir.functionType(ir.ptr, []))
+    ir.addAttribute("nounwind", to: fn)
+    compileForBaseline(fn, in: ir)
+    let b = IRBuilder(ir, fn)
+    let names = entry.variants.enumerated().map { i, variant in
+        Array(variant.cpu.utf8 + [0]).withUnsafeBytes { ir.addConstantBytes("tfc.cpu.name.\(i)", $0) }
+    }
+    guard let choice else {
+        b.ret(names[0])
+        return
+    }
+    let chosen = b.call(choice, [])
+    for (i, name) in names.enumerated() { b.returnIf(b.icmp(.eq, chosen, ir.i32(i)), name) }
+    b.ret(ir.nullPointer)
 }
 
 /// `<prefix>_forward(...)`: the threaded entry with threads = 0 (every online core).
 func buildDefaultThreadsEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
     let count = forward.type.paramCount - 1
     let fn = ir.addFunction(entry.forwardSymbol, ir.functionType(ir.i32, (0..<count).map { forward.type.param($0) }))
-    if !entry.cpuFeatures.isEmpty { compileForBaseline(fn, in: ir) }
+    if entry.checksCPU { compileForBaseline(fn, in: ir) }
     let b = IRBuilder(ir, fn)
     b.ret(b.call(forward, (0..<count).map { fn.param($0) } + [ir.i32(0)]))
 }
@@ -102,7 +155,7 @@ func buildDefaultThreadsEntry(_ entry: EntryPoint, calling forward: Function, in
 /// unpacks the pointer array and calls the forward function.
 func buildPackedEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRModule) {
     let fn = ir.addFunction(entry.packedSymbol, ir.functionType(ir.i32, [ir.ptr, ir.i64, ir.i32]))
-    if !entry.cpuFeatures.isEmpty { compileForBaseline(fn, in: ir) }
+    if entry.checksCPU { compileForBaseline(fn, in: ir) }
     let b = IRBuilder(ir, fn)
     let args = fn.param(0)
     var pointers: [Value] = []

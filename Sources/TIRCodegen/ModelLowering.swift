@@ -65,7 +65,9 @@ public let maxCompiledOps = 20_000
 public struct LoweringPlans: Sendable {
     public let fusion: FusionPlan
     public let memory: MemoryPlan
-    public let entry: EntryPoint
+    /// How the code is called; for an object with code for several CPUs, the first CPU's plans
+    /// with every CPU in `entry.variants` and the largest workspace of them.
+    public internal(set) var entry: EntryPoint
 
     /// Plans `model` for `target`: what is fused, where every value lives, how it is called.
     public init(_ model: Module, target: TargetSpec, prefix: String? = nil) throws {
@@ -77,7 +79,7 @@ public struct LoweringPlans: Sendable {
         entry = EntryPoint(prefix: cIdentifier(prefix ?? model.name),
                            inputs: model.inputs.map { EntryBuffer(name: $0.name, type: $0.type) },
                            outputs: memory.outputs, seq: model.seq, workspaceBytes: memory.workspaceBytes,
-                           cpu: target.cpu, cpuFeatures: target.checkedFeatures)
+                           variants: [CodeVariant(target)])
     }
 }
 
@@ -85,14 +87,36 @@ public struct LoweringPlans: Sendable {
 /// left for the caller to define when they are external.
 func lowerModel(_ model: Module, weights: Weights, plans: LoweringPlans, into ir: IRModule, target: TargetSpec,
                 options: CodegenOptions) throws -> [ExternalWeight] {
-    let lowering = try FunctionLowering(model: model, weights: weights, plans: plans, ir: ir, target: target,
-                                        externalWeights: options.externalWeights,
-                                        minParallelWork: options.minParallelWork, profile: options.profile,
-                                        pairedBF16: options.pairedBF16)
-    let threads = buildThreadsEntry(plans.entry, calling: try lowering.build(), in: ir)
-    buildDefaultThreadsEntry(plans.entry, calling: threads, in: ir)
-    if options.packedEntry { buildPackedEntry(plans.entry, calling: threads, in: ir) }
-    return lowering.external
+    try lowerModel(model, weights: weights, plans: [plans], entry: plans.entry, into: ir, targets: [target], options: options)
+}
+
+/// The same with code for each of `targets` (plans[i] for targets[i]): every CPU's functions in a
+/// namespace of their own (`tfc.<cpu>.`), the weights shared where the layouts agree, and entry
+/// points that run the first CPU's code that this one can (EntryPoint.variants).
+func lowerModel(_ model: Module, weights: Weights, plans: [LoweringPlans], entry: EntryPoint, into ir: IRModule,
+                targets: [TargetSpec], options: CodegenOptions) throws -> [ExternalWeight] {
+    let constants = ConstantPool()
+    var forwards: [Function] = [], external: [ExternalWeight] = []
+    for (target, plans) in zip(targets, plans) {
+        let lowering = try FunctionLowering(model: model, weights: weights, plans: plans, ir: ir, target: target,
+                                            externalWeights: options.externalWeights,
+                                            minParallelWork: options.minParallelWork, profile: options.profile,
+                                            pairedBF16: options.pairedBF16,
+                                            namespace: targets.count == 1 ? "tfc." : "tfc.\(cIdentifier(target.cpu)).",
+                                            constants: constants)
+        forwards.append(try lowering.build())
+        external += lowering.external
+    }
+    let threads = buildThreadsEntry(entry, calling: forwards, in: ir)
+    buildDefaultThreadsEntry(entry, calling: threads, in: ir)
+    if options.packedEntry { buildPackedEntry(entry, calling: threads, in: ir) }
+    return external
+}
+
+/// The weight constants of one module, by name: every CPU's code in an object reads the same
+/// global for the same layout of a weight.
+final class ConstantPool {
+    var globals: [String: Value] = [:]
 }
 
 /// What one op's lowering is given: the instruction, the addresses and types of its operands, the
@@ -148,6 +172,11 @@ final class FunctionLowering {
     let gemm: GemmKernels
     /// Weight constants in a kernel's layout, by parameter name and layout.
     var packed: [String: Value] = [:]
+    /// The start of every function's name: `tfc.`, or `tfc.<cpu>.` for each of several CPUs'
+    /// code in one object.
+    let namespace: String
+    /// The module's weight constants by name, shared by the code of every CPU in it.
+    let constants: ConstantPool
 
     /// Weights declared as external symbols, with their data (when externalWeights).
     var external: [ExternalWeight] = []
@@ -163,7 +192,10 @@ final class FunctionLowering {
         model.params.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
 
     init(model: Module, weights: Weights, plans: LoweringPlans, ir: IRModule, target: TargetSpec,
-         externalWeights: Bool, minParallelWork: Int, profile: Bool = false, pairedBF16: Bool = false) throws {
+         externalWeights: Bool, minParallelWork: Int, profile: Bool = false, pairedBF16: Bool = false,
+         namespace: String = "tfc.", constants: ConstantPool = ConstantPool()) throws {
+        self.namespace = namespace
+        self.constants = constants
         self.profile = profile
         self.pairedBF16 = pairedBF16
         self.externalWeights = externalWeights
@@ -181,9 +213,9 @@ final class FunctionLowering {
         paramTypes += [IRType](repeating: ir.ptr, count: plan.outputs.count + 1)
         paramTypes.append(ir.i32)
         // The model's code; the public entry points (EntryPoint.swift) check the CPU and call it.
-        fn = ir.addFunction("tfc.forward", ir.functionType(ir.i32, paramTypes), linkage: .internal)
+        fn = ir.addFunction(namespace + "forward", ir.functionType(ir.i32, paramTypes), linkage: .internal)
         b = IRBuilder(ir, fn)
-        gemm = GemmKernels(ir: ir, target: target)
+        gemm = GemmKernels(ir: ir, target: target, namespace: namespace)
         let index = bindArguments(of: fn)
         threads = fn.param(index + 1)
         ir.addCodeAttributes(to: fn, target: target)
@@ -218,7 +250,7 @@ final class FunctionLowering {
     /// outputs..., workspace, threads, team)`, kept out of line (`noinline`: the inliner would
     /// otherwise fold every op back into one giant function), and calls it.
     private func lowerInOwnFunction(_ inst: Instruction, type: IRType) throws {
-        let op = ir.addFunction("tfc.op.\(cIdentifier(inst.result))", type, linkage: .internal)
+        let op = ir.addFunction(namespace + "op.\(cIdentifier(inst.result))", type, linkage: .internal)
         ir.addCodeAttributes(to: op, target: target)
         ir.addAttribute("noinline", to: op)
         let pointers = type.paramCount - 2  // every parameter but the thread count and the team
@@ -322,9 +354,15 @@ final class FunctionLowering {
         return p
     }
 
-    /// Weight bytes as an embedded constant, or as an external symbol whose data the JIT defines.
+    /// Weight bytes as an embedded constant (one per name in the module: the code of several CPUs
+    /// shares the layouts they have in common), or as an external symbol whose data the JIT defines.
     func constant(_ name: String, _ bytes: [UInt8]) -> Value {
-        guard externalWeights else { return bytes.withUnsafeBytes { ir.addConstantBytes(name, $0) } }
+        guard externalWeights else {
+            if let shared = constants.globals[name] { return shared }
+            let global = bytes.withUnsafeBytes { ir.addConstantBytes(name, $0) }
+            constants.globals[name] = global
+            return global
+        }
         let symbol = "tfc.weight.\(external.count)"
         external.append(ExternalWeight(symbol: symbol, bytes: bytes))
         return ir.addExternalConstant(symbol)

@@ -89,7 +89,7 @@ extension FunctionLowering {
     func parallelFor(_ name: String, count: Value, work: Value, captures: [Value],
                      _ body: (_ captured: [Value], _ begin: Value, _ end: Value) throws -> Void) rethrows {
         let team = teamFunctions
-        let task = ir.addFunction("tfc.task.\(name)", team.taskType, linkage: .internal)
+        let task = ir.addFunction(namespace + "task.\(name)", team.taskType, linkage: .internal)
         ir.addCodeAttributes(to: task, target: target)
         let captureTypes = captures.map { b.type(of: $0) }
         do {
@@ -127,7 +127,7 @@ extension FunctionLowering {
         let ptr = ir.ptr, i64 = ir.i64, i32 = ir.i32
         let taskType = ir.functionType(ir.void, [ptr, i64, i64])
         func fn(_ name: String, _ type: IRType) -> Function {
-            let f = ir.addFunction("tfc.team.\(name)", type, linkage: .internal)
+            let f = ir.addFunction(namespace + "team.\(name)", type, linkage: .internal)
             ir.addAttribute("nounwind", to: f)
             return f
         }

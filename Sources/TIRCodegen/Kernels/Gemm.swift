@@ -139,11 +139,14 @@ final class GemmKernels {
     let ir: IRModule
     let shape: GemmShape
     let target: TargetSpec
+    /// The start of the kernels' names (FunctionLowering.namespace).
+    let namespace: String
     private var cache: [String: Function] = [:]
 
-    init(ir: IRModule, target: TargetSpec) {
+    init(ir: IRModule, target: TargetSpec, namespace: String = "tfc.") {
         self.ir = ir
         self.target = target
+        self.namespace = namespace
         shape = GemmShape.forTarget(target)
     }
 
@@ -164,7 +167,7 @@ final class GemmKernels {
     func kernel(rows: Int, ldx: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool, weights: DType = .f32,
                 precision: GemmPrecision = .f32, prefetch: Bool = false) -> Function {
         let element = precision == .bf16Pairs ? "bf16pairs." : weights == .f32 ? "" : "\(weights)."
-        let key = "tfc.gemm.\(rows)x\(shape.nr).ldx\(ldx).\(element)\(prefetch ? "pf." : "")\(accumulate ? "acc." : "")"
+        let key = namespace + "gemm.\(rows)x\(shape.nr).ldx\(ldx).\(element)\(prefetch ? "pf." : "")\(accumulate ? "acc." : "")"
             + (finish ? epilogue.name : "partial")
         if let f = cache[key] { return f }
         let p = ir.ptr, i64 = ir.i64
