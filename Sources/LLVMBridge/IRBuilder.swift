@@ -151,6 +151,13 @@ public final class IRBuilder {
     }
 
     /// A stack slot, placed in the entry block so that mem2reg turns it into SSA values.
+    /// A stack slot aligned to `align` bytes (a buffer read by aligned vector loads).
+    public func alloca(_ type: IRType, align: Int) -> Value {
+        let slot = alloca(type)
+        LLVMSetAlignment(slot.ref, UInt32(align))
+        return slot
+    }
+
     public func alloca(_ type: IRType) -> Value {
         let here = LLVMGetInsertBlock(ref)
         if let first = LLVMGetFirstInstruction(entry.ref) {

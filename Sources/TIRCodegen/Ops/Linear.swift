@@ -114,6 +114,13 @@ extension FunctionLowering {
         // row block j asks for lines j mod n of each, so the first n blocks fetch all of it.
         let stepBytes = precision.kStep * nr * weightType.byteSize, linesPerStep = max(1, stepBytes / 64)
         precondition(linesPerStep & (linesPerStep - 1) == 0, "a kernel step covers a power of two of lines")
+        // bf16 weights read by the float32 kernel are widened once per panel slice and group of
+        // rows into an aligned buffer on the stack (in L1), not by every row block's kernel: the
+        // widening's shifts would share the FMA ports with the products at every step.
+        let widen = weightType == .bf16 && precision != .bf16Pairs
+        let maxSteps = slices.map(\.length).max() ?? 0
+        let wide = widen ? b.alloca(ir.array(f32, maxSteps * nr), align: 64) : nil
+        let kernelWeights = widen ? DType.f32 : weightType
         let groups = b.sdiv(b.add(b.sub(end, begin), ir.i64(panelGroup - 1)), ir.i64(panelGroup))
         let rowGroups = b.sdiv(b.add(R, ir.i64(rowGroup - 1)), ir.i64(rowGroup))
         b.forLoop(groups) { g in
@@ -124,7 +131,7 @@ extension FunctionLowering {
                 let steps = (slice.length + precision.kStep - 1) / precision.kStep
                 let kernels = (1...mr).map { rows in
                     gemm.kernel(rows: rows, ldx: ldx, epilogue, accumulate: s > 0, finish: s == slices.count - 1,
-                                weights: weightType, precision: precision, prefetch: true)
+                                weights: kernelWeights, precision: precision, prefetch: true)
                 }
                 b.forLoop(rowGroups) { rg in
                     let r0 = b.mul(rg, rowGroup), left = b.sub(R, r0)
@@ -137,12 +144,20 @@ extension FunctionLowering {
                         let biasAt = bias.map { b.gep(biasElement, $0, col) } ?? ir.nullPointer
                         let w = b.gep(element, weights, b.add(b.mul(p, panelK * nr), ir.i64(slice.k0 * nr)))
                         let next = b.gepAnyAddress(element, w, ir.i64(panelK * nr))
+                        let panel = wide ?? w
+                        if let wide {
+                            let lanes = gemm.shape.lanes
+                            b.forLoop(steps * nr / lanes) { v in
+                                let bits = b.load(ir.vector(ir.i16, lanes), b.gep(ir.i16, w, b.mul(v, ir.i64(lanes))), align: lanes * 2)
+                                b.store(widenBF16(b, bits, lanes: lanes), b.gep(f32, wide, b.mul(v, ir.i64(lanes))), align: lanes * 4)
+                            }
+                        }
                         func call(_ kernel: Function, block: Value) {
                             let row = b.add(r0, b.mul(block, mr))
                             let at = b.add(b.mul(row, N), col)
                             let line = linesPerStep == 1 ? ir.i64(0) : b.and(block, ir.i64(linesPerStep - 1))
                             let ahead = b.gepAnyAddress(ir.i8, next, b.mul(line, ir.i64(steps * 64)))
-                            b.call(kernel, [b.gep(xElement, x, b.add(b.mul(row, ldx), ir.i64(slice.k0))), w,
+                            b.call(kernel, [b.gep(xElement, x, b.add(b.mul(row, ldx), ir.i64(slice.k0))), panel,
                                             ir.i64(steps), b.gep(f32, out, at), ir.i64(N), cols, biasAt,
                                             residual.map { b.gep(f32, $0, at) } ?? ir.nullPointer, ir.i64(N),
                                             scales.map { b.gep(f32, $0, row) } ?? ir.nullPointer, ahead])
