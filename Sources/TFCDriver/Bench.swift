@@ -67,6 +67,11 @@ public struct BenchReport: Codable, Sendable {
     /// fp32 FMA throughput measured on this machine with the same number of threads, just before
     /// the timed calls (see PeakProbe): the ceiling for the GFLOP/s column.
     public var peakGflops: Double?
+    /// With bf16 rows: the bf16 instruction this CPU's bf16 products use (`vdpbf16ps`; nil: none,
+    /// they run on the float32 FMAs) and its throughput measured the same way: the ceiling for
+    /// the bf16 rows' share of peak.
+    public var bf16Instruction: String?
+    public var bf16PeakGflops: Double?
     public var rows: [BenchRow]
     /// With --profile: each configuration's time per op kind.
     public var profiles: [BenchProfile]?
@@ -89,7 +94,14 @@ public struct BenchReport: Codable, Sendable {
                          + ofPeak + String(format: " %8.3f %9.3f", r.speedup, r.normsMs))
         }
         if peakGflops != nil && precisions.contains("bf16") {
-            lines.append("  (of peak: against the fp32 FMA peak for every precision)")
+            if let bf16PeakGflops, let bf16Instruction {
+                lines.insert(String(format: "bf16 peak (%@) measured on %d thread%@: %.1f GFLOP/s", bf16Instruction, threads,
+                                    threads == 1 ? "" : "s", bf16PeakGflops), at: 2)
+                lines.append("  (of peak: fp32 rows against the fp32 FMA peak, bf16 rows against the bf16 peak)")
+            } else {
+                lines.append("  (of peak: against the fp32 FMA peak for every precision: this CPU has no bf16 instruction tfc uses")
+                lines.append("   (AVX512_BF16), so its bf16 products run on the float32 FMAs)")
+            }
         }
         for profile in profiles ?? [] {
             let total = profile.kinds.map(\.ms).reduce(0, +)
@@ -191,6 +203,8 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
     let threads = min(options.threads > 0 ? options.threads : ProcessInfo.processInfo.activeProcessorCount, 64)
     if options.measurePeak { progress.begin("measuring the FMA peak") }
     let peak = options.measurePeak ? try PeakProbe.measure(threads: threads) : nil
+    let bf16 = options.precisions.contains(.bf16)
+    let bf16Peak = options.measurePeak && bf16 ? try PeakProbe.measureBF16(threads: threads) : nil
     progress.begin("timing \(options.warmup + options.runs) rounds")
     var times = [[Double]](repeating: [], count: calls.count)
     var normTimes = [[Double]](repeating: [], count: calls.count)
@@ -215,7 +229,7 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
         let sorted = times[i].sorted()
         return BenchRow(variant: calls[i].0.rawValue, precision: calls[i].1.rawValue, medianMs: medians[i], p10Ms: percentile(sorted, 0.1),
                         p90Ms: percentile(sorted, 0.9), gflops: flops / (medians[i] * 1e6),
-                        ofPeak: peak.map { flops / (medians[i] * 1e6) / $0 }, speedup: baseline / medians[i], normsMs: percentile(normTimes[i].sorted(), 0.5))
+                        ofPeak: (calls[i].1 == .bf16 ? bf16Peak ?? peak : peak).map { flops / (medians[i] * 1e6) / $0 }, speedup: baseline / medians[i], normsMs: percentile(normTimes[i].sorted(), 0.5))
     }
     var profiles: [BenchProfile]?
     if options.profile {
@@ -225,7 +239,8 @@ public func benchmark(_ original: LoadedModel, options: BenchOptions = BenchOpti
         }
     }
     return BenchReport(model: original.path, seqLen: original.module.seq == nil ? nil : seq, threads: threads, runs: options.runs,
-                       precisions: options.precisions.map(\.rawValue), gflopPerCall: flops / 1e9, peakGflops: peak, rows: rows,
+                       precisions: options.precisions.map(\.rawValue), gflopPerCall: flops / 1e9, peakGflops: peak,
+                       bf16Instruction: bf16 ? PeakProbe.bf16Instruction() : nil, bf16PeakGflops: bf16Peak, rows: rows,
                        profiles: profiles)
 }
 

@@ -16,9 +16,38 @@ public enum PeakProbe {
         _ = try generateCode("peak", target: jit.target, to: .jit(jit)) { ir in
             buildLoop(ir, target: jit.target, lanes: lanes)
         }
+        return try time(jit, flopsPerIteration: Double(chains * lanes * 2), threads: threads, seconds: seconds, trials: trials)
+    }
+
+    /// The bf16 instruction this CPU's bf16 products use, and so the bf16 peak `measureBF16`
+    /// times: `vdpbf16ps` with AVX512_BF16 (AMX tiles are not emitted yet); nil without.
+    public static func bf16Instruction(_ target: TargetSpec = .host) -> String? {
+        GemmShape.forTarget(target).hasDotInstruction(target) ? "vdpbf16ps" : nil
+    }
+
+    /// Measured bf16 throughput of `bf16Instruction` in GFLOP/s (each of its 16 lanes adds two
+    /// products: 64 flops), as `measure` does for FMAs; nil on a CPU without one.
+    public static func measureBF16(threads: Int = 1, seconds: Double = 0.05, trials: Int = 5) throws -> Double? {
+        let jit = try JIT()
+        guard bf16Instruction(jit.target) != nil else { return nil }
+        _ = try generateCode("peak.bf16", target: jit.target, to: .jit(jit)) { ir in
+            buildBF16Loop(ir, target: jit.target)
+        }
+        return try time(jit, flopsPerIteration: Double(chains * 16 * 4), threads: threads, seconds: seconds, trials: trials)
+    }
+
+    /// The probe loop's assembly for `target` (`bf16`: the vdpbf16ps loop), for tests.
+    public static func assembly(for target: TargetSpec, bf16: Bool) throws -> String {
+        let (_, code) = try generateCode("peak", target: target, to: .object(assembly: true)) { ir in
+            if bf16 { buildBF16Loop(ir, target: target) } else { buildLoop(ir, target: target, lanes: GemmShape.forTarget(target).lanes) }
+        }
+        return code.assembly ?? ""
+    }
+
+    /// The best rate of `tfc_fma_peak` in `jit` over `trials` runs on `threads` threads at once.
+    private static func time(_ jit: JIT, flopsPerIteration: Double, threads: Int, seconds: Double, trials: Int) throws -> Double {
         typealias Loop = @convention(c) (Int64, Float, Float) -> Float
         let loop = unsafeBitCast(try jit.lookup("tfc_fma_peak"), to: Loop.self)
-        let flopsPerIteration = Double(chains * lanes * 2)
 
         // Calibrate on one thread: iterations for about `seconds`.
         var iterations: Int64 = 1 << 16
@@ -41,6 +70,33 @@ public enum PeakProbe {
             best = max(best, Double(count) * Double(n) * flopsPerIteration / elapsed / 1e9)
         }
         return best
+    }
+
+    /// `float tfc_fma_peak(i64 n, float b, float c)`: `chains` vectors a_i += pairs(b) . pairs(c),
+    /// n times, by `vdpbf16ps` (b and c rounded to bf16 and broadcast to every pair).
+    private static func buildBF16Loop(_ ir: IRModule, target: TargetSpec) {
+        let f32 = ir.f32, vec = ir.vector(f32, 16), pairs = ir.vector(ir.bfloat, 32)
+        let fn = ir.addFunction("tfc_fma_peak", ir.functionType(f32, [ir.i64, f32, f32]))
+        ir.addCodeAttributes(to: fn, target: target)
+        let b = IRBuilder(ir, fn)
+        let dot = ir.intrinsic("llvm.x86.avx512bf16.dpbf16ps.512", [])
+        func bf16Pairs(_ x: Value) -> Value {
+            let bits = roundToBF16(b, b.splat(x, lanes: 16), lanes: 16)  // <16 x i16>
+            let both = b.or(b.zext(bits, to: ir.vector(ir.i32, 16)), b.shl(b.zext(bits, to: ir.vector(ir.i32, 16)), ir.i32(16, lanes: 16)))
+            return b.bitcast(both, to: pairs)
+        }
+        let m = bf16Pairs(fn.param(1)), c = bf16Pairs(fn.param(2))
+        let acc = (0..<chains).map { i -> Value in
+            let slot = b.alloca(vec)
+            b.store(ir.f32(Double(i), lanes: 16), slot, align: 4)
+            return slot
+        }
+        b.forLoop(fn.param(0)) { _ in
+            for slot in acc { b.store(b.call(dot, [b.load(vec, slot, align: 4), m, c]), slot, align: 4) }
+        }
+        var sum = ir.f32(0, lanes: 16)
+        for slot in acc { sum = b.fadd(sum, b.load(vec, slot, align: 4)) }
+        b.ret(b.reduceAdd(sum))
     }
 
     /// `float tfc_fma_peak(i64 n, float b, float c)`: `chains` vectors a_i = a_i * b + c, n times.

@@ -4,6 +4,7 @@
 // element of x that float32 and float64 round to neighbouring bf16 values.
 import Foundation
 import Testing
+import LLVMBridge
 import TFCDriver
 import TIR
 
@@ -142,6 +143,22 @@ import TIR
         let text = try tfc("bench", examplePath("gpt-tiny.tir"), "--precision", "fp32,bf16", "--profile", "--runs", "1",
                            "--warmup", "0", "--no-peak", "--variants", "pre-crms", "--seq", "3", "--threads", "1")
         #expect(text.stdout.contains("precisions fp32, bf16") && text.stdout.contains("profile of pre-crms bf16"), "\(text.stdout)")
+        // With the peaks: bf16 rows are read against the bf16 instruction's own peak where the CPU
+        // has one, and the report says so either way.
+        let peaks = try tfc("bench", examplePath("gpt-tiny.tir"), "--precision", "fp32,bf16", "--runs", "1",
+                            "--warmup", "0", "--variants", "pre-ln", "--seq", "3", "--threads", "1", "--json")
+        try #require(peaks.status == 0, "\(peaks.stderr)")
+        let withPeaks = try JSONDecoder().decode(BenchReport.self, from: Data(peaks.stdout.utf8))
+        #expect((withPeaks.peakGflops ?? 0) > 0)
+        if TargetSpec.host.has("avx512bf16") {
+            let bf16Peak = try #require(withPeaks.bf16PeakGflops)
+            #expect(withPeaks.bf16Instruction == "vdpbf16ps" && bf16Peak > 0)
+            let row = try #require(withPeaks.rows.first { $0.precision == "bf16" })
+            #expect(abs((row.ofPeak ?? 0) - row.gflops / bf16Peak) < 1e-9 * row.gflops)
+        } else {
+            #expect(withPeaks.bf16Instruction == nil && withPeaks.bf16PeakGflops == nil)
+            #expect(withPeaks.text.contains("this CPU has no bf16 instruction tfc uses"), "\(withPeaks.text)")
+        }
         let bad = try tfc("bench", examplePath("gpt-tiny.tir"), "--precision", "fp16")
         #expect(bad.status != 0 && bad.stderr.contains("unknown precision 'fp16'"), "\(bad.stderr)")
     }
