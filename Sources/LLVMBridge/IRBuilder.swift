@@ -291,6 +291,12 @@ public final class IRBuilder {
         return call(f, [pointer, module.i32(align), mask, Value(ref: LLVMConstNull(vecType.ref))])
     }
 
+    /// One element per lane from its own address (a vector of pointers), 0 where `mask` is off.
+    public func maskedGather(_ vecType: IRType, _ pointers: Value, _ mask: Value, align: Int = 4) -> Value {
+        let f = module.intrinsic("llvm.masked.gather", [vecType, type(of: pointers)])
+        return call(f, [pointers, module.i32(align), mask, Value(ref: LLVMConstNull(vecType.ref))])
+    }
+
     public func maskedStore(_ v: Value, _ pointer: Value, _ mask: Value, align: Int = 4) {
         let f = module.intrinsic("llvm.masked.store", [type(of: v), module.ptr])
         call(f, [v, pointer, module.i32(align), mask])

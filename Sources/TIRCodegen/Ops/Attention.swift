@@ -75,16 +75,23 @@ extension FunctionLowering {
             b.forLoop(begin, end) { h in
                 let keys = b.gep(f32, scratch, b.mul(h, layout.perHead))
                 let values = b.gep(f32, keys, ir.i64(layout.valuesOffset))
-                // K^T: panel p holds keys p*nr ..< p*nr+nr as [dh][nr]; keys past R are 0.
+                // K^T: panel p holds keys p*nr ..< p*nr+nr as [dh][nr]; keys past R are 0. Each
+                // vector of a panel's row kk gathers element kk of `lanes` keys (their rows are in
+                // L1 while the panel is built), so every store is a whole aligned vector.
                 let keyPanels = b.sdiv(b.add(R, nr - 1), ir.i64(nr))
-                b.forLoop(b.mul(keyPanels, nr)) { key in
-                    let inRange = b.icmp(.slt, key, R)
-                    let src = b.gep(f32, k, b.add(b.mul(key, strides[1].stride), b.add(b.mul(h, dh), ir.i64(strides[1].offset))))
-                    let p = b.sdiv(key, ir.i64(nr)), j = b.sub(key, b.mul(p, nr))
-                    let dst = b.gep(f32, keys, b.add(b.mul(p, dh * nr), j))
-                    b.forLoop(dh) { kk in
-                        let x = b.select(inRange, loadF(src, kk), ir.f32(0))
-                        storeF(x, dst, b.mul(kk, nr))
+                let keyOffsets = b.mul(b.laneIndices(lanes), ir.i32(strides[1].stride, lanes: lanes))
+                b.forLoop(keyPanels) { p in
+                    for at in stride(from: 0, to: nr, by: lanes) {
+                        let first = b.add(b.mul(p, nr), ir.i64(at))
+                        let mask = b.prefixMask(b.sub(R, first), lanes: lanes)
+                        // Lanes past R (masked off, never read) may point past the buffer.
+                        let row = b.gepAnyAddress(f32, k, b.add(b.mul(first, strides[1].stride), b.add(b.mul(h, dh), ir.i64(strides[1].offset))))
+                        let rows = b.gepAnyAddress(f32, row, keyOffsets)
+                        let dst = b.gep(f32, keys, b.add(b.mul(p, dh * nr), ir.i64(at)))
+                        b.forLoop(dh) { kk in
+                            b.store(b.maskedGather(vec, b.gepAnyAddress(f32, rows, kk), mask), b.gep(f32, dst, b.mul(kk, nr)),
+                                    align: lanes * DType.f32.byteSize)
+                        }
                     }
                 }
                 // V: panel q holds head columns q*nr ..< q*nr+nr as [rows][nr]; columns past dh are 0.
