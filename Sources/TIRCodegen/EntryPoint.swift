@@ -128,7 +128,7 @@ func buildThreadsEntry(_ entry: EntryPoint, calling forwards: [Function], in ir:
 private func buildCPUName(_ entry: EntryPoint, choice: Function?, in ir: IRModule) {
     let fn = ir.addFunction(entry.cpuSymbol, ir.functionType(ir.ptr, []))
     ir.addAttribute("nounwind", to: fn)
-    compileForBaseline(fn, in: ir)
+    if choice != nil { compileForBaseline(fn, in: ir) }  // x86 only: the only objects that check
     let b = IRBuilder(ir, fn)
     let names = entry.variants.enumerated().map { i, variant in
         Array(variant.cpu.utf8 + [0]).withUnsafeBytes { ir.addConstantBytes("tfc.cpu.name.\(i)", $0) }
