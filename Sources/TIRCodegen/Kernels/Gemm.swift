@@ -10,8 +10,8 @@
 // `compute = bf16` linears have bf16 weights and read x rounded to bf16 (a scratch copy the
 // driver writes). With AVX512_BF16 the panels hold pairs of k ([K/2][nr][2], "VNNI" order) and
 // one `vdpbf16ps` adds two products per lane (bf16Pairs). Elsewhere the copy holds the rounded
-// values as floats and the float32 kernel multiplies them by the bf16 weights it widens
-// (bf16Rounded): the same products, since a product of two bf16 values is exact in float32,
+// values as floats and the float32 kernel multiplies them by the bf16 weights, which the
+// driver widens once per panel slice into a stack buffer (bf16Rounded): the same products, since a product of two bf16 values is exact in float32,
 // at float32 speed with half the weight bytes. On CPUs without the instruction the tests run
 // the paired layout through a two-FMA emulation of it (CodegenOptions.pairedBF16), so that
 // everything about that path but the one instruction is checked on every machine.
@@ -51,7 +51,7 @@ struct GemmShape: Hashable {
 
 /// How a GEMM's operands are stored and multiplied.
 enum GemmPrecision: Hashable {
-    /// x float32; weights float32 or bf16 (widened exactly as loaded); FMA in float32.
+    /// x float32; weights float32 or bf16 (widened exactly, once per panel slice); FMA in float32.
     case f32
     /// compute = bf16 without bf16 instructions: x rounded to bf16 but stored as floats, read by
     /// the float32 kernel with bf16 weights.
@@ -161,12 +161,12 @@ final class GemmKernels {
     /// With `accumulate` the block starts from y (a later slice of K), else from zero. bias and
     /// res point at the panel's first column, scale at the block's first row; each is read only
     /// if the epilogue uses it.
-    /// The panel's elements are `weights` (bf16 ones are widened as they are loaded). With
-    /// `precision` bf16Pairs, x is bf16 too, ldx counts bf16 elements, the panel is in pairs of k
+    /// The panel is float32 (bf16 weights are widened by the caller, GEMM driver), or with
+    /// `precision` bf16Pairs, bf16 in pairs of k: x is bf16 too, ldx counts bf16 elements, the panel is in pairs of k
     /// and K counts pairs.
-    func kernel(rows: Int, ldx: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool, weights: DType = .f32,
+    func kernel(rows: Int, ldx: Int, _ epilogue: Epilogue, accumulate: Bool, finish: Bool,
                 precision: GemmPrecision = .f32, prefetch: Bool = false) -> Function {
-        let element = precision == .bf16Pairs ? "bf16pairs." : weights == .f32 ? "" : "\(weights)."
+        let element = precision == .bf16Pairs ? "bf16pairs." : ""
         let key = namespace + "gemm.\(rows)x\(shape.nr).ldx\(ldx).\(element)\(prefetch ? "pf." : "")\(accumulate ? "acc." : "")"
             + (finish ? epilogue.name : "partial")
         if let f = cache[key] { return f }
@@ -177,13 +177,13 @@ final class GemmKernels {
         // a call costs nothing next to one kernel's work, while inlining every call site would
         // multiply the optimizer's work (GPT-2 small compiled 3.5x slower).
         ir.addAttribute("noinline", to: fn)
-        build(fn, rows: rows, ldx: ldx, finish ? epilogue : Epilogue(), accumulate: accumulate, weights: weights,
-              precision: precision, prefetch: prefetch)
+        build(fn, rows: rows, ldx: ldx, finish ? epilogue : Epilogue(), accumulate: accumulate, precision: precision,
+              prefetch: prefetch)
         cache[key] = fn
         return fn
     }
 
-    private func build(_ fn: Function, rows: Int, ldx: Int, _ epilogue: Epilogue, accumulate: Bool, weights: DType,
+    private func build(_ fn: Function, rows: Int, ldx: Int, _ epilogue: Epilogue, accumulate: Bool,
                        precision: GemmPrecision, prefetch: Bool) {
         let b = IRBuilder(ir, fn)
         let (x, panel, K, y, ldy, cols, bias, res, ldres, scale) =
@@ -241,18 +241,8 @@ final class GemmKernels {
                 }
                 return
             }
-            let w: [Value]
-            if weights == .bf16 {
-                // Panels start on a vector boundary: nr bf16 are nr * 2 bytes, aligned to lanes * 2.
-                let wk = b.gep(ir.i16, panel, b.mul(k, shape.nr))
-                let half = ir.vector(ir.i16, lanes)
-                w = (0..<shape.vectors).map { v in
-                    widenBF16(b, b.load(half, b.gep(ir.i16, wk, ir.i64(v * lanes)), align: lanes * 2), lanes: lanes)
-                }
-            } else {
-                let wk = b.gep(f32, panel, b.mul(k, shape.nr))
-                w = (0..<shape.vectors).map { v in b.load(vec, b.gep(f32, wk, ir.i64(v * lanes)), align: lanes * DType.f32.byteSize) }
-            }
+            let wk = b.gep(f32, panel, b.mul(k, shape.nr))
+            let w = (0..<shape.vectors).map { v in b.load(vec, b.gep(f32, wk, ir.i64(v * lanes)), align: lanes * DType.f32.byteSize) }
             for i in 0..<rows {
                 let a = b.splat(b.load(f32, b.gep(f32, rowBase[i], k)), lanes: lanes)
                 for v in 0..<shape.vectors {

@@ -118,9 +118,9 @@ extension FunctionLowering {
         // rows into an aligned buffer on the stack (in L1), not by every row block's kernel: the
         // widening's shifts would share the FMA ports with the products at every step.
         let widen = weightType == .bf16 && precision != .bf16Pairs
+        precondition(widen || weightType == .f32 || precision == .bf16Pairs, "the kernels read float32 or bf16 pairs")
         let maxSteps = slices.map(\.length).max() ?? 0
         let wide = widen ? b.alloca(ir.array(f32, maxSteps * nr), align: 64) : nil
-        let kernelWeights = widen ? DType.f32 : weightType
         let groups = b.sdiv(b.add(b.sub(end, begin), ir.i64(panelGroup - 1)), ir.i64(panelGroup))
         let rowGroups = b.sdiv(b.add(R, ir.i64(rowGroup - 1)), ir.i64(rowGroup))
         b.forLoop(groups) { g in
@@ -131,7 +131,7 @@ extension FunctionLowering {
                 let steps = (slice.length + precision.kStep - 1) / precision.kStep
                 let kernels = (1...mr).map { rows in
                     gemm.kernel(rows: rows, ldx: ldx, epilogue, accumulate: s > 0, finish: s == slices.count - 1,
-                                weights: kernelWeights, precision: precision, prefetch: true)
+                                precision: precision, prefetch: true)
                 }
                 b.forLoop(rowGroups) { rg in
                     let r0 = b.mul(rg, rowGroup), left = b.sub(R, r0)
