@@ -2,7 +2,8 @@
 // extensions its code was compiled for, and returns ERR_CPU if not, instead of dying of SIGILL
 // somewhere in the model. The public entry points are thin wrappers compiled for baseline
 // x86-64 (no AVX), so nothing before the check can use what the CPU may lack; the model's code
-// is an internal function compiled for the target's features. The result of the check is kept
+// is an internal function compiled for the target's features. An object with code for several
+// CPUs runs the first whose features this CPU has (EntryPoint.variants). The result is kept
 // in one global, computed at most a few times (concurrent first calls may each compute it, with
 // the same result): the only process-wide state an object keeps.
 import LLVMBridge
