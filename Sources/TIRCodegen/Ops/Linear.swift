@@ -130,53 +130,54 @@ extension FunctionLowering {
             let first = b.add(begin, b.mul(g, panelGroup))
             let last = b.add(first, ir.i64(panelGroup))
             let groupEnd = b.select(b.icmp(.slt, last, end), last, end)
-            // One slice of K over one group of rows: every panel of the group, every row block.
-            func slice(_ s: Int, rowGroup rg: Value) {
+            // One slice of K over the group of `rows` rows from r0: every panel of the group, every
+            // row block (`blocks` whole ones).
+            func sliceOfRows(_ s: Int, r0: Value, rows: Value, blocks: Value) {
                 let slice = slices[s]
                 let steps = (slice.length + precision.kStep - 1) / precision.kStep
                 let kernels = (1...mr).map { rows in
                     gemm.kernel(rows: rows, ldx: ldx, epilogue, accumulate: s > 0, finish: s == slices.count - 1,
                                 precision: precision, prefetch: true)
                 }
-                do {
-                    let r0 = b.mul(rg, rowGroup), left = b.sub(R, r0)
-                    let rows = b.select(b.icmp(.slt, left, ir.i64(rowGroup)), left, ir.i64(rowGroup))
-                    let blocks = b.sdiv(rows, ir.i64(mr))
-                    b.forLoop(first, groupEnd) { p in
-                        let col = b.mul(p, nr)
-                        let remaining = b.sub(ir.i64(N), col)
-                        let cols = b.select(b.icmp(.slt, remaining, ir.i64(nr)), remaining, ir.i64(nr))
-                        let biasAt = bias.map { b.gep(biasElement, $0, col) } ?? ir.nullPointer
-                        let w = b.gep(element, weights, b.add(b.mul(p, panelK * nr), ir.i64(slice.k0 * nr)))
-                        let next = b.gepAnyAddress(element, w, ir.i64(panelK * nr))
-                        let panel = wide ?? w
-                        if let wide {
-                            let lanes = gemm.shape.lanes
-                            b.forLoop(steps * nr / lanes) { v in
-                                let bits = b.load(ir.vector(ir.i16, lanes), b.gep(ir.i16, w, b.mul(v, ir.i64(lanes))), align: lanes * 2)
-                                b.store(widenBF16(b, bits, lanes: lanes), b.gep(f32, wide, b.mul(v, ir.i64(lanes))), align: lanes * 4)
-                            }
+                b.forLoop(first, groupEnd) { p in
+                    let col = b.mul(p, nr)
+                    let remaining = b.sub(ir.i64(N), col)
+                    let cols = b.select(b.icmp(.slt, remaining, ir.i64(nr)), remaining, ir.i64(nr))
+                    let biasAt = bias.map { b.gep(biasElement, $0, col) } ?? ir.nullPointer
+                    let w = b.gep(element, weights, b.add(b.mul(p, panelK * nr), ir.i64(slice.k0 * nr)))
+                    let next = b.gepAnyAddress(element, w, ir.i64(panelK * nr))
+                    let panel = wide ?? w
+                    if let wide {
+                        let lanes = gemm.shape.lanes
+                        b.forLoop(steps * nr / lanes) { v in
+                            let bits = b.load(ir.vector(ir.i16, lanes), b.gep(ir.i16, w, b.mul(v, ir.i64(lanes))), align: lanes * 2)
+                            b.store(widenBF16(b, bits, lanes: lanes), b.gep(f32, wide, b.mul(v, ir.i64(lanes))), align: lanes * 4)
                         }
-                        func call(_ kernel: Function, block: Value) {
-                            let row = b.add(r0, b.mul(block, mr))
-                            let at = b.add(b.mul(row, N), col)
-                            let line = linesPerStep == 1 ? ir.i64(0) : b.and(block, ir.i64(linesPerStep - 1))
-                            let ahead = b.gepAnyAddress(ir.i8, next, b.mul(line, ir.i64(steps * 64)))
-                            b.call(kernel, [b.gep(xElement, x, b.add(b.mul(row, ldx), ir.i64(slice.k0))), panel,
-                                            ir.i64(steps), b.gep(f32, out, at), ir.i64(N), cols, biasAt,
-                                            residual.map { b.gep(f32, $0, at) } ?? ir.nullPointer, ir.i64(N),
-                                            scales.map { b.gep(f32, $0, row) } ?? ir.nullPointer, ahead])
-                        }
-                        b.forLoop(blocks) { block in call(kernels[mr - 1], block: block) }
-                        // The group's last rows mod mr (only the last group has any) in one block of
-                        // just that many rows.
-                        forEachRowCount(b.sub(rows, b.mul(blocks, mr)), upTo: mr - 1) { n in
-                            call(kernels[n - 1], block: blocks)
-                        }
+                    }
+                    func call(_ kernel: Function, block: Value) {
+                        let row = b.add(r0, b.mul(block, mr))
+                        let at = b.add(b.mul(row, N), col)
+                        let line = linesPerStep == 1 ? ir.i64(0) : b.and(block, ir.i64(linesPerStep - 1))
+                        let ahead = b.gepAnyAddress(ir.i8, next, b.mul(line, ir.i64(steps * 64)))
+                        b.call(kernel, [b.gep(xElement, x, b.add(b.mul(row, ldx), ir.i64(slice.k0))), panel,
+                                        ir.i64(steps), b.gep(f32, out, at), ir.i64(N), cols, biasAt,
+                                        residual.map { b.gep(f32, $0, at) } ?? ir.nullPointer, ir.i64(N),
+                                        scales.map { b.gep(f32, $0, row) } ?? ir.nullPointer, ahead])
+                    }
+                    b.forLoop(blocks) { block in call(kernels[mr - 1], block: block) }
+                    // The group's last rows mod mr (only the last group has any) in one block of
+                    // just that many rows.
+                    forEachRowCount(b.sub(rows, b.mul(blocks, mr)), upTo: mr - 1) { n in
+                        call(kernels[n - 1], block: blocks)
                     }
                 }
             }
-            b.forLoop(rowGroups) { rg in for s in slices.indices { slice(s, rowGroup: rg) } }
+            b.forLoop(rowGroups) { rg in
+                let r0 = b.mul(rg, rowGroup), left = b.sub(R, r0)
+                let rows = b.select(b.icmp(.slt, left, ir.i64(rowGroup)), left, ir.i64(rowGroup))
+                let blocks = b.sdiv(rows, ir.i64(mr))
+                for s in slices.indices { sliceOfRows(s, r0: r0, rows: rows, blocks: blocks) }
+            }
         }
     }
 
