@@ -4,7 +4,7 @@ import PackageDescription
 // tfc: an ahead-of-time compiler for Pre-LN Transformers.
 // Dependencies point one way, and every target lists exactly the modules it imports:
 //   TIR <- TIRFormats, TIRInterpreter, TIRTransforms; TIR + TIRFormats <- TIRImport;
-//   TIR + LLVMBridge <- TIRCodegen; all of them <- TFCDriver <- TFCCommandLine (the `tfc` binary).
+//   TIR + LLVMBridge <- TIRCodegen; TIRFormats <- TFCTokenizer; all of them <- TFCDriver <- TFCCommandLine (the `tfc` binary).
 //   TFCTestSupport (generated models, differential checks) sits on TFCDriver and serves only the
 //   tests and the Fuzz package.
 // LLVM comes from Debian's llvm-19-dev through the header-only C target CLLVM (see its shim.h):
@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "TIRFormats", targets: ["TIRFormats"]),
         .library(name: "TIRImport", targets: ["TIRImport"]),
         .library(name: "TFCTestSupport", targets: ["TFCTestSupport"]),
+        .library(name: "TFCTokenizer", targets: ["TFCTokenizer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -33,6 +34,8 @@ let package = Package(
         .target(name: "TIRInterpreter", dependencies: ["TIR"]),
         .target(name: "TIRTransforms", dependencies: ["TIR"]),
         .target(name: "TIRImport", dependencies: ["TIR", "TIRFormats"]),
+        // Byte-level BPE (GPT-2's tokenizer), read from a checkpoint's vocab.json + merges.txt or tokenizer.json.
+        .target(name: "TFCTokenizer", dependencies: ["TIRFormats"]),
         // libm: generated code may call it where an LLVM intrinsic has no instruction on the target
         // (the JIT resolves such calls in this process); its own math is inline polynomials.
         .target(name: "TIRCodegen", dependencies: ["TIR", "LLVMBridge"], linkerSettings: [.linkedLibrary("m")]),
@@ -50,6 +53,7 @@ let package = Package(
         .testTarget(name: "TransformsTests", dependencies: ["TIR", "TIRFormats", "TIRTransforms", "TIRInterpreter"],
                     exclude: ["Golden"]),
         .testTarget(name: "InterpreterTests", dependencies: ["TIR", "TIRFormats", "TIRInterpreter"], exclude: ["make_reference.py"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["TFCTokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CodegenTests", dependencies: ["TIR", "TIRFormats", "TIRInterpreter", "TIRCodegen", "LLVMBridge"]),
         .testTarget(name: "ImportTests", dependencies: ["TFCDriver", "TIR", "TIRFormats", "TIRImport", "TIRTransforms"],
                     exclude: ["Fixtures"]),
