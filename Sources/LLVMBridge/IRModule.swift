@@ -126,6 +126,11 @@ public final class IRModule: @unchecked Sendable {
         return Function(ref: fn, type: type)
     }
 
+    /// The function named `name` in this module, if there is one.
+    public func function(named name: String, type: IRType) -> Function? {
+        LLVMGetNamedFunction(ref, name).map { Function(ref: $0, type: type) }
+    }
+
     /// A declaration of an external function (e.g. libm's `tanhf`), reused if already declared.
     public func declare(_ name: String, _ type: IRType) -> Function {
         if let existing = LLVMGetNamedFunction(ref, name) { return Function(ref: existing, type: type) }

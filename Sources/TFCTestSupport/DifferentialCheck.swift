@@ -1,5 +1,6 @@
 // Differential checks of generated models: compiled code against the interpreter in every
-// variant, every variant against the original in float64. Used by `Fuzz/`'s `differential`
+// variant, every variant against the original in float64, and for a GPT the extend entry
+// points (a key/value cache filled in chunks) against the forward. Used by `Fuzz/`'s `differential`
 // driver (which shrinks a failure with Shrinker.swift) and by Tests/TFCTests/DifferentialTests.swift.
 import Foundation
 import TFCDriver
@@ -36,6 +37,8 @@ public struct DifferentialFailure: Sendable, Hashable, CustomStringConvertible {
         case compiled = "compiled vs interpreter"
         /// The variant against the original, both in float64.
         case float64 = "float64 vs original"
+        /// A causal model's extend entry points, a few positions at a time, against its forward.
+        case extend = "extend vs forward"
         /// Something threw: rewriting, compiling, running.
         case error
     }
@@ -109,7 +112,8 @@ public func checkDifferential(_ spec: ModelSpec, options: DifferentialOptions = 
             let rewritten = try rewrite(model, variant: variant)
             stage = "compiling"
             let jit = options.compiled
-                ? try JITModel(rewritten.model.module, weights: rewritten.model.weights, threads: options.threads) : nil
+                ? try JITModel(rewritten.model.module, weights: rewritten.model.weights, threads: options.threads,
+                               extend: spec.gpt != nil) : nil
             let interpreter = Interpreter(module: rewritten.model.module, weights: rewritten.model.weights)
             for (i, seq) in seqLens.enumerated() {
                 stage = "running at seq \(seq)"
@@ -123,6 +127,16 @@ public func checkDifferential(_ spec: ModelSpec, options: DifferentialOptions = 
                         report.failures.append(DifferentialFailure(
                             variant: variant, check: .compiled, seqLen: seq, error: compiledError,
                             limit: options.compiledTolerance, message: ""))
+                    }
+                    if spec.gpt != nil, seq > 1 {
+                        stage = "extending to seq \(seq)"
+                        let extendError = try extendError(jit, inputs[i], seq: seq, forward: native, outputs: module.outputs)
+                        report.comparisons += 1
+                        if !(extendError <= options.compiledTolerance) {
+                            report.failures.append(DifferentialFailure(
+                                variant: variant, check: .extend, seqLen: seq, error: extendError,
+                                limit: options.compiledTolerance, message: ""))
+                        }
                     }
                 }
                 guard variant != .preLN else { continue }
@@ -142,6 +156,30 @@ public func checkDifferential(_ spec: ModelSpec, options: DifferentialOptions = 
         }
     }
     return report
+}
+
+/// The largest relative error of the extend entry points against the forward's outputs
+/// (`forward`, every position of `inputs`): a third of the positions at once (outputs of all),
+/// then one, then the rest (outputs of the last).
+private func extendError(_ jit: JITModel, _ inputs: [String: HostTensor], seq: Int, forward: [String: [Double]],
+                         outputs: [OutputRef]) throws -> Double {
+    let session = try CacheSession(jit)
+    let prompt = max(1, seq / 3)
+    var chunks = [0..<prompt]
+    if prompt < seq { chunks.append(prompt..<(prompt + 1)) }
+    if prompt + 1 < seq { chunks.append((prompt + 1)..<seq) }
+    var worst = 0.0
+    for (i, chunk) in chunks.enumerated() {
+        let all = i == 0
+        let got = try session.extend(inputs.mapValues { $0.rows(chunk) }, allPositions: all)
+        let positions = all ? chunk : (chunk.upperBound - 1)..<chunk.upperBound
+        let expected = forward.mapValues { values in
+            let perRow = values.count / seq
+            return Array(values[(positions.lowerBound * perRow)..<(positions.upperBound * perRow)])
+        }
+        worst = max(worst, relativeError(got.mapValues { $0.floats.map(Double.init) }, reference: expected, outputs: outputs))
+    }
+    return worst
 }
 
 /// Runs a program with its parameters in float64: no rounding anywhere.

@@ -49,6 +49,18 @@ public struct HostTensor: Sendable, Equatable {
         }
     }
 
+    /// Rows `range` of the first axis.
+    public func rows(_ range: Range<Int>) -> HostTensor {
+        let perRow = shape.dropFirst().reduce(1, *)
+        let elements = (range.lowerBound * perRow)..<(range.upperBound * perRow)
+        let shape = [range.count] + shape.dropFirst()
+        switch storage {
+        case .f32(let v): return HostTensor(shape: shape, f32: Array(v[elements]))
+        case .bf16(let v): return HostTensor(shape: shape, bf16: Array(v[elements]))
+        case .i32(let v): return HostTensor(shape: shape, i32: Array(v[elements]))
+        }
+    }
+
     /// The elements as Double (bf16 widened exactly, i32 values converted).
     public var doubles: [Double] {
         switch storage {

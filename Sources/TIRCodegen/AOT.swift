@@ -37,6 +37,8 @@ public struct AOTRequest: Sendable {
     public var wantAssembly = false
     /// See CodegenOptions.minParallelWork.
     public var minParallelWork = defaultMinParallelWork
+    /// Build the extend entry points and their cache functions too, when the model can have them.
+    public var extendEntries = true
     /// Told the name of each step of code generation as it starts (for progress on a terminal).
     public var stage: @Sendable (String) -> Void = { _ in }
 
@@ -107,12 +109,13 @@ public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest)
     }
     let perTarget = try targets.map { try LoweringPlans(model, target: $0, prefix: request.prefix) }
     var plans = perTarget[0]
-    plans.entry.variants = targets.map(CodeVariant.init)
+    plans.entry.variants = zip(targets, perTarget).map { CodeVariant($0, extend: $1.extend) }
     plans.entry.workspaceBytes = perTarget.map(\.entry.workspaceBytes).max() ?? 0
     // Before any code: names that would make a header that does not compile, or one whose
     // parameters or macros collide, are refused with the value's location.
     try CNames.check(model, entry: plans.entry, file: request.sourceFile)
-    let options = CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork)
+    let options = CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork,
+                                 extendEntries: request.extendEntries)
     // With several CPUs the module's own target is the architecture's baseline: each function
     // names its CPU, and what runs before the choice (the entry points) must run on any.
     let machineTarget = targets.count == 1 ? targets[0] : TargetSpec(triple: targets[0].triple, cpu: "x86-64", features: "")

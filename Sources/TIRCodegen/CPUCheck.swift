@@ -58,6 +58,8 @@ func compileForBaseline(_ fn: Function, in ir: IRModule) {
 /// its operating system) has in full, or -1 if none. The first call asks CPUID (and XGETBV) and
 /// caches the answer in a global (0: not asked yet, i + 1: variant i, -1: none).
 func buildCPUChoice(_ variants: [[String]], in ir: IRModule) -> Function {
+    // One per module: the forward and the extend entry points ask the same function.
+    if let built = ir.function(named: "tfc.cpu.choice", type: ir.functionType(ir.i32, [])) { return built }
     let fn = ir.addFunction("tfc.cpu.choice", ir.functionType(ir.i32, []), linkage: .internal)
     ir.addAttribute("nounwind", to: fn)
     compileForBaseline(fn, in: ir)

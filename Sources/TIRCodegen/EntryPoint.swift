@@ -26,9 +26,14 @@ public struct Status: Sendable, Hashable, CustomStringConvertible {
     public static let nullPointer = Status("ERR_NULL", 3, "NULL input, output or workspace pointer")
     public static let badAlignment = Status("ERR_ALIGNMENT", 4, "workspace not aligned to 64 bytes")
     public static let unsupportedCPU = Status("ERR_CPU", 5, "this CPU lacks an instruction set extension the code was compiled for")
+    // For the extend entry points: n new tokens would take the cache past its maximum context;
+    // a cache that `_cache_init` did not make for this code (or that was overwritten since).
+    public static let cacheFull = Status("ERR_CACHE_FULL", 6, "the new tokens do not fit in the cache")
+    public static let badCache = Status("ERR_CACHE", 7, "not a cache initialized by this model's cache_init, or corrupted")
 
     /// The table, in value order.
-    public static let all: [Status] = [.ok, .badSequenceLength, .badTokenId, .nullPointer, .badAlignment, .unsupportedCPU]
+    public static let all: [Status] = [.ok, .badSequenceLength, .badTokenId, .nullPointer, .badAlignment, .unsupportedCPU,
+                                       .cacheFull, .badCache]
 
     /// The code with this value, if there is one.
     public init?(rawValue: Int32) {
@@ -73,6 +78,23 @@ public struct EntryPoint: Sendable {
     public var packedSymbol: String { prefix + "_forward_packed" }
     /// `const char *<prefix>_cpu(void)`: the CPU whose code runs on this machine (NULL: none).
     public var cpuSymbol: String { prefix + "_cpu" }
+
+    // The extend entry points (a causal model's, ExtendPlan), when every CPU's code has them:
+    //   int32_t <prefix>_extend(inputs..., int64_t n, void *cache, outputs..., void *workspace, int32_t threads)
+    // appends n positions to the cache and writes the outputs of the last one; `_extend_all` of
+    // all n. `_cache_init(cache)`, `_cache_length(cache)`, `_cache_truncate(cache, length)`.
+    public var hasExtend: Bool { variants.allSatisfy { $0.cache != nil } }
+    /// The most positions a cache holds, and its size in bytes (the largest of the CPUs' layouts).
+    public var maxContext: Int? { variants.compactMap { $0.cache?.maxContext }.min() }
+    public var cacheBytes: Int { variants.compactMap { $0.cache?.bytes }.max() ?? 0 }
+    public var extendSymbol: String { prefix + "_extend" }
+    public var extendAllSymbol: String { prefix + "_extend_all" }
+    /// `int32_t <prefix>_extend_packed(void *const *args, int64_t n, int32_t last_only, int32_t threads)`
+    /// with args = inputs, cache, outputs, workspace (the JIT's).
+    public var extendPackedSymbol: String { prefix + "_extend_packed" }
+    public var cacheInitSymbol: String { prefix + "_cache_init" }
+    public var cacheLengthSymbol: String { prefix + "_cache_length" }
+    public var cacheTruncateSymbol: String { prefix + "_cache_truncate" }
 }
 
 /// Code for one CPU in an object: the CPU's name and the extensions (TargetSpec.checkedFeatures)
@@ -80,11 +102,20 @@ public struct EntryPoint: Sendable {
 public struct CodeVariant: Sendable, Hashable {
     public var cpu: String
     public var features: [String]
+    /// The layout of its key/value cache (its magic names it), for a model with extend entry points.
+    public var cache: CacheLayout?
 
-    public init(_ target: TargetSpec) {
+    public init(_ target: TargetSpec, extend: ExtendPlan? = nil) {
         cpu = target.cpu
         features = target.checkedFeatures
+        cache = extend.map { CacheLayout(magic: $0.magic, bytes: $0.cacheBytes, maxContext: $0.maxContext) }
     }
+}
+
+public struct CacheLayout: Sendable, Hashable {
+    public var magic: UInt64
+    public var bytes: Int
+    public var maxContext: Int
 }
 
 /// One buffer argument of the entry point: the TIR value it holds and its type.
@@ -167,4 +198,119 @@ func buildPackedEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRM
     callArgs += pointers[entry.inputs.count...]
     callArgs.append(fn.param(2))
     b.ret(b.call(forward, callArgs))
+}
+
+// MARK: The extend entry points
+
+/// `<prefix>_extend` and `<prefix>_extend_all` (and with `packed`, `<prefix>_extend_packed`),
+/// each calling the step function of the CPU chosen as the forward entry points do (`steps` in
+/// the order of `entry.variants`), and the cache functions.
+func buildExtendEntries(_ entry: EntryPoint, calling steps: [Function], packed: Bool, in ir: IRModule) {
+    precondition(steps.count == entry.variants.count, "a step function per CPU")
+    // The step's parameters: inputs, n, outputs, workspace, cache, last_only, threads.
+    let inputs = entry.inputs.count, outputs = entry.outputs.count
+    let choose = entry.checksCPU ? buildCPUChoice(entry.variants.map(\.features), in: ir) : nil
+    let i32 = ir.i32, i64 = ir.i64, ptr = ir.ptr
+
+    /// Calls the chosen CPU's step with `args` (in the step's order), or returns ERR_CPU.
+    func callChosen(_ b: IRBuilder, _ args: [Value]) {
+        guard let choose else {
+            b.ret(b.call(steps[0], args))
+            return
+        }
+        let choice = b.call(choose, [])
+        for (i, step) in steps.enumerated() {
+            let run = b.newBlock("cpu.\(i)"), next = b.newBlock("cpu.\(i).not")
+            b.condBr(b.icmp(.eq, choice, ir.i32(i)), run, next)
+            b.position(at: run)
+            b.ret(b.call(step, args))
+            b.position(at: next)
+        }
+        b.ret(ir.i32(Int(Status.unsupportedCPU.rawValue)))
+    }
+    func publicFunction(_ name: String, _ type: IRType) -> (Function, IRBuilder) {
+        let fn = ir.addFunction(name, type)
+        ir.addAttribute("nounwind", to: fn)
+        if choose != nil { compileForBaseline(fn, in: ir) }
+        return (fn, IRBuilder(ir, fn))
+    }
+
+    // The C order: inputs, n, cache, outputs, workspace, threads.
+    let publicType = ir.functionType(i32, [IRType](repeating: ptr, count: inputs) + [i64, ptr]
+                                     + [IRType](repeating: ptr, count: outputs + 1) + [i32])
+    for (symbol, lastOnly) in [(entry.extendSymbol, 1), (entry.extendAllSymbol, 0)] {
+        let (fn, b) = publicFunction(symbol, publicType)
+        let p = { fn.param($0) }
+        callChosen(b, (0..<inputs).map(p) + [p(inputs)] + (0...outputs).map { p(inputs + 2 + $0) }
+                   + [p(inputs + 1), ir.i32(lastOnly), p(inputs + outputs + 3)])
+    }
+    if packed {
+        let (fn, b) = publicFunction(entry.extendPackedSymbol, ir.functionType(i32, [ptr, i64, i32, i32]))
+        let pointers = (0..<(inputs + outputs + 2)).map { b.load(ptr, b.gep(ptr, fn.param(0), ir.i64($0)), align: 8) }
+        callChosen(b, Array(pointers[0..<inputs]) + [fn.param(1)] + Array(pointers[(inputs + 1)...])
+                   + [pointers[inputs], fn.param(2), fn.param(3)])
+    }
+
+    let magicOffset = ir.i64(ExtendPlan.magicOffset), lengthOffset = ir.i64(ExtendPlan.lengthOffset)
+    let ok = ir.i32(Int(Status.ok.rawValue))
+    func status(_ s: Status) -> Value { ir.i32(Int(s.rawValue)) }
+    /// The chosen CPU's cache layout: its magic and maximum context, or nil values with ERR_CPU
+    /// returned (`failure`) when the CPU has no variant.
+    func chosenLayout(_ b: IRBuilder, failure: Value) -> (magic: Value, maxContext: Value) {
+        guard let choose else {
+            let cache = entry.variants[0].cache!
+            return (ir.i64(Int(bitPattern: UInt(cache.magic))), ir.i64(cache.maxContext))
+        }
+        let choice = b.call(choose, [])
+        b.returnIf(b.icmp(.slt, choice, ir.i32(0)), failure)
+        var magic = ir.i64(0), context = ir.i64(0)
+        for (i, variant) in entry.variants.enumerated() {
+            let here = b.icmp(.eq, choice, ir.i32(i))
+            magic = b.select(here, ir.i64(Int(bitPattern: UInt(variant.cache!.magic))), magic)
+            context = b.select(here, ir.i64(variant.cache!.maxContext), context)
+        }
+        return (magic, context)
+    }
+    func misaligned(_ b: IRBuilder, _ p: Value) -> Value {
+        b.icmp(.ne, b.and(b.ptrToInt(p, to: i64), ir.i64(ExtendPlan.alignment - 1)), ir.i64(0))
+    }
+    /// The cache's length, or -1 when it is not one this code made (or is corrupted).
+    func validLength(_ b: IRBuilder, _ cache: Value, failure: Value) -> Value {
+        let (magic, context) = chosenLayout(b, failure: failure)
+        let stored = b.load(i64, b.gep(ir.i8, cache, magicOffset), align: 8)
+        let length = b.load(i64, b.gep(ir.i8, cache, lengthOffset), align: 8)
+        let bad = b.or(b.icmp(.ne, stored, magic), b.or(b.icmp(.slt, length, ir.i64(0)), b.icmp(.sgt, length, context)))
+        return b.select(bad, ir.i64(-1), length)
+    }
+
+    // int32_t <prefix>_cache_init(void *cache): an empty cache for this CPU's code.
+    do {
+        let (fn, b) = publicFunction(entry.cacheInitSymbol, ir.functionType(i32, [ptr]))
+        let cache = fn.param(0)
+        b.returnIf(b.icmp(.eq, cache, ir.nullPointer), status(.nullPointer))
+        b.returnIf(misaligned(b, cache), status(.badAlignment))
+        let (magic, _) = chosenLayout(b, failure: status(.unsupportedCPU))
+        b.store(magic, b.gep(ir.i8, cache, magicOffset), align: 8)
+        b.store(ir.i64(0), b.gep(ir.i8, cache, lengthOffset), align: 8)
+        b.ret(ok)
+    }
+    // int64_t <prefix>_cache_length(const void *cache): positions held, or -1.
+    do {
+        let (fn, b) = publicFunction(entry.cacheLengthSymbol, ir.functionType(i64, [ptr]))
+        let cache = fn.param(0)
+        b.returnIf(b.or(b.icmp(.eq, cache, ir.nullPointer), misaligned(b, cache)), ir.i64(-1))
+        b.ret(validLength(b, cache, failure: ir.i64(-1)))
+    }
+    // int32_t <prefix>_cache_truncate(void *cache, int64_t length): keep the first `length` positions.
+    do {
+        let (fn, b) = publicFunction(entry.cacheTruncateSymbol, ir.functionType(i32, [ptr, i64]))
+        let (cache, length) = (fn.param(0), fn.param(1))
+        b.returnIf(b.icmp(.eq, cache, ir.nullPointer), status(.nullPointer))
+        b.returnIf(misaligned(b, cache), status(.badAlignment))
+        let current = validLength(b, cache, failure: status(.unsupportedCPU))
+        b.returnIf(b.icmp(.slt, current, ir.i64(0)), status(.badCache))
+        b.returnIf(b.or(b.icmp(.slt, length, ir.i64(0)), b.icmp(.sgt, length, current)), status(.badSequenceLength))
+        b.store(length, b.gep(ir.i8, cache, lengthOffset), align: 8)
+        b.ret(ok)
+    }
 }

@@ -24,6 +24,8 @@ public final class JITModel: @unchecked Sendable {
     /// A profiled build's ops, in call order, and the nanoseconds spent in each so far.
     public let profiledOps: [Instruction]
     private let opNanoseconds: UnsafeMutablePointer<Int64>?
+    /// The extend entry points (with `extend: true`): see CacheSession.
+    let extendFunctions: ExtendFunctions?
 
     deinit {
         weightMemory.forEach { $0.deallocate() }
@@ -32,13 +34,15 @@ public final class JITModel: @unchecked Sendable {
 
     /// `target`: the host, or the host with features turned off (TargetSpec.without), to run the
     /// code a CPU without them gets. `profile`: time each op (`opTimes`; for one caller at a time).
-    /// `pairedBF16`: see CodegenOptions.pairedBF16.
+    /// `pairedBF16`: see CodegenOptions.pairedBF16. `extend`: also build the extend entry points
+    /// (a causal model's; others are refused with the reason), for `CacheSession`.
     public init(_ model: Module, weights: Weights, threads: Int = 0, minParallelWork: Int = defaultMinParallelWork,
-                target: TargetSpec = .host, profile: Bool = false, pairedBF16: Bool = false) throws {
+                target: TargetSpec = .host, profile: Bool = false, pairedBF16: Bool = false, extend: Bool = false) throws {
         self.model = model
         self.threads = Int32(clamping: max(0, threads))
         jit = try JIT(target: target)
         let plans = try LoweringPlans(model, target: jit.target)
+        if extend, let why = plans.extendRefusal { throw RunError(why) }
         entry = plans.entry
         profiledOps = profile ? TIRCodegen.profiledOps(model, fusion: plans.fusion) : []
         let times: UnsafeMutablePointer<Int64>? = profile ? .allocate(capacity: max(1, profiledOps.count)) : nil
@@ -46,7 +50,7 @@ public final class JITModel: @unchecked Sendable {
         opNanoseconds = times
         var memory: [UnsafeMutableRawPointer] = []
         let options = CodegenOptions(packedEntry: true, externalWeights: true, minParallelWork: minParallelWork,
-                                     profile: profile, pairedBF16: pairedBF16)
+                                     profile: profile, pairedBF16: pairedBF16, extendEntries: extend)
         let target = jit.target
         _ = try generateCode(model.name, target: target, to: .jit(jit)) { ir in
             try lowerModel(model, weights: weights, plans: plans, into: ir, target: target, options: options)
@@ -63,7 +67,11 @@ public final class JITModel: @unchecked Sendable {
         weightMemory = memory
         packed = unsafeBitCast(try jit.lookup(entry.packedSymbol),
                                to: (@convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64, Int32) -> Int32).self)
+        extendFunctions = extend ? try ExtendFunctions(jit, entry) : nil
     }
+
+    /// Keeps the code alive around a call of one of its functions.
+    func withCode<R>(_ body: () throws -> R) rethrows -> R { try withExtendedLifetime(jit) { try body() } }
 
     /// A profiled build's time in each op since it was made or last reset, in call order.
     public var opTimes: [(op: Instruction, nanoseconds: Int64)] {

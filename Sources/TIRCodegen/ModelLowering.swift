@@ -30,9 +30,14 @@ public struct CodegenOptions: Sendable {
     /// Give `compute = bf16` products the paired layout of `vdpbf16ps` even on a target without
     /// it (through a two-FMA emulation, slower than the default there): for tests of that path.
     public var pairedBF16: Bool
+    /// Also build the extend entry points over a key/value cache (ExtendPlan), for a model that
+    /// can have them (LoweringPlans.extend); with `packedEntry`, also `<prefix>_extend_packed`.
+    public var extendEntries: Bool
 
     public init(prefix: String? = nil, packedEntry: Bool = false, externalWeights: Bool = false,
-                minParallelWork: Int = defaultMinParallelWork, profile: Bool = false, pairedBF16: Bool = false) {
+                minParallelWork: Int = defaultMinParallelWork, profile: Bool = false, pairedBF16: Bool = false,
+                extendEntries: Bool = false) {
+        self.extendEntries = extendEntries
         self.profile = profile
         self.pairedBF16 = pairedBF16
         self.prefix = prefix
@@ -65,6 +70,10 @@ public let maxCompiledOps = 20_000
 public struct LoweringPlans: Sendable {
     public let fusion: FusionPlan
     public let memory: MemoryPlan
+    /// The extend entry points' cache, for a causal model (nil, with the reason in
+    /// `extendRefusal`, for any other).
+    public let extend: ExtendPlan?
+    public let extendRefusal: String?
     /// How the code is called; for an object with code for several CPUs, the first CPU's plans
     /// with every CPU in `entry.variants` and the largest workspace of them.
     public internal(set) var entry: EntryPoint
@@ -76,10 +85,18 @@ public struct LoweringPlans: Sendable {
         }
         fusion = FusionPlan(model)
         memory = try MemoryPlan(model, fusion: fusion, gemm: GemmShape.forTarget(target))
-        entry = EntryPoint(prefix: cIdentifier(prefix ?? model.name),
+        let cPrefix = cIdentifier(prefix ?? model.name)
+        do {
+            extend = try ExtendPlan(model, fusion: fusion, gemm: GemmShape.forTarget(target), prefix: cPrefix)
+            extendRefusal = nil
+        } catch let error as CodegenError {
+            extend = nil
+            extendRefusal = error.description
+        }
+        entry = EntryPoint(prefix: cPrefix,
                            inputs: model.inputs.map { EntryBuffer(name: $0.name, type: $0.type) },
                            outputs: memory.outputs, seq: model.seq, workspaceBytes: memory.workspaceBytes,
-                           variants: [CodeVariant(target)])
+                           variants: [CodeVariant(target, extend: extend)])
     }
 }
 
@@ -96,20 +113,30 @@ func lowerModel(_ model: Module, weights: Weights, plans: LoweringPlans, into ir
 func lowerModel(_ model: Module, weights: Weights, plans: [LoweringPlans], entry: EntryPoint, into ir: IRModule,
                 targets: [TargetSpec], options: CodegenOptions) throws -> [ExternalWeight] {
     let constants = ConstantPool()
-    var forwards: [Function] = [], external: [ExternalWeight] = []
+    var forwards: [Function] = [], steps: [Function] = [], external: [ExternalWeight] = []
+    let withExtend = options.extendEntries && entry.hasExtend
     for (target, plans) in zip(targets, plans) {
+        let namespace = targets.count == 1 ? "tfc." : "tfc.\(cIdentifier(target.cpu))."
         let lowering = try FunctionLowering(model: model, weights: weights, plans: plans, ir: ir, target: target,
                                             externalWeights: options.externalWeights,
                                             minParallelWork: options.minParallelWork, profile: options.profile,
-                                            pairedBF16: options.pairedBF16,
-                                            namespace: targets.count == 1 ? "tfc." : "tfc.\(cIdentifier(target.cpu)).",
-                                            constants: constants)
+                                            pairedBF16: options.pairedBF16, namespace: namespace, constants: constants)
         forwards.append(try lowering.build())
         external += lowering.external
+        if withExtend {
+            let step = try FunctionLowering(model: model, weights: weights, plans: plans, ir: ir, target: target,
+                                            externalWeights: options.externalWeights,
+                                            minParallelWork: options.minParallelWork, pairedBF16: options.pairedBF16,
+                                            namespace: namespace, constants: constants, extend: plans.extend,
+                                            sibling: lowering)
+            steps.append(try step.build())
+            external += step.external
+        }
     }
     let threads = buildThreadsEntry(entry, calling: forwards, in: ir)
     buildDefaultThreadsEntry(entry, calling: threads, in: ir)
     if options.packedEntry { buildPackedEntry(entry, calling: threads, in: ir) }
+    if withExtend { buildExtendEntries(entry, calling: steps, packed: options.packedEntry, in: ir) }
     return external
 }
 
@@ -133,6 +160,13 @@ struct OpContext {
     /// Rows of the result at run time, and elements per row.
     let rows: Value
     let cols: Int
+    /// Which of the call's rows the op computes first: 0, or in an extend call that wants only
+    /// the last position's outputs, the last row for the ops that lead only there
+    /// (ExtendPlan.lastRowOnly). Its operands with every row are addressed from that row on;
+    /// attention, which needs every row of its keys and values, gets them whole.
+    let firstRow: Value
+    /// The position of the first row computed: firstRow, plus the cache's length in an extend call.
+    let position: Value
 
     /// The optional operand at `index`, when present.
     func optional(_ index: Int) -> Value? { index < operands.count ? operands[index] : nil }
@@ -172,6 +206,29 @@ final class FunctionLowering {
     let gemm: GemmKernels
     /// Weight constants in a kernel's layout, by parameter name and layout.
     var packed: [String: Value] = [:]
+    /// For the extend function (nil for the forward one): the cache's plan, and in the current
+    /// function the cache's address, its length on entry (`past`), whether only the last
+    /// position's outputs are wanted (i1), and while an op restricted to that row is lowered, the
+    /// rows to skip in the buffers that have every row (`rowOffset`, see `buffer`).
+    let extend: ExtendPlan?
+    var cache: Value?
+    var past: Value?
+    var lastOnly: Value?
+    var rowOffset: Value?
+    /// Bytes per row of every input and value that has a row per new token in an extend call.
+    private lazy var fullRowBytes: [String: Int] = {
+        guard let extend else { return [:] }
+        var bytes: [String: Int] = [:]
+        for input in model.inputs where input.type.dims.first == .seq {
+            bytes[input.name] = cols(input.type) * input.type.dtype.byteSize
+        }
+        for inst in model.body where inst.type.dims.first == .seq && !extend.lastRowOnly.contains(inst.result) {
+            // A scale-only norm's buffer keeps one float per row (MemoryPlan).
+            bytes[inst.result] = fusion.scaleOnlyNorms[inst.result] != nil ? DType.f32.byteSize
+                : cols(inst.type) * inst.type.dtype.byteSize
+        }
+        return bytes
+    }()
     /// The start of every function's name: `tfc.`, or `tfc.<cpu>.` for each of several CPUs'
     /// code in one object.
     let namespace: String
@@ -191,10 +248,15 @@ final class FunctionLowering {
     private lazy var paramTypes: [String: TensorType] = Dictionary(
         model.params.map { ($0.name, $0.type) }, uniquingKeysWith: { a, _ in a })
 
+    /// `extend`: build the extend function over a cache (ExtendPlan) rather than the forward
+    /// function, sharing `sibling`'s GEMM kernels and thread team (the forward function's
+    /// lowering for the same CPU) and naming its own functions `<namespace>extend.`.
     init(model: Module, weights: Weights, plans: LoweringPlans, ir: IRModule, target: TargetSpec,
          externalWeights: Bool, minParallelWork: Int, profile: Bool = false, pairedBF16: Bool = false,
-         namespace: String = "tfc.", constants: ConstantPool = ConstantPool()) throws {
-        self.namespace = namespace
+         namespace: String = "tfc.", constants: ConstantPool = ConstantPool(),
+         extend: ExtendPlan? = nil, sibling: FunctionLowering? = nil) throws {
+        self.extend = extend
+        self.namespace = extend == nil ? namespace : namespace + "extend."
         self.constants = constants
         self.profile = profile
         self.pairedBF16 = pairedBF16
@@ -211,13 +273,20 @@ final class FunctionLowering {
         var paramTypes = [IRType](repeating: ir.ptr, count: model.inputs.count)
         if model.seq != nil { paramTypes.append(ir.i64) }
         paramTypes += [IRType](repeating: ir.ptr, count: plan.outputs.count + 1)
+        if extend != nil { paramTypes += [ir.ptr, ir.i32] }  // the cache, and whether only the last row is wanted
         paramTypes.append(ir.i32)
         // The model's code; the public entry points (EntryPoint.swift) check the CPU and call it.
-        fn = ir.addFunction(namespace + "forward", ir.functionType(ir.i32, paramTypes), linkage: .internal)
+        fn = ir.addFunction(self.namespace + (extend == nil ? "forward" : "step"), ir.functionType(ir.i32, paramTypes),
+                            linkage: .internal)
         b = IRBuilder(ir, fn)
-        gemm = GemmKernels(ir: ir, target: target, namespace: namespace)
+        gemm = sibling?.gemm ?? GemmKernels(ir: ir, target: target, namespace: namespace)
+        if let sibling { teamFunctions = sibling.teamFunctions }
         let index = bindArguments(of: fn)
-        threads = fn.param(index + 1)
+        if extend != nil {
+            cache = fn.param(index + 1)
+            lastOnly = b.icmp(.ne, fn.param(index + 2), ir.i32(0))
+        }
+        threads = fn.param(fn.type.paramCount - 1)
         ir.addCodeAttributes(to: fn, target: target)
         for i in 0..<(index + 1) where !(model.seq != nil && i == model.inputs.count) {
             ir.addAttribute("nocapture", to: fn, param: i)
@@ -227,11 +296,13 @@ final class FunctionLowering {
 
     func build() throws -> Function {
         try checkArguments()
+        if extend != nil, let cache { past = b.load(ir.i64, b.gep(ir.i8, cache, ir.i64(ExtendPlan.lengthOffset)), align: 8) }
         threads = resolveThreadCount(fn.param(fn.type.paramCount - 1))
         teamRecord = makeTeam()
         let opType = ir.functionType(ir.void, [IRType](repeating: ir.ptr, count: model.inputs.count)
                                      + (model.seq != nil ? [ir.i64] : [])
-                                     + [IRType](repeating: ir.ptr, count: plan.outputs.count + 1) + [ir.i64, ir.ptr])
+                                     + [IRType](repeating: ir.ptr, count: plan.outputs.count + 1)
+                                     + (extend != nil ? [ir.ptr, ir.i64, ir.i1] : []) + [ir.i64, ir.ptr])
         let times = profile ? ir.addExternalGlobal(profileSymbol) : nil
         for (i, inst) in profiledOps(model, fusion: fusion).enumerated() {
             let start = profile ? nanoseconds() : nil
@@ -242,6 +313,10 @@ final class FunctionLowering {
             }
         }
         endTeam(teamRecord)
+        // The cache holds the new positions only once all of them are written.
+        if let cache, let past, let seqLen {
+            b.store(b.add(past, seqLen), b.gep(ir.i8, cache, ir.i64(ExtendPlan.lengthOffset)), align: 8)
+        }
         b.ret(ir.i32(Int(Status.ok.rawValue)))
         return fn
     }
@@ -253,18 +328,21 @@ final class FunctionLowering {
         let op = ir.addFunction(namespace + "op.\(cIdentifier(inst.result))", type, linkage: .internal)
         ir.addCodeAttributes(to: op, target: target)
         ir.addAttribute("noinline", to: op)
-        let pointers = type.paramCount - 2  // every parameter but the thread count and the team
+        let pointers = model.inputs.count + (model.seq != nil ? 1 : 0) + plan.outputs.count + 1  // up to the workspace
         for i in 0..<pointers where !(model.seq != nil && i == model.inputs.count) {
             ir.addAttribute("nocapture", to: op, param: i)
             ir.addAttribute("noalias", to: op, param: i)
         }
-        // The forward function's arguments up to the workspace come in the same order.
-        b.call(op, (0..<pointers).map { fn.param($0) } + [threads, teamRecord])
+        // The forward function's arguments up to the workspace come in the same order; an extend
+        // step's then pass the cache, its length on entry and whether only the last row is wanted.
+        let state = extend != nil ? [cache!, past!, lastOnly!] : []
+        b.call(op, (0..<pointers).map { fn.param($0) } + state + [threads, teamRecord])
 
-        let outer = (b, buffers, seqLen, workspace, threads, teamRecord)
-        defer { (b, buffers, seqLen, workspace, threads, teamRecord) = outer }
+        let outer = (b, buffers, seqLen, workspace, threads, teamRecord, cache, past, lastOnly)
+        defer { (b, buffers, seqLen, workspace, threads, teamRecord, cache, past, lastOnly) = outer }
         b = IRBuilder(ir, op)
-        let index = bindArguments(of: op)
+        let index = bindArguments(of: op) + state.count
+        if extend != nil { (cache, past, lastOnly) = (op.param(index - 2), op.param(index - 1), op.param(index)) }
         threads = op.param(index + 1)
         teamRecord = op.param(index + 2)
         try lower(inst)
@@ -303,18 +381,30 @@ final class FunctionLowering {
     }
 
     /// The address of value (or scratch) `name` in the current function: an argument, or a
-    /// workspace slice computed where it is asked for.
+    /// workspace slice computed where it is asked for. While an op computes only the last row
+    /// (`rowOffset`), a buffer with every row is addressed from that row; the op's own buffer,
+    /// and every other value restricted to that row, holds just it, from its start.
     func buffer(_ name: String) -> Value? {
-        if let p = buffers[name] { return p }
-        return slotOffsets[name].map { b.gep(ir.i8, workspace, ir.i64($0)) }
+        guard let base = buffers[name] ?? slotOffsets[name].map({ b.gep(ir.i8, workspace, ir.i64($0)) }) else { return nil }
+        guard let rowOffset, let bytes = fullRowBytes[name] else { return base }
+        return b.gep(ir.i8, base, b.mul(rowOffset, bytes))
     }
 
     /// The dispatch: the op's operands and destination resolved, then its entry of the op table.
     private func lower(_ inst: Instruction) throws {
         let destination = fusion.destination(of: inst.result)
+        var rows = rows(inst.type), firstRow = ir.i64(0)
+        if let extend, let lastOnly, let seqLen, extend.lastRowOnly.contains(destination) {
+            firstRow = b.select(lastOnly, b.sub(seqLen, ir.i64(1)), ir.i64(0))
+            rows = b.select(lastOnly, ir.i64(1), seqLen)
+            // Attention addresses its operands itself: its keys and values have every row.
+            if inst.op != .attention { rowOffset = firstRow }
+        }
+        defer { rowOffset = nil }
         guard let out = buffer(destination) else { throw CodegenError("no buffer planned for %\(destination)") }
         let context = OpContext(inst: inst, operands: try inst.operands.map(pointer), types: try inst.operands.map(type),
-                                out: out, rows: rows(inst.type), cols: cols(inst.type))
+                                out: out, rows: rows, cols: cols(inst.type), firstRow: firstRow,
+                                position: past.map { b.add($0, firstRow) } ?? firstRow)
         try OpLowering.of(inst.op).lower(self)(context)
     }
 
@@ -357,15 +447,17 @@ final class FunctionLowering {
     /// Weight bytes as an embedded constant (one per name in the module: the code of several CPUs
     /// shares the layouts they have in common), or as an external symbol whose data the JIT defines.
     func constant(_ name: String, _ bytes: [UInt8]) -> Value {
-        guard externalWeights else {
-            if let shared = constants.globals[name] { return shared }
-            let global = bytes.withUnsafeBytes { ir.addConstantBytes(name, $0) }
-            constants.globals[name] = global
-            return global
+        if let shared = constants.globals[name] { return shared }
+        let global: Value
+        if externalWeights {
+            let symbol = "tfc.weight.\(constants.globals.count)"
+            external.append(ExternalWeight(symbol: symbol, bytes: bytes))
+            global = ir.addExternalConstant(symbol)
+        } else {
+            global = bytes.withUnsafeBytes { ir.addConstantBytes(name, $0) }
         }
-        let symbol = "tfc.weight.\(external.count)"
-        external.append(ExternalWeight(symbol: symbol, bytes: bytes))
-        return ir.addExternalConstant(symbol)
+        constants.globals[name] = global
+        return global
     }
 
     func type(_ operand: Operand) throws -> TensorType {

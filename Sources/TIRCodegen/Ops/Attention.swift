@@ -23,11 +23,16 @@ struct AttentionLayout {
 
     /// nil when the op's heads do not divide its width.
     init?(_ inst: Instruction, model: Module, nr: Int) {
+        self.init(inst, maxRows: inst.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1, nr: nr)
+    }
+
+    /// The layout for `maxRows` keys (a key/value cache's: ExtendPlan).
+    init?(_ inst: Instruction, maxRows: Int, nr: Int) {
         let inner = inst.type.dims.dropFirst().reduce(1) { $0 * ($1.fixedValue ?? 1) }
         guard let heads = inst.int("heads"), heads > 0, inner % heads == 0 else { return nil }
         self.heads = heads
         headDim = inner / heads
-        maxRows = inst.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1
+        self.maxRows = maxRows
         func round16(_ n: Int) -> Int { (n + 15) / 16 * 16 }
         keyBlock = (128 + nr - 1) / nr * nr
         keyPanels = (maxRows + nr - 1) / nr
@@ -50,12 +55,35 @@ extension FunctionLowering {
     /// scores S = Q K^T against every visible key (in a stack buffer of mr rows), a safe softmax
     /// per row (minus the row's max, vectorized exp, masked keys exactly 0), and O = P V with the
     /// softmax's 1/sum applied as the kernel's row scale. Threads claim chunks of (head, block).
+    ///
+    /// In an extend step the packed keys and values are the cache's (ExtendPlan): the new rows'
+    /// are packed after the `past` ones already there, and the queries (every new row, or only
+    /// the last: op.firstRow, op.rows) see the cache's keys before their own.
     func lowerAttention(_ op: OpContext) throws {
-        let (inst, ops, R, out, inner) = (op.inst, op.operands, op.rows, op.out, op.cols)
-        guard let layout = AttentionLayout(inst, model: model, nr: gemm.shape.nr) else {
-            throw CodegenError("attention %\(inst.result): heads must divide the width \(inner)")
+        let (inst, ops, out, inner) = (op.inst, op.operands, op.out, op.cols)
+        let layout: AttentionLayout, scratch: Value
+        // New rows (keys and values to pack), the keys before them, the queries, the first's row
+        // among the new ones, and its row in the query buffer.
+        let R: Value, past: Value, queries: Value, firstQuery: Value, queryRow: Value
+        if let extend, let cache, let seqLen, let pastLength = self.past {
+            guard let region = extend.attention[inst.result] else { throw CodegenError("attention %\(inst.result): no cache planned") }
+            (layout, scratch) = (region.layout, b.gep(ir.i8, cache, ir.i64(region.offset)))
+            (R, past, queries, firstQuery) = (seqLen, pastLength, op.rows, op.firstRow)
+            // Separate queries computed for the last row alone hold it in their first row.
+            if ops.count == 3, case .value(let q) = inst.operands[0], extend.lastRowOnly.contains(q) {
+                queryRow = ir.i64(0)
+            } else {
+                queryRow = firstQuery
+            }
+        } else {
+            guard let full = AttentionLayout(inst, model: model, nr: gemm.shape.nr) else {
+                throw CodegenError("attention %\(inst.result): heads must divide the width \(inner)")
+            }
+            (layout, scratch) = (full, try self.scratch(inst, "kv"))
+            (R, past, queries, firstQuery) = (op.rows, ir.i64(0), op.rows, ir.i64(0))
+            queryRow = firstQuery
         }
-        let scratch = try scratch(inst, "kv")
+        let appending = extend != nil
         let (heads, dh, maxRows) = (layout.heads, layout.headDim, layout.maxRows)
         let causal = inst.bool("causal") ?? false
         // (row stride, column offset) of q, k and v.
@@ -68,29 +96,53 @@ extension FunctionLowering {
 
         // Flops of the whole attention (causal: about half); the packing is worth a team only
         // when the attention that follows is.
-        let work = workEstimate(R, R, times: 4 * inner / (causal ? 2 : 1))
+        let work = workEstimate(queries, b.add(past, R), times: 4 * inner / (causal && !appending ? 2 : 1))
         parallelFor("\(cIdentifier(inst.result)).pack", count: ir.i64(heads), work: work,
-                    captures: [bases[1], bases[2], scratch, R]) { c, begin, end in
-            let (k, v, scratch, R) = (c[0], c[1], c[2], c[3])
+                    captures: [bases[1], bases[2], scratch, R, past]) { c, begin, end in
+            let (k, v, scratch, R, past) = (c[0], c[1], c[2], c[3], c[4])
             b.forLoop(begin, end) { h in
                 let keys = b.gep(f32, scratch, b.mul(h, layout.perHead))
                 let values = b.gep(f32, keys, ir.i64(layout.valuesOffset))
-                // K^T: panel p holds keys p*nr ..< p*nr+nr as [dh][nr]; keys past R are 0. Each
-                // vector of a panel's row kk gathers element kk of `lanes` keys (their rows are in
-                // L1 while the panel is built), so every store is a whole aligned vector.
-                let keyPanels = b.sdiv(b.add(R, nr - 1), ir.i64(nr))
                 let keyOffsets = b.mul(b.laneIndices(lanes), ir.i32(strides[1].stride, lanes: lanes))
-                b.forLoop(keyPanels) { p in
-                    for at in stride(from: 0, to: nr, by: lanes) {
-                        let first = b.add(b.mul(p, nr), ir.i64(at))
-                        let mask = b.prefixMask(b.sub(R, first), lanes: lanes)
-                        // Lanes past R (masked off, never read) may point past the buffer.
-                        let row = b.gepAnyAddress(f32, k, b.add(b.mul(first, strides[1].stride), b.add(b.mul(h, dh), ir.i64(strides[1].offset))))
+                if appending {
+                    // K^T of keys past ..< past+R, a vector of `lanes` keys at a time: lanes
+                    // outside that range are neither read nor written (masked), so the keys
+                    // before stay as they are.
+                    let firstVector = b.sdiv(past, ir.i64(lanes))
+                    let endVector = b.sdiv(b.add(b.add(past, R), lanes - 1), ir.i64(lanes))
+                    b.forLoop(firstVector, endVector) { vector in
+                        let first = b.mul(vector, lanes)
+                        let mask = b.and(b.not(b.prefixMask(b.sub(past, first), lanes: lanes)),
+                                         b.prefixMask(b.sub(b.add(past, R), first), lanes: lanes))
+                        // Lanes outside the new rows (masked off, never read) may point outside the buffer.
+                        let row = b.gepAnyAddress(f32, k, b.add(b.mul(b.sub(first, past), strides[1].stride),
+                                                                b.add(b.mul(h, dh), ir.i64(strides[1].offset))))
                         let rows = b.gepAnyAddress(f32, row, keyOffsets)
-                        let dst = b.gep(f32, keys, b.add(b.mul(p, dh * nr), ir.i64(at)))
+                        let panel = b.sdiv(first, ir.i64(nr))
+                        let dst = b.gep(f32, keys, b.add(b.mul(panel, dh * nr), b.sub(first, b.mul(panel, nr))))
                         b.forLoop(dh) { kk in
-                            b.store(b.maskedGather(vec, b.gepAnyAddress(f32, rows, kk), mask), b.gep(f32, dst, b.mul(kk, nr)),
-                                    align: lanes * DType.f32.byteSize)
+                            b.maskedStore(b.maskedGather(vec, b.gepAnyAddress(f32, rows, kk), mask), b.gep(f32, dst, b.mul(kk, nr)),
+                                          mask, align: lanes * DType.f32.byteSize)
+                        }
+                    }
+                } else {
+                    // K^T: panel p holds keys p*nr ..< p*nr+nr as [dh][nr]; keys past R are 0. Each
+                    // vector of a panel's row kk gathers element kk of `lanes` keys (their rows are in
+                    // L1 while the panel is built), so every store is a whole aligned vector.
+                    let keyPanels = b.sdiv(b.add(R, nr - 1), ir.i64(nr))
+                    b.forLoop(keyPanels) { p in
+                        for at in stride(from: 0, to: nr, by: lanes) {
+                            let first = b.add(b.mul(p, nr), ir.i64(at))
+                            let mask = b.prefixMask(b.sub(R, first), lanes: lanes)
+                            // Lanes past R (masked off, never read) may point past the buffer.
+                            let row = b.gepAnyAddress(f32, k, b.add(b.mul(first, strides[1].stride),
+                                                                    b.add(b.mul(h, dh), ir.i64(strides[1].offset))))
+                            let rows = b.gepAnyAddress(f32, row, keyOffsets)
+                            let dst = b.gep(f32, keys, b.add(b.mul(p, dh * nr), ir.i64(at)))
+                            b.forLoop(dh) { kk in
+                                b.store(b.maskedGather(vec, b.gepAnyAddress(f32, rows, kk), mask), b.gep(f32, dst, b.mul(kk, nr)),
+                                        align: lanes * DType.f32.byteSize)
+                            }
                         }
                     }
                 }
@@ -100,7 +152,7 @@ extension FunctionLowering {
                     b.forLoop(R) { key in
                         let src = b.gep(f32, v, b.add(b.mul(key, strides[2].stride),
                                                       b.add(b.mul(h, dh), ir.i64(strides[2].offset + q * nr))))
-                        let dst = b.gep(f32, values, b.add(ir.i64(q * maxRows * nr), b.mul(key, nr)))
+                        let dst = b.gep(f32, values, b.add(ir.i64(q * maxRows * nr), b.mul(b.add(past, key), nr)))
                         for at in stride(from: 0, to: nr, by: lanes) {
                             let mask = b.prefixMask(ir.i64(columns - at), lanes: lanes)
                             b.store(b.maskedLoad(vec, b.gep(f32, src, ir.i64(at)), mask), b.gep(f32, dst, ir.i64(at)),
@@ -111,10 +163,14 @@ extension FunctionLowering {
             }
         }
 
-        let blocks = b.sdiv(b.add(R, mr - 1), ir.i64(mr))
+        // Query rows firstQuery ..< firstQuery+queries of the new ones, at positions from
+        // past+firstQuery; every key up to a query's own position is visible to it.
+        let blocks = b.sdiv(b.add(queries, mr - 1), ir.i64(mr))
         parallelFor("\(cIdentifier(inst.result)).attention", count: b.mul(blocks, heads), work: work,
-                    captures: [bases[0], scratch, out, R, blocks]) { c, begin, end in
-            let (q, scratch, out, R, blocks) = (c[0], c[1], c[2], c[3], c[4])
+                    captures: [bases[0], scratch, out, queries, blocks, firstQuery, past, R, queryRow]) { c, begin, end in
+            let (q, scratch, out, R, blocks, firstQuery, past, newRows) = (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+            let queryRow = c[8]
+            let firstPosition = b.add(past, firstQuery)
             let math = VectorMath(b: b, lanes: lanes)
             // Scores of one block of rows against one block of keys: mr x keyBlock on the stack.
             let keyBlock = layout.keyBlock
@@ -130,10 +186,11 @@ extension FunctionLowering {
                 let h = b.sdiv(u, blocks), t0 = b.mul(b.sub(u, b.mul(h, blocks)), mr)
                 let remaining = b.sub(R, t0)
                 let rows = b.select(b.icmp(.slt, remaining, ir.i64(mr)), remaining, ir.i64(mr))
-                let visible = causal ? b.add(t0, rows) : R
+                let visible = causal ? b.add(b.add(firstPosition, t0), rows) : b.add(past, newRows)
                 let keys = b.gep(f32, scratch, b.mul(h, layout.perHead))
                 let values = b.gep(f32, keys, ir.i64(layout.valuesOffset))
-                let qBlock = b.gep(f32, q, b.add(b.mul(t0, strides[0].stride), b.add(b.mul(h, dh), ir.i64(strides[0].offset))))
+                let qBlock = b.gep(f32, q, b.add(b.mul(b.add(queryRow, t0), strides[0].stride),
+                                                 b.add(b.mul(h, dh), ir.i64(strides[0].offset))))
                 let outBlock = b.gep(f32, out, b.add(b.mul(t0, inner), b.mul(h, dh)))
                 b.forLoop(rows) { i in
                     storeF(ir.f32(-.infinity), runningMax, i)
@@ -161,7 +218,7 @@ extension FunctionLowering {
                     let chunks = b.sdiv(b.add(width, lanes - 1), ir.i64(lanes))
                     b.forLoop(rows) { i in
                         let row = b.gep(f32, scores, b.mul(i, keyBlock))
-                        let seen = causal ? b.sub(b.add(b.add(t0, i), 1), k0) : width
+                        let seen = causal ? b.sub(b.add(b.add(b.add(firstPosition, t0), i), 1), k0) : width
                         let best = b.alloca(vec)
                         b.store(minusInfinity, best, align: 4)
                         b.forLoop(chunks) { chunk in

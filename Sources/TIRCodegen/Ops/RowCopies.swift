@@ -17,11 +17,12 @@ extension FunctionLowering {
         }
     }
 
-    /// positions: the first R rows of a table; select_row: row `index` of a value.
+    /// positions: the table's rows at the op's positions (the first R, or in an extend step the
+    /// new tokens' positions after the cache's); select_row: row `index` of a value.
     func lowerRowSlice(_ op: OpContext) throws {
-        let first = op.inst.op == .selectRow ? op.inst.int("index") ?? 0 : 0
+        let first = op.inst.op == .selectRow ? ir.i64(op.inst.int("index") ?? 0) : op.position
         let dtype = op.types[0].dtype
-        copyFloats(to: op.out, from: b.gep(storageType(dtype), op.operands[0], ir.i64(first * op.cols)), dtype,
+        copyFloats(to: op.out, from: b.gep(storageType(dtype), op.operands[0], b.mul(first, op.cols)), dtype,
                    count: b.mul(op.rows, op.cols))
     }
 
