@@ -37,8 +37,6 @@ public struct AOTRequest: Sendable {
     public var wantAssembly = false
     /// See CodegenOptions.minParallelWork.
     public var minParallelWork = defaultMinParallelWork
-    /// Build the extend entry points and their cache functions too, when the model can have them.
-    public var extendEntries = true
     /// Told the name of each step of code generation as it starts (for progress on a terminal).
     public var stage: @Sendable (String) -> Void = { _ in }
 
@@ -115,7 +113,7 @@ public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest)
     // parameters or macros collide, are refused with the value's location.
     try CNames.check(model, entry: plans.entry, file: request.sourceFile)
     let options = CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork,
-                                 extendEntries: request.extendEntries)
+                                 extendEntries: true)  // for every model that can have them
     // With several CPUs the module's own target is the architecture's baseline: each function
     // names its CPU, and what runs before the choice (the entry points) must run on any.
     let machineTarget = targets.count == 1 ? targets[0] : TargetSpec(triple: targets[0].triple, cpu: "x86-64", features: "")
@@ -126,7 +124,8 @@ public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest)
                        options: options)
     }
     return AOTArtifacts(entry: plans.entry, target: request.target, object: code.object ?? [],
-                        header: cHeader(for: plans.entry, model: model, fileName: request.headerName, targets: targets),
+                        header: cHeader(for: plans.entry, model: model, fileName: request.headerName, targets: targets,
+                                        extendRefusal: perTarget[0].extendRefusal),
                         llvmIR: code.optimizedIR, unoptimizedIR: code.unoptimizedIR,
                         plans: plans, assembly: code.assembly)
 }

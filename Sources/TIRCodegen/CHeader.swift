@@ -2,7 +2,8 @@
 import LLVMBridge
 import TIR
 
-func cHeader(for entry: EntryPoint, model: Module, fileName: String, targets: [TargetSpec]) -> String {
+/// `extendRefusal`: why the model has no extend entry points, said in the header (nil when it has them).
+func cHeader(for entry: EntryPoint, model: Module, fileName: String, targets: [TargetSpec], extendRefusal: String? = nil) -> String {
     let p = entry.prefix
     let names = CNames(prefix: p)
     let guardName = names.includeGuard
@@ -105,6 +106,12 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, targets: [T
     lines.append("/* The same, on at most `threads` threads (0: one per online core; at most 64). */")
     lines.append("int32_t \(entry.threadsSymbol)(\((params + ["int32_t threads"]).joined(separator: ", ")));")
     lines.append("")
+    if entry.hasExtend {
+        lines += extendDeclarations(entry, names: names, params: params)
+    } else if let extendRefusal {
+        lines.append("/* No extend entry points (generation with a key/value cache): \(cCommentText(extendRefusal)). */")
+        lines.append("")
+    }
     lines.append("/* The CPU whose code the calls run on this machine (\(entry.variants.count > 1 ? "one of those above" : cCommentText(entry.cpu))), or NULL when")
     lines.append(" * they return \(names.statusMacro(.unsupportedCPU)). */")
     lines.append("const char *\(entry.cpuSymbol)(void);")
@@ -114,6 +121,48 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, targets: [T
     lines.append("#endif")
     lines.append("#endif /* \(guardName) */")
     return lines.joined(separator: "\n") + "\n"
+}
+
+/// The extend entry points and their cache functions, documented.
+private func extendDeclarations(_ entry: EntryPoint, names: CNames, params: [String]) -> [String] {
+    let inputs = params.prefix(entry.inputs.count)
+    let outputs = params.dropFirst(entry.inputs.count + (entry.seq != nil ? 1 : 0)).dropLast()
+    let ok = names.statusMacro(.ok)
+    var lines: [String] = []
+    lines.append("/* Generation: a key/value cache, and calls that append positions to it.")
+    lines.append(" * A cache is \(names.cacheSizeMacro) bytes owned by the caller, at an address that is a multiple of")
+    lines.append(" * \(names.cacheAlignmentMacro), made empty by \(entry.cacheInitSymbol) before its first use. It holds up to")
+    lines.append(" * \(names.maxContextMacro) positions: each attention's keys and values, and how many positions it holds.")
+    lines.append(" * Caches are independent: calls on different caches (each with its own workspace) may run at once.")
+    lines.append(" * A copy of a cache's bytes is a cache too (to fork a conversation); a cache is only meaningful to")
+    lines.append(" * the object (and CPU) that initialized it: any other gives \(names.statusMacro(.badCache)). */")
+    lines.append("#define \(names.maxContextMacro) \(entry.maxContext ?? 0)")
+    lines.append("#define \(names.cacheSizeMacro) \(entry.cacheBytes)")
+    lines.append("#define \(names.cacheAlignmentMacro) \(ExtendPlan.alignment)")
+    lines.append("")
+    lines.append("/* Makes `cache` empty. Returns \(ok), or \(names.statusMacro(.nullPointer)), \(names.statusMacro(.badAlignment)), \(names.statusMacro(.unsupportedCPU)). */")
+    lines.append("int32_t \(entry.cacheInitSymbol)(void *cache);")
+    lines.append("")
+    lines.append("/* The number of positions in `cache`, or -1 if it is not a valid cache of this model. */")
+    lines.append("int64_t \(entry.cacheLengthSymbol)(const void *cache);")
+    lines.append("")
+    lines.append("/* Keeps the first `length` positions of `cache` (0 <= length <= its length, \(names.statusMacro(.badSequenceLength))")
+    lines.append(" * otherwise): to drop rejected speculated tokens, or to go back in a conversation. */")
+    lines.append("int32_t \(entry.cacheTruncateSymbol)(void *cache, int64_t length);")
+    lines.append("")
+    lines.append("/* Appends n positions (a prompt, or the next token, or a few) to `cache` and writes the outputs of")
+    lines.append(" * the last of them only: every output holds one row (e.g. the next token's logits). The inputs")
+    lines.append(" * hold n rows. n is 1...\(names.maxContextMacro) - \(entry.cacheLengthSymbol)(cache): a call that does not")
+    lines.append(" * fit returns \(names.statusMacro(.cacheFull)). The workspace is the forward's (\(names.workspaceSizeMacro) bytes).")
+    lines.append(" * threads: at most this many threads (0: one per online core). Returns \(ok); on any error")
+    lines.append(" * nothing is written, the cache included. */")
+    let signature = inputs + ["int64_t n", "void *cache"] + outputs + ["void *workspace", "int32_t threads"]
+    lines.append("int32_t \(entry.extendSymbol)(\(signature.joined(separator: ", ")));")
+    lines.append("")
+    lines.append("/* The same, writing the outputs of all n new positions (n rows each). */")
+    lines.append("int32_t \(entry.extendAllSymbol)(\(signature.joined(separator: ", ")));")
+    lines.append("")
+    return lines
 }
 
 extension DType {

@@ -33,17 +33,21 @@ struct CNames {
     var maxSeqLenMacro: String { "\(macroPrefix)_MAX_SEQ_LEN" }
     var workspaceSizeMacro: String { "\(macroPrefix)_WORKSPACE_SIZE" }
     var workspaceAlignmentMacro: String { "\(macroPrefix)_WORKSPACE_ALIGNMENT" }
+    var maxContextMacro: String { "\(macroPrefix)_MAX_CONTEXT" }
+    var cacheSizeMacro: String { "\(macroPrefix)_CACHE_SIZE" }
+    var cacheAlignmentMacro: String { "\(macroPrefix)_CACHE_ALIGNMENT" }
 
     /// Every macro the header defines for `entry`.
     func macros(_ entry: EntryPoint) -> Set<String> {
-        var all: Set<String> = [includeGuard, maxSeqLenMacro, workspaceSizeMacro, workspaceAlignmentMacro]
+        var all: Set<String> = [includeGuard, maxSeqLenMacro, workspaceSizeMacro, workspaceAlignmentMacro,
+                                maxContextMacro, cacheSizeMacro, cacheAlignmentMacro]
         all.formUnion(Status.all.map(statusMacro))
         for b in entry.inputs + entry.outputs { all.formUnion([countMacro(b.name), limitMacro(b.name)]) }
         return all
     }
 
     /// The header's own parameter names besides the buffers.
-    static let headerParameters: Set<String> = ["seq_len", "workspace", "threads"]
+    static let headerParameters: Set<String> = ["seq_len", "workspace", "threads", "n", "cache", "length"]
 
     /// Keywords of C11 (and C23), of C++ (the header is also C++), and GNU C's: a parameter
     /// cannot be named by one.
