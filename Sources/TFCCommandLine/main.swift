@@ -277,10 +277,23 @@ struct Bench: ParsableCommand {
     @Flag(help: "Also time each op kind (a separately compiled build that times every op; printed per variant and precision).")
     var profile = false
     @OptionGroup var jsonOption: JSONOption
-    @Flag(help: "Skip the FMA peak measurement.") var noPeak = false
+    @Flag(help: "Skip the FMA peak (with --decode: read bandwidth) measurement.") var noPeak = false
+    @Flag(help: "Time decode steps instead: one new token through the extend entry points after --context cached positions (ms per token, bytes read per token, share of the measured read bandwidth).")
+    var decode = false
+    @Option(help: ArgumentHelp("With --decode: cached positions before each new token, comma-separated.", valueName: "n[,n...]"))
+    var context = "128"
+
+    /// --context as numbers.
+    var contexts: [Int]? { context.split(separator: ",").map { Int($0) ?? -1 } }
 
     func validate() throws {
         guard runs >= 1, warmup >= 0 else { throw ValidationError("--runs must be at least 1 and --warmup at least 0") }
+        if decode {
+            guard let contexts, !contexts.isEmpty, contexts.allSatisfy({ $0 >= 0 }) else {
+                throw ValidationError("--context \(context): give cached positions as whole numbers, comma-separated")
+            }
+            if seq != nil || profile { throw ValidationError("--decode times one new token: --seq and --profile do not apply") }
+        }
         if let seq, seq < 1 { throw ValidationError("--seq \(seq): the sequence length must be at least 1") }
         guard threads >= 0 else { throw ValidationError("--threads \(threads): give 0 (one per online core) or more") }
     }
@@ -292,7 +305,7 @@ struct Bench: ParsableCommand {
         do {
             try Commands.bench(model: model, seqLen: seq, runs: runs, warmup: warmup, variants: variants, threads: threads,
                                precisions: precision, profile: profile, measurePeak: !noPeak, json: jsonOption.json,
-                               console: console)
+                               decodeContexts: decode ? contexts : nil, console: console)
         } catch {
             fail(error, console)
         }

@@ -14,6 +14,8 @@ public struct Console: Sendable {
     public var writeError: @Sendable (String) -> Void
     /// Where long commands report their stages (silent unless the command line shows it).
     public var progress: Progress = .silent
+    /// Pushes what was written so far to its reader (text streamed as it is made: generate).
+    public var flush: @Sendable () -> Void = {}
 
     public init(write: @escaping @Sendable (String) -> Void, writeError: @escaping @Sendable (String) -> Void) {
         self.write = write
@@ -28,8 +30,12 @@ public struct Console: Sendable {
     }
 
     /// The process's stdout (buffered, as `print`) and stderr (unbuffered).
-    public static let standard = Console(write: { Swift.print($0, terminator: "") },
-                                         writeError: { FileHandle.standardError.write(Data($0.utf8)) })
+    public static let standard: Console = {
+        var console = Console(write: { Swift.print($0, terminator: "") },
+                              writeError: { FileHandle.standardError.write(Data($0.utf8)) })
+        console.flush = { fflush(nil) }  // every output stream: stdout is the one written
+        return console
+    }()
 
     /// One line on the output stream.
     public func print(_ line: String) { write(line + "\n") }
@@ -200,9 +206,18 @@ public enum Commands {
     /// Times the variants of `model` (`variants`: comma-separated names, nil for all) and prints
     /// the report (text or JSON).
     /// `precisions`: comma-separated (fp32, bf16 or both, interleaved in one run).
+    /// `decodeContexts`: time decode steps (one new token after that many cached positions)
+    /// instead of whole calls (benchmarkDecode).
+    static func parseVariants(_ list: String) throws -> [ModelVariant] {
+        try list.split(separator: ",").map {
+            guard let v = ModelVariant(rawValue: String($0)) else { throw DriverError("error: unknown variant '\($0)'") }
+            return v
+        }
+    }
+
     public static func bench(model: String, seqLen: Int?, runs: Int, warmup: Int, variants: String?, threads: Int,
                              precisions: String = "fp32", profile: Bool = false, measurePeak: Bool, json: Bool,
-                             console: Console = .standard) throws {
+                             decodeContexts: [Int]? = nil, console: Console = .standard) throws {
         var options = BenchOptions()
         options.precisions = try precisions.split(separator: ",", omittingEmptySubsequences: false).map {
             guard let p = Precision(rawValue: String($0)) else {
@@ -210,18 +225,24 @@ public enum Commands {
             }
             return p
         }
+        if let decodeContexts {
+            var decode = DecodeBenchOptions()
+            (decode.precisions, decode.contexts, decode.runs, decode.warmup) = (options.precisions, decodeContexts, runs, warmup)
+            (decode.threads, decode.measureBandwidth) = (threads, measurePeak)
+            if let variants { decode.variants = try parseVariants(variants) }
+            console.progress.begin("reading the model and its weights")
+            let report = try benchmarkDecode(try loadModel(model), options: decode, progress: console.progress)
+            console.progress.finish()
+            if json { console.printJSON(report) } else { console.print(report.text) }
+            return
+        }
         options.profile = profile
         options.seqLen = seqLen
         options.runs = runs
         options.warmup = warmup
         options.threads = threads
         options.measurePeak = measurePeak
-        if let variants {
-            options.variants = try variants.split(separator: ",").map {
-                guard let v = ModelVariant(rawValue: String($0)) else { throw DriverError("error: unknown variant '\($0)'") }
-                return v
-            }
-        }
+        if let variants { options.variants = try parseVariants(variants) }
         console.progress.begin("reading the model and its weights")
         let loaded = try loadModel(model)
         let report = try benchmark(loaded, options: options, progress: console.progress)

@@ -289,6 +289,10 @@ public struct Module: Sendable, Hashable {
     public var seq: SeqDecl?
     public var weights: WeightSource
     public var weightsLoc: SourceLoc
+    /// `tokenizer "folder"`: where the model's tokenizer files are (relative to the .tir's
+    /// folder), for `tfc generate --prompt`; nil when it names none.
+    public var tokenizer: String?
+    public var tokenizerLoc: SourceLoc = .unknown
     public var inputs: [Input]
     public var params: [Param]
     public var body: [Instruction]

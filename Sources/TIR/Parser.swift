@@ -170,12 +170,13 @@ private struct TIRParser {
         switch peek.kind {
         case .word("seq"): try parseSeq()
         case .word("weights"): try parseWeights()
+        case .word("tokenizer"): try parseTokenizer()
         case .word("input"): try parseInput()
         case .word("param"): try parseParam()
         case .word("output"): try parseOutput()
         case .valueName: try parseInstruction()
         default:
-            throw fail(expected: "'seq', 'weights', 'input', 'param', 'output' or a statement '%name = op(...)'")
+            throw fail(expected: "'seq', 'weights', 'tokenizer', 'input', 'param', 'output' or a statement '%name = op(...)'")
         }
     }
 
@@ -234,6 +235,20 @@ private struct TIRParser {
         weightsDeclared = true
         module.weights = source
         module.weightsLoc = keyword.loc
+    }
+
+    /// `tokenizer "folder"`
+    private mutating func parseTokenizer() throws(SyntaxError) {
+        let keyword = advance()
+        guard case .string(let path) = peek.kind else { throw fail(expected: "the tokenizer's folder in quotes") }
+        _ = advance()
+        if module.tokenizer != nil {
+            error(at: keyword.loc, "duplicate 'tokenizer' declaration",
+                  notes: [note(at: module.tokenizerLoc, "previous declaration is here")])
+            return
+        }
+        module.tokenizer = path
+        module.tokenizerLoc = keyword.loc
     }
 
     /// `input %tokens : i32[T]`

@@ -1,6 +1,6 @@
 // The `.tir` printer: a `Module` to its canonical text, which parses back to an equal module.
 //
-// Canonical form: two-space indentation; the header (seq, weights, inputs), the params and
+// Canonical form: two-space indentation; the header (seq, weights, tokenizer, inputs), the params and
 // the body (ending with `output`) as three blocks separated by one blank line; every
 // attribute of an op in OpInfo order with defaults written out; floats via `formatDouble`.
 // Comments are not part of the IR and are not printed.
@@ -13,6 +13,7 @@ public func printModule(_ m: Module) -> String {
         header.append("seq \(seq.symbol) <= \(seq.max)")
     }
     header.append("weights " + formatWeights(m.weights))
+    if let tokenizer = m.tokenizer { header.append("tokenizer " + quoteTIRString(tokenizer)) }
     for input in m.inputs {
         header.append("input %\(input.name) : \(formatType(input.type, seqSymbol: seqSymbol))")
     }

@@ -36,6 +36,66 @@ public enum PeakProbe {
         return try time(jit, flopsPerIteration: Double(chains * 16 * 4), threads: threads, seconds: seconds, trials: trials)
     }
 
+    /// Measured read bandwidth from memory in GB/s: `threads` threads at once each summing its
+    /// own part of a buffer far larger than any cache (`bytes` in all), with the target's vector
+    /// loads; the best of `trials` passes. The ceiling of a decode step, which streams every
+    /// weight once.
+    public static func measureReadBandwidth(threads: Int = 1, bytes: Int = 1 << 30, trials: Int = 5) throws -> Double {
+        let jit = try JIT()
+        let lanes = GemmShape.forTarget(jit.target).lanes
+        _ = try generateCode("bandwidth", target: jit.target, to: .jit(jit)) { ir in
+            buildReadLoop(ir, target: jit.target, lanes: lanes)
+        }
+        typealias Loop = @convention(c) (UnsafeRawPointer, Int64) -> Float
+        let loop = unsafeBitCast(try jit.lookup("tfc_read"), to: Loop.self)
+        let count = max(1, threads)
+        let step = lanes * 4 * readChains
+        let perThread = max(step, bytes / count / step * step)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: perThread * count, alignment: 64)
+        defer { buffer.deallocate() }
+        // Touch every page (and make the values ordinary floats) before timing.
+        buffer.initializeMemory(as: Float.self, repeating: 1, count: perThread * count / 4)
+        let base = UInt(bitPattern: buffer)
+        var best = 0.0
+        for _ in 0..<max(1, trials) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            DispatchQueue.concurrentPerform(iterations: count) { t in
+                _ = withExtendedLifetime(jit) {
+                    loop(UnsafeRawPointer(bitPattern: base + UInt(t * perThread))!, Int64(perThread / step))
+                }
+            }
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+            best = max(best, Double(perThread * count) / elapsed / 1e9)
+        }
+        return best
+    }
+
+    /// Independent sums of the read loop: enough loads in flight to keep memory busy.
+    static let readChains = 8
+
+    /// `float tfc_read(ptr p, i64 n)`: the sum of n blocks of `readChains` vectors from p.
+    private static func buildReadLoop(_ ir: IRModule, target: TargetSpec, lanes: Int) {
+        let f32 = ir.f32, vec = ir.vector(f32, lanes)
+        let fn = ir.addFunction("tfc_read", ir.functionType(f32, [ir.ptr, ir.i64]))
+        ir.addCodeAttributes(to: fn, target: target)
+        let b = IRBuilder(ir, fn)
+        let acc = (0..<readChains).map { _ -> Value in
+            let slot = b.alloca(vec)
+            b.store(ir.f32(0, lanes: lanes), slot, align: 4)
+            return slot
+        }
+        b.forLoop(fn.param(1)) { i in
+            let block = b.gep(f32, fn.param(0), b.mul(i, readChains * lanes))
+            for (j, slot) in acc.enumerated() {
+                let v = b.load(vec, b.gep(f32, block, ir.i64(j * lanes)), align: 64)
+                b.store(b.fadd(b.load(vec, slot, align: 4), v), slot, align: 4)
+            }
+        }
+        var sum = ir.f32(0, lanes: lanes)
+        for slot in acc { sum = b.fadd(sum, b.load(vec, slot, align: 4)) }
+        b.ret(b.reduceAdd(sum))
+    }
+
     /// The probe loop's assembly for `target` (`bf16`: the vdpbf16ps loop), for tests.
     public static func assembly(for target: TargetSpec, bf16: Bool) throws -> String {
         let (_, code) = try generateCode("peak", target: target, to: .object(assembly: true)) { ir in
