@@ -82,9 +82,22 @@ extension FunctionLowering {
         // are then identical functions, which LLVM's MergeFunctions folds into one.
         parallelFor("\(cIdentifier(inst.result)).gemm", count: ir.i64(panels), work: workEstimate(R, ir.i64(1), times: 2 * K * N),
                     captures: [x, out, residual, R, scales ?? ir.nullPointer, panel, bias ?? ir.nullPointer]) { c, begin, end in
-            gemmPanels(begin, end, slices: slices, epilogue: epilogue, precision: precision, x: c[0], ldx: ldx, k: K, n: N,
-                       weights: c[5], weightType: weightType, bias: bias == nil ? nil : c[6],
-                       residual: hasResidual ? c[2] : nil, scales: hasScales ? c[4] : nil, rows: c[3], out: c[1])
+            func panels(slices: [(k0: Int, length: Int)]) {
+                gemmPanels(begin, end, slices: slices, epilogue: epilogue, precision: precision, x: c[0], ldx: ldx, k: K, n: N,
+                           weights: c[5], weightType: weightType, bias: bias == nil ? nil : c[6],
+                           residual: hasResidual ? c[2] : nil, scales: hasScales ? c[4] : nil, rows: c[3], out: c[1])
+            }
+            // Fewer rows than a block (a decode step's one): x is a few cache lines, so slices of
+            // K buy nothing, and each panel is read whole, front to back (slices stride from
+            // panel to panel, which the hardware prefetcher follows less well). bf16 weights
+            // widened on the stack keep their slices (a whole panel would not fit in L1).
+            guard slices.count > 1, !(weightType == .bf16 && precision != .bf16Pairs) else {
+                panels(slices: slices)
+                return
+            }
+            let few = b.icmp(.slt, c[3], ir.i64(gemm.shape.mr))
+            b.ifThen(few) { panels(slices: [(0, K)]) }
+            b.ifThen(b.not(few)) { panels(slices: slices) }
         }
     }
 
