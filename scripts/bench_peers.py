@@ -127,7 +127,18 @@ def parse_args(argv=None):
                    help="on a shared machine: before each timed part, wait (up to 10 minutes) until the "
                         "1-minute load average is below this (e.g. 0.5)")
     p.add_argument("--json", dest="json_out", default=None, help="also write every result to this JSON file")
+    p.add_argument("--decode", action="store_true",
+                   help="GPT-2 generation instead: the time of one new token after --context cached positions, "
+                        "PyTorch + transformers with its key/value cache against tfc's extend entry points "
+                        "(its objects, every variant), interleaved; float32")
+    p.add_argument("--context", default="128,512", help="with --decode: cached positions, comma-separated (default 128,512)")
     a = p.parse_args(argv)
+    try:
+        a.contexts = [int(c) for c in a.context.split(",") if c.strip()]
+    except ValueError:
+        p.error(f"--context: expected integers, got {a.context!r}")
+    if a.decode and (not a.contexts or min(a.contexts) < 1 or max(a.contexts) > 1023):
+        p.error("--context: cached positions must be within 1...1023")
     a.runs = a.runs if a.runs is not None else (5 if a.quick else 20)
     a.warmup = a.warmup if a.warmup is not None else (1 if a.quick else 3)
     if a.runs < 1 or a.warmup < 0:
@@ -306,6 +317,7 @@ class TfcObject:
             self.out = np.zeros((1, 1000), dtype=np.float32)
             self.args = (self.input.ctypes.data, self.out.ctypes.data, ws_ptr)
         self.fn = fn
+        self.header, self.prefix, self.workspace_ptr = header, m.group(1), ws_ptr
         self.info = {"library": os.path.basename(base) + ".so", "workspaceBytes": size,
                      "symbol": m.group(1) + "_forward_threads"}
         if precision != "fp32":
@@ -334,6 +346,121 @@ class TfcObject:
 
 # --------------------------------------------------------------------------------------------
 # Models, checkpoints, inputs
+
+
+def make_tfc_decoder(obj, tokens, context, threads):
+    """One new token at a time through a tfc object's extend entry point, after `context` cached
+    positions of `tokens`; each call adds tokens[context] and cuts the cache back to `context`."""
+    import ctypes
+    import numpy as np
+    import re
+    size = re.search(r"#define \w+_CACHE_SIZE (\d+)", obj.header)
+    if size is None:
+        raise RuntimeError(f"{obj.info['library']}: the header declares no key/value cache (<NAME>_CACHE_SIZE)")
+    lib, p = obj.lib, obj.prefix
+    init = getattr(lib, p + "_cache_init")
+    init.argtypes, init.restype = [ctypes.c_void_p], ctypes.c_int32
+    cut = getattr(lib, p + "_cache_truncate")
+    cut.argtypes, cut.restype = [ctypes.c_void_p, ctypes.c_int64], ctypes.c_int32
+    extend = getattr(lib, p + "_extend")
+    extend.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
+    extend.restype = ctypes.c_int32
+    memory = np.zeros(int(size.group(1)) + 64, dtype=np.uint8)
+    cache = memory.ctypes.data + (-memory.ctypes.data) % 64
+    ids = np.ascontiguousarray(tokens.astype(np.int32))
+    logits = np.zeros(50257, dtype=np.float32)
+    ws = obj.workspace_ptr
+    status = init(cache) or extend(ids.ctypes.data, context, cache, logits.ctypes.data, ws, threads)
+    if status != 0:
+        raise RuntimeError(f"tfc {p}_extend (prefill of {context}) returned status {status}")
+    token = ids.ctypes.data + 4 * context
+
+    def call():
+        status = extend(token, 1, cache, logits.ctypes.data, ws, threads) or cut(cache, context)
+        if status != 0:
+            raise RuntimeError(f"tfc {p}_extend returned status {status}")
+
+    def result():
+        call()
+        return logits.copy()
+
+    call.keep = memory  # the cache lives as long as the call
+    return call, result
+
+
+def make_torch_decoder(model, tokens, context):
+    """One new token at a time through transformers' key/value cache (DynamicCache), after
+    `context` cached positions; each call cuts the cache back to `context` (DynamicCache.crop)."""
+    import torch
+    ids = torch.tensor(tokens[None, :context + 1].astype("int64"))
+    with torch.inference_mode():
+        cache = model(ids[:, :context], use_cache=True).past_key_values
+    last = {}
+
+    def call():
+        with torch.inference_mode():
+            last["logits"] = model(ids[:, context:context + 1], past_key_values=cache, use_cache=True).logits
+        excess = cache.get_seq_length() - context
+        if excess:
+            cache.crop(-excess)  # transformers 5: a negative count of tokens to remove
+
+    def result():
+        call()
+        return last["logits"][0, -1].float().numpy().copy()
+
+    return call, result
+
+
+def decode_main(args):
+    """--decode: PyTorch + transformers (its key/value cache) and tfc's extend entry points, one
+    new token after each --context, interleaved per thread count."""
+    import numpy as np
+    import torch
+    tfc = ensure_tfc(os.path.abspath(args.tfc))
+    prepare_cache(args.cache)
+    mach = machine_info()
+    log(f"machine: {mach['cpu']}, {mach['logical_cpus']} logical CPUs ({mach['usable_cpus']} usable); {mach['os']}")
+    log("versions: " + ", ".join(f"{k} {v}" for k, v in library_versions(tfc).items() if v))
+    log(f"decode: one new token after {', '.join(map(str, args.contexts))} cached positions; threads {args.thread_counts}; "
+        f"{args.runs} timed tokens after {args.warmup} warm-up ones; float32; {load_average()}")
+    model, _, tir = load_or_build("gpt2", args.cache, tfc, True)
+    model.eval()
+    rng = np.random.default_rng(7)
+    tokens = rng.integers(0, 50257, size=max(args.contexts) + 1)
+    folder = os.path.join(args.cache, "objects")
+    os.makedirs(folder, exist_ok=True)
+    objects = {v: TfcObject(tfc, tir, v, "gpt2", tokens[None, :1], folder) for v in TFC_VARIANTS}
+    results, lines = [], []
+    for threads in args.thread_counts:
+        torch.set_num_threads(threads)
+        calls, checks = {}, {}
+        for context in args.contexts:
+            calls[("torch", context)], torch_result = make_torch_decoder(model, tokens, context)
+            reference = torch_result()
+            for v, obj in objects.items():
+                calls[(f"tfc {v}", context)], tfc_result = make_tfc_decoder(obj, tokens, context, threads)
+                checks[(f"tfc {v}", context)] = float(np.abs(tfc_result() - reference).max())
+        wait_for_quiet(args.max_load, f"decode at {threads} thread(s)")
+        times = time_interleaved(calls, args.runs, args.warmup, args.pause)
+        log("")
+        log(f"GPT-2 small decode, {threads} thread{'s' if threads > 1 else ''} ({load_average()} after):")
+        log("  framework        context  ms/token    p10 ms    p90 ms  vs torch  max |logit - torch|")
+        for (name, context), t in times.items():
+            med = percentile(t, 0.5)
+            torch_med = percentile(times[("torch", context)], 0.5)
+            err = checks.get((name, context))
+            log(f"  {name:<16} {context:>7} {med:9.2f} {percentile(t, 0.1):9.2f} {percentile(t, 0.9):9.2f} "
+                f"{torch_med / med:8.2f}x  {'' if err is None else f'{err:.2e}'}")
+            results.append({"framework": name, "threads": threads, "context": context, "medianMs": med,
+                            "p10Ms": percentile(t, 0.1), "p90Ms": percentile(t, 0.9), "vsTorch": torch_med / med,
+                            "maxAbsLogitError": err})
+    for obj in objects.values():
+        obj.close()
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"machine": mach, "decode": results}, f, indent=2)
+        log(f"wrote {args.json_out}")
+    return 0
 
 
 def prepare_cache(cache):
@@ -755,6 +882,8 @@ def max_abs_diff(a, b):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.decode:
+        return decode_main(args)
     try:
         import numpy as np
         import torch
