@@ -40,7 +40,7 @@ let package = Package(
         // (the JIT resolves such calls in this process); its own math is inline polynomials.
         .target(name: "TIRCodegen", dependencies: ["TIR", "LLVMBridge"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "TFCDriver", dependencies: [
-            "TIR", "TIRFormats", "TIRImport", "TIRInterpreter", "TIRTransforms", "TIRCodegen", "LLVMBridge",
+            "TIR", "TIRFormats", "TIRImport", "TIRInterpreter", "TIRTransforms", "TIRCodegen", "LLVMBridge", "TFCTokenizer",
         ]),
         .executableTarget(name: "TFCCommandLine", dependencies: [
             "TFCDriver", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -55,7 +55,8 @@ let package = Package(
         .testTarget(name: "InterpreterTests", dependencies: ["TIR", "TIRFormats", "TIRInterpreter"], exclude: ["make_reference.py"]),
         .testTarget(name: "TokenizerTests", dependencies: ["TFCTokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CodegenTests", dependencies: ["TIR", "TIRFormats", "TIRInterpreter", "TIRCodegen", "LLVMBridge"]),
-        .testTarget(name: "ImportTests", dependencies: ["TFCDriver", "TIR", "TIRFormats", "TIRImport", "TIRTransforms"],
+        .testTarget(name: "ImportTests", dependencies: ["TFCDriver", "TIR", "TIRFormats", "TIRImport", "TIRTransforms",
+                                                        "TIRCodegen", "TFCTokenizer"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "TFCTests", dependencies: [
             "TFCDriver", "TFCTestSupport", "TIR", "TIRFormats", "TIRCodegen", "TIRImport", "TIRInterpreter", "TIRTransforms",

@@ -18,6 +18,14 @@ Run by hand from the repository root (never by the tests):
 
     /tmp/hfvenv/bin/python scripts/make_hf_fixtures.py
 
+`--generation-only` writes just the gpt2-gen fixture (below).
+
+gpt2-gen is a GPT-2 LM whose vocabulary is the tokenizer of Tests/TokenizerTests/Fixtures
+(1,500 byte-level BPE tokens, `<|endoftext|>` = 1499, copied into the checkpoint folder beside
+its weights), with generation.json: for each prompt, the tokenizer's ids, the ids transformers'
+`generate(do_sample=False)` produces after them (eos = 1499, which stops it), and the top-2
+logit margin of every step (a step with a margin near float32 noise may go either way).
+
 `--pooler-only` writes just expected_pooler.npy for every ViTModel fixture, from its saved
 checkpoint and image (nothing else is rewritten, so any torch/transformers that can load the
 checkpoint will do; it first checks that it reproduces expected.npy to 1e-5). vit-base-odd's
@@ -173,8 +181,65 @@ def main():
         num_labels=3, layer_norm_eps=1e-12, hidden_act="gelu_pytorch_tanh")
 
 
+GENERATION_PROMPTS = [
+    "The quick brown fox",
+    "Hello, world! It's a",
+    "  def f(x):\n\treturn",
+    "Ünïcödé and 東京 and 🎉",
+    "a",
+]
+
+
+def gpt2_generation():
+    """gpt2-gen: a GPT-2 LM over the test tokenizer, its tokenizer files, and what transformers'
+    greedy generate makes of a few prompts."""
+    from transformers import AutoTokenizer
+    assert transformers.__version__ == "5.24.0", transformers.__version__
+    tokenizer_dir = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    torch.manual_seed(700)
+    cfg = GPT2Config(initializer_range=0.1, bos_token_id=eos, eos_token_id=eos, n_embd=40, n_head=4, n_layer=2,
+                     vocab_size=len(tokenizer), n_positions=40, layer_norm_epsilon=1e-5, activation_function="gelu_new")
+    cfg._attn_implementation = "eager"
+    model = GPT2LMHeadModel(cfg).eval()
+    randomize_norms_and_biases(model, 701)
+    cases = []
+    for prompt in GENERATION_PROMPTS:
+        ids = tokenizer(prompt)["input_ids"]
+        with torch.no_grad():
+            out = model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=cfg.n_positions - len(ids),
+                                 eos_token_id=eos, pad_token_id=eos, output_scores=True, return_dict_in_generate=True)
+        new = out.sequences[0, len(ids):].tolist()
+        margins = []
+        for scores in out.scores:
+            top = torch.topk(scores[0].float(), 2).values
+            margins.append(float(top[0] - top[1]))
+        cases.append({"prompt": prompt, "ids": ids, "generated": new, "margins": margins,
+                      "text": tokenizer.decode(new)})
+    folder = os.path.join(OUT, "gpt2-gen")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    for extra in os.listdir(folder):
+        if extra not in ("config.json", "model.safetensors"):
+            os.remove(os.path.join(folder, extra))
+    for name in ("vocab.json", "merges.txt", "tokenizer.json"):
+        shutil.copy(os.path.join(tokenizer_dir, name), os.path.join(folder, name))
+    with open(os.path.join(folder, "generation.json"), "w") as f:
+        json.dump({"eos": eos, "cases": cases}, f, indent=1, ensure_ascii=False)
+    for f in os.listdir(folder):
+        os.chmod(os.path.join(folder, f), 0o644)
+    for c in cases:
+        print(f"gpt2-gen: {c['prompt']!r}: {len(c['ids'])} + {len(c['generated'])} tokens, "
+              f"smallest margin {min(c['margins']):.2e}")
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--pooler-only"]:
         pooler_only()
+    elif sys.argv[1:] == ["--generation-only"]:
+        gpt2_generation()
     else:
         main()
+        gpt2_generation()

@@ -9,7 +9,7 @@ struct TFCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tfc",
         abstract: "An ahead-of-time compiler for Pre-LN Transformer models.",
-        subcommands: [Compile.self, Run.self, Check.self, Opt.self, Verify.self, Bench.self, Import.self])
+        subcommands: [Compile.self, Run.self, Generate.self, Check.self, Opt.self, Verify.self, Bench.self, Import.self])
 
     /// No command given: the usage on stderr, and a failure.
     func run() throws {
@@ -181,6 +181,56 @@ struct Run: ParsableCommand {
                              remarks: variantOptions.remarks, tokens: tokens,
                              inputFiles: inputs, randomInputs: seed, seqLen: seq, interpret: interpret,
                              output: output, full: full, console: console)
+        } catch {
+            fail(error, console)
+        }
+    }
+}
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text with a causal model (a GPT), one token at a time through its key/value cache.",
+        discussion: "The prompt (--prompt, through the model's tokenizer: the folder its .tir names with 'tokenizer \"folder\"', or --tokenizer) or its token ids (--tokens) goes in with one call, then each new token with one call of the model's extend entry point. New text is streamed to stdout as it is made (a character split across tokens once it is whole; ids when there is no tokenizer), then a newline; a closing line on stderr gives the prompt and new token counts and the milliseconds per token of the prefill and of the decode steps. Greedy unless --temperature is above 0. Stops at --max-new-tokens, at the end-of-text token (eos_token_id of the tokenizer folder's generation_config.json or config.json, else <|endoftext|>) unless --ignore-eos, before any --stop string, or when the context is full.")
+
+    @Argument(help: "The .tir model.") var model: String
+    @Option(help: "The prompt, as text.") var prompt: String?
+    @Option(help: "The prompt as token ids, comma-separated.") var tokens: String?
+    @Option(help: "The tokenizer: a folder with tokenizer.json or vocab.json + merges.txt, or a tokenizer.json (default: the one the .tir names).")
+    var tokenizer: String?
+    @Option(parsing: .unconditional, help: "The most tokens to generate.") var maxNewTokens = 32
+    @Option(parsing: .unconditional, help: "0: greedy; above 0: sample from softmax(logits / temperature).") var temperature = 0.0
+    @Option(parsing: .unconditional, help: "Sample among the k most likely tokens only (0: all).") var topK = 0
+    @Option(parsing: .unconditional, help: "Then among the fewest tokens whose probability adds up to p (1: all).") var topP = 1.0
+    @Option(parsing: .unconditional, help: "Seed of the sampling (the same seed gives the same tokens).") var seed: UInt64 = 0
+    @Option(help: "Stop before this text would be printed; repeatable.") var stop: [String] = []
+    @Flag(help: "Go on past the end-of-text token.") var ignoreEOS = false
+    @Option(parsing: .unconditional, help: "Threads per call (default: one per online core).") var threads = 0
+    @OptionGroup var variantOptions: VariantOptions
+
+    func validate() throws {
+        if (prompt == nil) == (tokens == nil) { throw ValidationError("give one of --prompt and --tokens") }
+        guard maxNewTokens >= 1 else { throw ValidationError("--max-new-tokens must be at least 1") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or more") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be 0 (all) or more") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard threads >= 0 else { throw ValidationError("--threads \(threads): give 0 (one per online core) or more") }
+        if stop.contains("") { throw ValidationError("--stop: a stop string cannot be empty") }
+    }
+
+    @OptionGroup var quietOption: QuietOption
+
+    func run() throws {
+        let console = quietOption.console("generate")
+        var options = GenerationOptions()
+        options.maxNewTokens = maxNewTokens
+        options.sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
+        options.stop = stop
+        options.ignoreEOS = ignoreEOS
+        options.threads = threads
+        do {
+            try Commands.generate(model: model, variant: variantOptions.variant, precision: variantOptions.precision,
+                                  remarks: variantOptions.remarks, prompt: prompt, tokens: tokens, tokenizer: tokenizer,
+                                  options: options, console: console)
         } catch {
             fail(error, console)
         }

@@ -256,8 +256,9 @@ public enum Commands {
 
     /// Imports the checkpoint folder `directory` as the .tir file `output`.
     public static func importCheckpoint(directory: String, output: String, console: Console = .standard) throws {
-        try importModel(directory: directory, to: output, progress: console.progress)
+        let note = try importModel(directory: directory, to: output, progress: console.progress)
         console.progress.finish()
+        if let note { console.error(note) }
         console.print("wrote \(output)")
     }
 }

@@ -1,18 +1,22 @@
 // `tfc import`: a checkpoint folder to a verified .tir file.
 import Foundation
+import TFCTokenizer
 import TIR
 import TIRFormats
 import TIRImport
 
 /// Imports the checkpoint in `directory` and writes it as `path`, after checking that the
-/// result verifies and its weights load.
-public func importModel(directory: String, to path: String, progress: Progress = .silent) throws {
+/// result verifies and its weights load. A checkpoint with tokenizer files (tokenizer.json, or
+/// vocab.json + merges.txt) that tfc reads is named by the .tir (`tokenizer "..."`, in place, as
+/// its weights are); one it cannot read is left out, and the returned note says why.
+@discardableResult
+public func importModel(directory: String, to path: String, progress: Progress = .silent) throws -> String? {
     let outputs = OutputSet()
-    for file in ["config.json", "model.safetensors", "model.safetensors.index.json"] {
+    for file in ["config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json", "vocab.json", "merges.txt"] {
         outputs.reads(URL(fileURLWithPath: directory).appendingPathComponent(file).path, as: "checkpoint file")
     }
     try outputs.declare(path, option: "-o")
-    let module: Module
+    var module: Module
     progress.begin("reading the checkpoint")
     do {
         module = try importCheckpoint(directory: directory, tirPath: path)
@@ -33,7 +37,25 @@ public func importModel(directory: String, to path: String, progress: Progress =
     } catch {
         throw DriverError(error.description)
     }
+    var note: String?
+    let files = ["tokenizer.json", "vocab.json"].map { URL(fileURLWithPath: directory).appendingPathComponent($0).path }
+    if files.contains(where: { FileManager.default.fileExists(atPath: $0) }) {
+        progress.begin("reading the tokenizer")
+        do {
+            let tokenizer = try BPETokenizer(directory: directory)
+            let vocabulary = module.body.filter { $0.op == .embedding }
+                .compactMap { module.type(of: $0.operands[1])?.staticShape?.first }.min() ?? 0
+            if tokenizer.count > vocabulary {
+                note = "note: the checkpoint's tokenizer has \(tokenizer.count) tokens, more than the model's \(vocabulary): not named by the .tir"
+            } else {
+                module.tokenizer = weightsReference(directory, fromTIR: path)
+            }
+        } catch {
+            note = "note: the checkpoint's tokenizer is not named by the .tir: \(error)"
+        }
+    }
     progress.begin("writing \(path)")
     outputs.provide(path, Data(printModule(module).utf8))
     try outputs.commit()
+    return note
 }

@@ -88,7 +88,7 @@ func moduleName(_ tirPath: String) -> String {
 /// How the `.tir` at `tirPath` names `weightsPath`: relative to the `.tir`'s folder, computed
 /// between the real paths of both folders (symbolic links resolved, so that `..` means what
 /// the file system will make of it), or absolute when the `.tir`'s folder does not exist yet.
-func weightsReference(_ weightsPath: String, fromTIR tirPath: String) -> String {
+public func weightsReference(_ weightsPath: String, fromTIR tirPath: String) -> String {
     let weights = URL(fileURLWithPath: weightsPath).standardizedFileURL.resolvingSymlinksInPath()
     let tirFolder = URL(fileURLWithPath: tirPath).standardizedFileURL.deletingLastPathComponent()
     var isDirectory: ObjCBool = false

@@ -37,6 +37,7 @@ func run(_ executable: String, _ arguments: [String], in directory: String? = ni
 }
 
 func tfc(_ arguments: String...) throws -> Result { try run(tfcPath, arguments) }
+func tfc(_ arguments: [String]) throws -> Result { try run(tfcPath, arguments) }
 
 /// A fresh temporary folder, removed by the caller with `cleanup`.
 func makeTempDir() throws -> String {

@@ -1,0 +1,81 @@
+// Generation against transformers: gpt2-gen (scripts/make_hf_fixtures.py) is a GPT-2 LM over the
+// test tokenizer; `tfc import` names its tokenizer, and greedy decoding through the extend entry
+// points gives transformers' `generate(do_sample=False)` tokens and text in every variant.
+import Foundation
+import Testing
+import TFCDriver
+import TFCTokenizer
+import TIR
+import TIRCodegen
+import TIRFormats
+import TIRTransforms
+
+struct GenerationCase: Decodable {
+    var prompt: String
+    var ids: [Int32]
+    var generated: [Int32]
+    var margins: [Float]
+    var text: String
+}
+
+struct GenerationFixture: Decodable {
+    var eos: Int32
+    var cases: [GenerationCase]
+
+    static func load() throws -> GenerationFixture {
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixture("gpt2-gen") + "/generation.json"))
+        return try JSONDecoder().decode(GenerationFixture.self, from: data)
+    }
+}
+
+@Suite struct GenerationFixtureTests {
+    @Test func importNamesTheTokenizer() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let tir = "\(dir)/gen.tir"
+        #expect(try importModel(directory: fixture("gpt2-gen"), to: tir) == nil)
+        let loaded = try loadModel(tir)
+        let named = try #require(loaded.module.tokenizer)
+        #expect(URL(fileURLWithPath: dir).appendingPathComponent(named).standardizedFileURL.resolvingSymlinksInPath().path
+                == URL(fileURLWithPath: fixture("gpt2-gen")).standardizedFileURL.resolvingSymlinksInPath().path)
+        let (tokenizer, folder) = try #require(try loadTokenizer(for: loaded))
+        #expect(endOfTextID(folder: folder, tokenizer: tokenizer) == (try GenerationFixture.load()).eos)
+    }
+
+    /// Every variant: the tokenizer's prompt ids and the greedy tokens are transformers', up to the
+    /// first step whose top-2 margin is within float32 noise (none in this fixture: reported if
+    /// one appears after a regeneration), and the streamed text is its decode.
+    @Test(arguments: Variant.allCases)
+    func greedyGenerationMatchesTransformers(variant: Variant) throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let tir = "\(dir)/gen.tir"
+        try importModel(directory: fixture("gpt2-gen"), to: tir)
+        let expected = try GenerationFixture.load()
+        let rewritten = try rewrite(try loadModel(tir), variant: variant).model
+        let (tokenizer, _) = try #require(try loadTokenizer(for: rewritten))
+        let model = try JITModel(rewritten.module, weights: rewritten.weights, threads: 1, extend: true)
+        for c in expected.cases {
+            #expect(tokenizer.encode(c.prompt) == c.ids, "prompt \(c.prompt.debugDescription)")
+            // transformers made as many tokens as the context allowed (max_new_tokens), or stopped
+            // at the end-of-text token: ask for as many, or for more.
+            let stoppedAtEOS = c.ids.count + c.generated.count < model.entry.maxContext!
+            var options = GenerationOptions()
+            options.maxNewTokens = c.generated.count + (stoppedAtEOS ? 5 : 0)
+            var streamed = ""
+            let g = try generate(try CacheSession(model), prompt: c.ids, options: options, tokenizer: tokenizer,
+                                 endOfText: expected.eos) { streamed += $0 }
+            let trusted = c.margins.firstIndex { $0 < Generation.nearTie } ?? c.margins.count
+            if trusted < c.margins.count {
+                Issue.record("note: \(c.prompt.debugDescription): step \(trusted) is a near tie (margin \(c.margins[trusted])); compared before it")
+            }
+            let n = min(trusted, c.generated.count)
+            #expect(Array(g.tokens.prefix(n)) == Array(c.generated.prefix(n)), "\(variant.rawValue), \(c.prompt.debugDescription)")
+            if trusted >= c.margins.count {
+                #expect(g.tokens == c.generated)
+                #expect(streamed == c.text && g.text == c.text)
+                #expect(g.stop == (stoppedAtEOS ? .endOfText : .maxTokens))
+            }
+        }
+    }
+}
