@@ -366,6 +366,41 @@ static void run_extreme_inputs(buffer *ws, int entry_points_used) {
 }
 #endif
 
+#if defined(MODEL_GPT)
+/* The extend entry points with a cache of exactly GPT_TINY_CACHE_SIZE bytes and outputs of
+ * exactly one row (or n rows for _extend_all), placed by the mode: the cache filled to its
+ * last position in chunks of 1...5, then truncated and refilled, both calls alternating. */
+static void run_extend(buffer *ws) {
+    buffer cache = buffer_new(GPT_TINY_CACHE_SIZE, GPT_TINY_CACHE_ALIGNMENT);
+    buffer in = buffer_new(MODEL_INPUT_COUNT(GPT_TINY_MAX_CONTEXT) * sizeof(int32_t), _Alignof(int32_t));
+    fill_input((int32_t *)in.ptr, MODEL_INPUT_COUNT(GPT_TINY_MAX_CONTEXT), 5, 1);
+    buffer_seal(&in);
+    const int32_t *tokens = (const int32_t *)in.ptr;
+    check(gpt_tiny_cache_init(cache.ptr) == GPT_TINY_OK, "cache_init", 0);
+    for (int pass = 0; pass < (quick ? 1 : 2); pass++) {
+        int64_t at = pass == 0 ? 0 : 9;
+        if (pass == 1) check(gpt_tiny_cache_truncate(cache.ptr, at) == GPT_TINY_OK, "truncate", at);
+        for (int64_t n = 1; at < GPT_TINY_MAX_CONTEXT; at += n, n = n % 5 + 1) {
+            if (at + n > GPT_TINY_MAX_CONTEXT) n = GPT_TINY_MAX_CONTEXT - at;
+            int all = (at / 3) % 2;
+            buffer out = buffer_new(MODEL_OUTPUT_COUNT(all ? n : 1) * sizeof(float), _Alignof(float));
+            int32_t status = all ? gpt_tiny_extend_all(tokens + at, n, cache.ptr, (float *)out.ptr, ws->ptr, (int32_t)(at % 3))
+                                 : gpt_tiny_extend(tokens + at, n, cache.ptr, (float *)out.ptr, ws->ptr, (int32_t)(at % 3));
+            check(status == GPT_TINY_OK, "extend", at);
+            check(slack_intact(&out), "extend: the bytes after the logits", at);
+            buffer_free(&out);
+        }
+        check(gpt_tiny_cache_length(cache.ptr) == GPT_TINY_MAX_CONTEXT, "cache length", pass);
+        buffer one = buffer_new(MODEL_OUTPUT_COUNT(1) * sizeof(float), _Alignof(float));
+        check(gpt_tiny_extend(tokens, 1, cache.ptr, (float *)one.ptr, ws->ptr, 1) == GPT_TINY_ERR_CACHE_FULL, "full", pass);
+        buffer_free(&one);
+    }
+    check(slack_intact(&cache), "the bytes after the cache", 0);
+    buffer_free(&in);
+    buffer_free(&cache);
+}
+#endif
+
 int main(int argc, char **argv) {
     if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "quick") != 0)) {
         fprintf(stderr, "usage: %s heap|guard-tail|guard-head [quick]\n", argv[0]);
@@ -387,6 +422,9 @@ int main(int argc, char **argv) {
     run_extreme_inputs(&ws, quick ? 1 : ENTRY_POINTS);
 #endif
     run_invalid_cases(&ws);
+#if defined(MODEL_GPT)
+    run_extend(&ws);
+#endif
     if (!quick) run_thread_limits(&ws);
     run_concurrent_calls(&ws);
     buffer_free(&ws);
