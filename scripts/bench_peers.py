@@ -384,7 +384,7 @@ def make_tfc_decoder(obj, tokens, context, threads):
         call()
         return logits.copy()
 
-    call.keep = memory  # the cache lives as long as the call
+    call.keep = (memory, ids)  # the cache and the ids live as long as the call
     return call, result
 
 

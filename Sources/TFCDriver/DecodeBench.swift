@@ -1,7 +1,9 @@
 // `tfc bench --decode`: the time of one new token (one extend call of one position) with a
 // cache already holding `context` positions, per variant and precision, interleaved in one run;
 // the bytes the step must read (every weight once, and the cache's keys and values) and the
-// share of this machine's measured read bandwidth that makes.
+// share of this machine's measured read bandwidth that makes. In the same rounds, the prefill
+// of those `context` positions into an empty cache (logits of the last only) beside the full
+// forward of the same build at that length (logits of every position).
 import Foundation
 import TIR
 import TIRCodegen
@@ -39,6 +41,10 @@ public struct DecodeRow: Codable, Sendable {
     public var ofBandwidth: Double?
     /// The median of pre-ln at the first precision and the same context over this one.
     public var speedup: Double
+    /// Prefill of `context` positions into an empty cache, and the full forward at that length,
+    /// median milliseconds (nil at context 0).
+    public var prefillMs: Double?
+    public var forwardMs: Double?
 }
 
 public struct DecodeReport: Codable, Sendable {
@@ -55,16 +61,20 @@ public struct DecodeReport: Codable, Sendable {
         if let readGBps {
             lines.append(String(format: "read bandwidth measured on %d thread%@: %.1f GB/s", threads, threads == 1 ? "" : "s", readGBps))
         }
-        lines.append("  variant   precision  context  ms/token    p10 ms    p90 ms  MB/token     GB/s  of bandwidth  speedup")
+        lines.append("  variant   precision  context  ms/token    p10 ms    p90 ms  MB/token     GB/s  of bandwidth  speedup  prefill ms  forward ms")
         for r in rows {
             let share = r.ofBandwidth.map { String(format: "%12.1f%%", $0 * 100) } ?? "            -"
             lines.append("  " + r.variant.padding(toLength: 9, withPad: " ", startingAt: 0) + " "
                          + r.precision.padding(toLength: 9, withPad: " ", startingAt: 0)
                          + String(format: " %8d %9.3f %9.3f %9.3f %9.1f %8.1f ", r.context, r.medianMs, r.p10Ms, r.p90Ms,
                                   r.bytesPerToken / 1e6, r.gbPerSecond)
-                         + share + String(format: " %8.3f", r.speedup))
+                         + share + String(format: " %8.3f", r.speedup)
+                         + (r.prefillMs.map { String(format: " %11.2f", $0) } ?? "           -")
+                         + (r.forwardMs.map { String(format: " %11.2f", $0) } ?? "           -"))
         }
-        lines.append("  (bytes: every linear's weights and biases as stored, plus each attention's cached keys and values)")
+        lines.append("  (bytes: every linear's weights and biases as stored, plus each attention's cached keys and values;")
+        lines.append("   prefill: the context into an empty cache, the last position's outputs; forward: the same build's")
+        lines.append("   full forward at that length, every position's outputs)")
         return lines.joined(separator: "\n")
     }
 }
@@ -97,7 +107,7 @@ public func decodeBytes(_ m: Module, context: Int) -> Double {
 public func benchmarkDecode(_ original: LoadedModel, options: DecodeBenchOptions = DecodeBenchOptions(),
                             progress: Progress = .silent) throws -> DecodeReport {
     if let why = ExtendPlan.refusal(original.module) { throw DriverError("error: --decode: \(why)") }
-    var sessions: [(variant: Variant, precision: Precision, context: Int, session: CacheSession)] = []
+    var sessions: [(variant: Variant, precision: Precision, context: Int, session: CacheSession, forward: PreparedCall?)] = []
     let prompt = fillRandomInputs(original, given: [:], seed: options.seed, seqLen: original.module.maxSeqLen)
     do {
         for precision in options.precisions {
@@ -111,7 +121,8 @@ public func benchmarkDecode(_ original: LoadedModel, options: DecodeBenchOptions
                         throw DriverError("error: --context \(context): the cache holds 0...\(session.maxContext - 1) positions before a new one")
                     }
                     if context > 0 { _ = try session.extend(prompt.mapValues { $0.rows(0..<context) }) }
-                    sessions.append((variant, precision, context, session))
+                    let forward = context > 0 ? try jit.prepare(inputs: prompt.mapValues { $0.rows(0..<context) }, seqLen: context) : nil
+                    sessions.append((variant, precision, context, session, forward))
                 }
             }
         }
@@ -126,16 +137,30 @@ public func benchmarkDecode(_ original: LoadedModel, options: DecodeBenchOptions
 
     progress.begin("timing \(options.warmup + options.runs) rounds")
     var times = [[Double]](repeating: [], count: sessions.count)
+    var prefills = times, forwards = times
+    func milliseconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try body()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+    }
     do {
         for round in 0..<(options.warmup + options.runs) {
             for (i, s) in sessions.enumerated() {
                 let at = (s.context + round) % prompt.values.first!.shape[0]
                 let token = prompt.mapValues { $0.rows(at..<(at + 1)) }
-                let start = DispatchTime.now().uptimeNanoseconds
-                _ = try s.session.extend(token)
-                let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+                let ms = try milliseconds { _ = try s.session.extend(token) }
                 try s.session.truncate(to: s.context)
                 if round >= options.warmup { times[i].append(ms) }
+                // The prefill refills the cache it empties: the next round's step sees the same.
+                guard let forward = s.forward else { continue }
+                try s.session.truncate(to: 0)
+                let context = prompt.mapValues { $0.rows(0..<s.context) }
+                let prefill = try milliseconds { _ = try s.session.extend(context) }
+                let full = try milliseconds { try forward.invoke() }
+                if round >= options.warmup {
+                    prefills[i].append(prefill)
+                    forwards[i].append(full)
+                }
             }
         }
     } catch {
@@ -154,7 +179,9 @@ public func benchmarkDecode(_ original: LoadedModel, options: DecodeBenchOptions
         let rate = bytes / (medians[i] * 1e6)
         return DecodeRow(variant: s.variant.rawValue, precision: s.precision.rawValue, context: s.context, medianMs: medians[i],
                          p10Ms: percentile(sorted, 0.1), p90Ms: percentile(sorted, 0.9), bytesPerToken: bytes,
-                         gbPerSecond: rate, ofBandwidth: bandwidth.map { rate / $0 }, speedup: baseline / medians[i])
+                         gbPerSecond: rate, ofBandwidth: bandwidth.map { rate / $0 }, speedup: baseline / medians[i],
+                         prefillMs: prefills[i].isEmpty ? nil : percentile(prefills[i].sorted(), 0.5),
+                         forwardMs: forwards[i].isEmpty ? nil : percentile(forwards[i].sorted(), 0.5))
     }
     return DecodeReport(model: original.path, threads: threads, runs: options.runs, readGBps: bandwidth, rows: rows)
 }

@@ -49,12 +49,12 @@ func greedyByForwards(_ model: JITModel, prompt: [Int32], count: Int) throws -> 
     #expect(long.stdout.split(whereSeparator: \.isWhitespace).count == 62)
 }
 
-/// Every variant decodes the same tokens with its cache as with full forwards (gpt-tiny's
-/// top-2 margins are far above float32 noise on this prompt).
-@Test(arguments: Variant.allCases)
-func cachedGreedyDecodingMatchesForwardsInEveryVariant(variant: Variant) throws {
+/// Every variant, in both precisions, decodes the same tokens with its cache as with full
+/// forwards of the same build (gpt-tiny's top-2 margins are far above float32 noise on this prompt).
+@Test(arguments: Variant.allCases, [Precision.fp32, .bf16])
+func cachedGreedyDecodingMatchesForwardsInEveryVariant(variant: Variant, precision: Precision) throws {
     let loaded = try loadModel(examplePath("gpt-tiny.tir"))
-    let rewritten = try rewrite(loaded, variant: variant).model
+    let rewritten = try rewrite(loaded, variant: variant, precision: precision).model
     let model = try JITModel(rewritten.module, weights: rewritten.weights, threads: 1, extend: true)
     let prompt: [Int32] = [200, 1, 77]
     let session = try CacheSession(model)
