@@ -193,8 +193,10 @@ GENERATION_PROMPTS = [
 def gpt2_generation():
     """gpt2-gen: a GPT-2 LM over the test tokenizer, its tokenizer files, and what transformers'
     greedy generate makes of a few prompts."""
+    import tokenizers
     from transformers import AutoTokenizer
     assert transformers.__version__ == "5.24.0", transformers.__version__
+    assert tokenizers.__version__ == "0.23.3", tokenizers.__version__  # the tokenizer fixtures' version
     tokenizer_dir = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures")
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")

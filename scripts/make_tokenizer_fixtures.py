@@ -466,6 +466,9 @@ def encode_with(tok, text):
 
 def main():
     print(f"tokenizers {tokenizers.__version__}, transformers {transformers.__version__}, regex {regex.__version__}")
+    # The fixtures are what these versions do: another version may split or merge differently.
+    assert tokenizers.__version__ == "0.23.3", f"tokenizers {tokenizers.__version__}: the fixtures pin 0.23.3"
+    assert transformers.__version__ == "5.24.0", f"transformers {transformers.__version__}: the fixtures pin 5.24.0"
     os.makedirs(OUT, exist_ok=True)
     for name in os.listdir(OUT):
         path = os.path.join(OUT, name)

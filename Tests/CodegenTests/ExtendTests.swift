@@ -36,7 +36,7 @@ import TIRFormats
         let all = Self.tokens(64, vocabulary: vocabulary, seed: 3)
         let reference = try Self.forward(model, all)
         // Prompts of several lengths, then chunks of 1, 2, 5, ... up to the end of the context.
-        for prompt in [1, 7, 16, 33] {
+        for prompt in [1, 2, 7, 16, 33, 63, 64] {
             let session = try CacheSession(model)
             let first = try session.extend(["tokens": HostTensor(shape: [prompt], i32: Array(all[0..<prompt]))],
                                            allPositions: true)["logits"]!.floats

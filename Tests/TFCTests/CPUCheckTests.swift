@@ -42,6 +42,25 @@ struct CPUCheckTests {
         print("note: --cpu \(cpu) on this \(TargetSpec.host.cpu): \(runnable ? "runs" : "refused with ERR_CPU")")
     }
 
+    /// An object with code for several CPUs whose cache layouts differ (AVX-512's panels are 32
+    /// keys wide, AVX2's 16, the baseline's 8): the cache is the largest, and the extend harness
+    /// (every status, caches against the forward, two caches at once) passes on the CPU chosen.
+    @Test func extendInAnObjectForSeveralCPUs() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let cpus = "skylake-avx512,x86-64-v3,x86-64"
+        let compile = try tfc("compile", examplePath("gpt-tiny.tir"), "-o", "\(dir)/gpt_tiny.o", "--cpu", cpus)
+        #expect(compile.status == 0, "\(compile.stderr)")
+        let exe = "\(dir)/extend_harness"
+        let cc = try run(cCompiler, ["-std=c11", "-O2", "-Wall", "-Werror", "-I", dir,
+                                     repoRoot.appendingPathComponent("Tests/TFCTests/C/extend_harness.c").path,
+                                     "\(dir)/gpt_tiny.o", "-lm", "-lpthread", "-o", exe])
+        #expect(cc.status == 0, "\(cc.stderr)")
+        let r = try run(exe, [])
+        #expect(r.status == 0 && r.stdout == "ok\n", "\(r.stdout)\(r.stderr)")
+        print("note: extend in an object for \(cpus) ran the code for \(firstRunnable(cpus.split(separator: ",").map(String.init)) ?? "none")")
+    }
+
     /// The first CPU of `cpus` whose code this host can run (nil: none).
     private func firstRunnable(_ cpus: [String]) -> String? {
         cpus.first { cpu in TargetSpec.named(cpu, triple: TargetSpec.host.triple).checkedFeatures.allSatisfy { TargetSpec.host.has($0) } }

@@ -379,7 +379,19 @@ enum TIRText {
         let source = "model @m {\n" + String(repeating: "((((([[[[[{{{{{", count: 10_000) + "\n}"
         let errors = TIRText.parseErrors(source)
         #expect(errors.map(\.description) == [
-            "test.tir:2:1: error: expected 'seq', 'weights', 'input', 'param', 'output' or a statement '%name = op(...)', found '('",
+            "test.tir:2:1: error: expected 'seq', 'weights', 'tokenizer', 'input', 'param', 'output' or a statement '%name = op(...)', found '('",
         ])
+    }
+
+    @Test func tokenizerDeclarationRoundTripsAndIsCheckedOnce() throws {
+        let source = "model @m {\n  seq T <= 4\n  weights random(seed = 1, std = 0.02)\n  tokenizer \"../ckpt/gpt 2\"\n  input %t : i32[T]\n\n  param @e : f32[8, 4]\n\n  %x = embedding(%t, @e) : f32[T, 4]\n  output %x\n}\n"
+        let m = try TIRText.parse(source)
+        #expect(m.tokenizer == "../ckpt/gpt 2")
+        #expect(printModule(m) == source)
+        #expect(try TIRText.parse(printModule(m)) == m)
+        let twice = source.replacingOccurrences(of: "  input", with: "  tokenizer \"other\"\n  input")
+        #expect(TIRText.parseErrors(twice).map(\.description).first?.contains("duplicate 'tokenizer' declaration") == true)
+        let bare = source.replacingOccurrences(of: "tokenizer \"../ckpt/gpt 2\"", with: "tokenizer gpt2")
+        #expect(TIRText.parseErrors(bare).map(\.description).first?.contains("expected the tokenizer's folder in quotes") == true)
     }
 }
