@@ -215,6 +215,10 @@ final class FunctionLowering {
     var past: Value?
     var lastOnly: Value?
     var rowOffset: Value?
+    /// The function of each op lowered so far, by result; and the forward function's lowering
+    /// that an extend step shares them with.
+    var opFunctions: [String: Function] = [:]
+    let sibling: FunctionLowering?
     /// Bytes per row of every input and value that has a row per new token in an extend call.
     private lazy var fullRowBytes: [String: Int] = {
         guard let extend else { return [:] }
@@ -256,6 +260,7 @@ final class FunctionLowering {
          namespace: String = "tfc.", constants: ConstantPool = ConstantPool(),
          extend: ExtendPlan? = nil, sibling: FunctionLowering? = nil) throws {
         self.extend = extend
+        self.sibling = sibling
         self.namespace = extend == nil ? namespace : namespace + "extend."
         self.constants = constants
         self.profile = profile
@@ -306,6 +311,10 @@ final class FunctionLowering {
         let times = profile ? ir.addExternalGlobal(profileSymbol) : nil
         for (i, inst) in profiledOps(model, fusion: fusion).enumerated() {
             let start = profile ? nanoseconds() : nil
+            if let shared = sharedOpFunction(inst) {
+                b.call(shared, (0..<leadingParameters).map { fn.param($0) } + [threads, teamRecord])
+                continue
+            }
             try lowerInOwnFunction(inst, type: opType)
             if let times, let start {
                 let slot = b.gep(ir.i64, times, ir.i64(i))
@@ -324,11 +333,25 @@ final class FunctionLowering {
     /// Emits `inst` into a function of its own, `void tfc.op.<result>(inputs..., seq_len?,
     /// outputs..., workspace, threads, team)`, kept out of line (`noinline`: the inliner would
     /// otherwise fold every op back into one giant function), and calls it.
+    /// Parameters of the forward function and of every op's function up to the workspace.
+    private var leadingParameters: Int { model.inputs.count + (model.seq != nil ? 1 : 0) + plan.outputs.count + 1 }
+
+    /// In an extend step, the forward's own function for an op whose code an extend step would
+    /// repeat: one that works row by row on every new row (not attention, not a position op, not
+    /// restricted to the last row). It takes the same arguments (n as the sequence length), so
+    /// the step calls it, and the object holds one copy of most of the model's code.
+    private func sharedOpFunction(_ inst: Instruction) -> Function? {
+        guard let extend, let sibling, ![.attention, .positions].contains(inst.op),
+              !extend.lastRowOnly.contains(fusion.destination(of: inst.result)) else { return nil }
+        return sibling.opFunctions[inst.result]
+    }
+
     private func lowerInOwnFunction(_ inst: Instruction, type: IRType) throws {
         let op = ir.addFunction(namespace + "op.\(cIdentifier(inst.result))", type, linkage: .internal)
+        opFunctions[inst.result] = op
         ir.addCodeAttributes(to: op, target: target)
         ir.addAttribute("noinline", to: op)
-        let pointers = model.inputs.count + (model.seq != nil ? 1 : 0) + plan.outputs.count + 1  // up to the workspace
+        let pointers = leadingParameters
         for i in 0..<pointers where !(model.seq != nil && i == model.inputs.count) {
             ir.addAttribute("nocapture", to: op, param: i)
             ir.addAttribute("noalias", to: op, param: i)
