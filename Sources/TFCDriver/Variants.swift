@@ -3,6 +3,7 @@
 import Foundation
 import TIR
 import TIRFormats
+import TIRImport
 import TIRTransforms
 
 /// The model variants (`--variant`): pre-ln (as written), pre-rms, pre-crms. The pass library's
@@ -110,6 +111,11 @@ public func writeRewritten(_ rewritten: RewrittenModel, to path: String) throws 
     try outputs.declare(weightsPath, option: "-o (its weights)")
     var module = rewritten.model.module
     module.weights = .file((weightsPath as NSString).lastPathComponent)
+    // The tokenizer's folder, named from the new .tir's folder (it was relative to the original's).
+    if let tokenizer = module.tokenizer, !tokenizer.hasPrefix("/") {
+        let folder = URL(fileURLWithPath: rewritten.model.path).deletingLastPathComponent().appendingPathComponent(tokenizer)
+        module.tokenizer = weightsReference(folder.path, fromTIR: path)
+    }
     for i in module.params.indices { module.params[i].initializer = .default }
     let weights = rewritten.model.weights
     let tensors = module.params.compactMap { p in weights[p.name].map { (name: p.name, tensor: $0) } }

@@ -141,17 +141,22 @@ func buildThreadsEntry(_ entry: EntryPoint, calling forwards: [Function], in ir:
     }
     compileForBaseline(fn, in: ir)
     let choose = buildCPUChoice(entry.variants.map(\.features), in: ir)
-    let choice = b.call(choose, [])
-    for (i, forward) in forwards.enumerated() {
+    returnCallOfChosen(b, ir, choice: b.call(choose, []), forwards, args)
+    buildCPUName(entry, choice: choose, in: ir)
+    return fn
+}
+
+/// Returns the result of `functions[choice]` called with `args`, or ERR_CPU when `choice` (the
+/// index of the CPU chosen, -1 for none) names none of them.
+private func returnCallOfChosen(_ b: IRBuilder, _ ir: IRModule, choice: Value, _ functions: [Function], _ args: [Value]) {
+    for (i, function) in functions.enumerated() {
         let run = b.newBlock("cpu.\(i)"), next = b.newBlock("cpu.\(i).not")
         b.condBr(b.icmp(.eq, choice, ir.i32(i)), run, next)
         b.position(at: run)
-        b.ret(b.call(forward, args))
+        b.ret(b.call(function, args))
         b.position(at: next)
     }
     b.ret(ir.i32(Int(Status.unsupportedCPU.rawValue)))
-    buildCPUName(entry, choice: choose, in: ir)
-    return fn
 }
 
 /// `const char *<prefix>_cpu(void)`: the name of the CPU whose code runs here (of `choice`, when
@@ -218,15 +223,7 @@ func buildExtendEntries(_ entry: EntryPoint, calling steps: [Function], packed: 
             b.ret(b.call(steps[0], args))
             return
         }
-        let choice = b.call(choose, [])
-        for (i, step) in steps.enumerated() {
-            let run = b.newBlock("cpu.\(i)"), next = b.newBlock("cpu.\(i).not")
-            b.condBr(b.icmp(.eq, choice, ir.i32(i)), run, next)
-            b.position(at: run)
-            b.ret(b.call(step, args))
-            b.position(at: next)
-        }
-        b.ret(ir.i32(Int(Status.unsupportedCPU.rawValue)))
+        returnCallOfChosen(b, ir, choice: b.call(choose, []), steps, args)
     }
     func publicFunction(_ name: String, _ type: IRType) -> (Function, IRBuilder) {
         let fn = ir.addFunction(name, type)

@@ -164,3 +164,19 @@ func firstGenerationCase() throws -> (prompt: String, generated: [Int32], text: 
     #expect(ignored.tokens == free.tokens && ignored.stop == .maxTokens)
     #expect(printed == free.tokens.map(String.init).joined(separator: " "))
 }
+
+/// `tfc opt -o` into another folder names the tokenizer from there: the rewritten .tir generates
+/// the original's text.
+@Test func optKeepsTheTokenizerReachable() throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    #expect(try tfc("import", generationFixture, "-o", "\(dir)/gen.tir").status == 0)
+    try FileManager.default.createDirectory(atPath: "\(dir)/a/b", withIntermediateDirectories: true)
+    let opt = try tfc("opt", "\(dir)/gen.tir", "--variant", "pre-crms", "-o", "\(dir)/a/b/crms.tir")
+    #expect(opt.status == 0, "\(opt.stderr)")
+    let expected = try firstGenerationCase()
+    let r = try tfc("generate", "\(dir)/a/b/crms.tir", "--prompt", expected.prompt, "--max-new-tokens",
+                    String(expected.generated.count))
+    #expect(r.status == 0, "\(r.stderr)")
+    #expect(r.stdout == expected.text + "\n")
+}
