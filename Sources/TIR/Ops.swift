@@ -24,7 +24,10 @@ public struct OpInfo: Sendable {
     public static func of(_ op: OpKind) -> OpInfo {
         switch op {
         case .embedding: return OpInfo(operandNames: ["ids", "table"], requiredOperands: 2, attrs: [])
-        case .positions: return OpInfo(operandNames: ["table"], requiredOperands: 1, attrs: [])
+        case .positions:
+            // offset: the first row read (OPT's learned positions start at row 2).
+            return OpInfo(operandNames: ["table"], requiredOperands: 1,
+                          attrs: [AttrSpec(key: "offset", kind: .int, defaultValue: .int(0))])
         case .patchEmbed:
             // transposed: the weight is [d, C*p*p] (a Conv2d weight [d, C, p, p], flattened).
             // compute: the arithmetic of the product (see `computeAttr`).

@@ -17,16 +17,23 @@ extension Verifier {
         case .positions:
             let table = ops[0]
             guard expect(table, op, "table", rank: 2, pattern: "f32[P, d]", isStatic: true),
-                  let available = table.type.dims[0].fixedValue else { return nil }
-            // The row count comes from the declared result: that is what the op is asked for.
+                  let rowsInTable = table.type.dims[0].fixedValue else { return nil }
+            let offset = instr.int("offset") ?? 0
+            guard offset >= 0, offset <= rowsInTable else {
+                error(instr.loc, "positions offset \(offset) must be in 0...\(rowsInTable) (the table's rows)")
+                return nil
+            }
+            // Rows offset ..< offset + R are read; the row count comes from the declared result.
+            let available = rowsInTable - offset
+            let after = offset > 0 ? " after its first \(offset)" : ""
             let rows = instr.type.dims.first ?? .fixed(available)
             switch rows {
             case .fixed(let n) where n > available:
-                error(table.loc, "positions table \(describe(table)) has \(available) rows, fewer than the \(n) the result needs")
+                error(table.loc, "positions table \(describe(table)) has \(available) rows\(after), fewer than the \(n) the result needs")
                 return nil
             case .seq where m.maxSeqLen > available:
                 let symbol = m.seq?.symbol ?? "seq"
-                error(table.loc, "positions table \(describe(table)) has \(available) rows, fewer than the maximum sequence length \(symbol) <= \(m.maxSeqLen)")
+                error(table.loc, "positions table \(describe(table)) has \(available) rows\(after), fewer than the maximum sequence length \(symbol) <= \(m.maxSeqLen)")
                 return nil
             default:
                 return TensorType(.f32, [rows, table.type.dims[1]])

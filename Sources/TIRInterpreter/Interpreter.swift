@@ -130,7 +130,7 @@ public struct Interpreter: Sendable {
             guard let rows = inst.type.shape(seqLen: seqLen).first else {
                 throw InterpreterError.module("result type must be [R, d]")
             }
-            return try Kernel.positions(table: required(0), rows: rows)
+            return try Kernel.positions(table: required(0), rows: rows, offset: inst.int("offset") ?? 0)
         case .patchEmbed:
             return try Kernel.patchEmbed(image: required(0), weight: required(1), bias: float(2),
                                          patch: intAttr(inst, "patch"), transposed: boolAttr(inst, "transposed"),

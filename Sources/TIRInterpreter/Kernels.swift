@@ -23,13 +23,13 @@ enum Kernel {
         return Tensor(shape: [ids.count, d], data: out)
     }
 
-    /// The first `rows` rows of a learned position table: `y[r, :] = table[r, :]`, r < rows <= P.
-    static func positions(table: Tensor, rows: Int) throws -> Tensor {
+    /// `rows` rows of a learned position table from row `offset`: `y[r, :] = table[offset + r, :]`.
+    static func positions(table: Tensor, rows: Int, offset: Int = 0) throws -> Tensor {
         let (available, d) = try matrixShape(table, "table")
-        guard rows >= 0, rows <= available else {
-            throw InterpreterError.module("\(rows) positions asked of a table with \(available) rows")
+        guard rows >= 0, offset >= 0, offset + rows <= available else {
+            throw InterpreterError.module("\(rows) positions from row \(offset) asked of a table with \(available) rows")
         }
-        return Tensor(shape: [rows, d], data: Array(table.data[0..<(rows * d)]))
+        return Tensor(shape: [rows, d], data: Array(table.data[(offset * d)..<((offset + rows) * d)]))
     }
 
     /// Non-overlapping p x p patches of a [C, H, W] image, in row-major order over the

@@ -96,6 +96,26 @@ import TIRFormats
         #expect { try session.extend(tokens: [1]) } throws: { ($0 as? RunError)?.status == .badCache }
     }
 
+    /// Positions read from an offset (OPT's): the cache's positions continue from it, and the
+    /// context is what the table has after it.
+    @Test func positionsFromAnOffset() throws {
+        let source = try String(contentsOfFile: examplePath("gpt-tiny.tir"), encoding: .utf8)
+            .replacingOccurrences(of: "param @wpe : f32[64, 64]", with: "param @wpe : f32[69, 64]")
+            .replacingOccurrences(of: "positions(@wpe)", with: "positions(@wpe) {offset = 5}")
+        #expect(source.contains("offset = 5") && source.contains("f32[69, 64]"))
+        let (module, weights) = try load(source: source)
+        let model = try JITModel(module, weights: weights, threads: 1, extend: true)
+        let all = Self.tokens(64, vocabulary: 256, seed: 11)
+        let reference = try Self.forward(model, all)
+        let session = try CacheSession(model)
+        #expect(session.maxContext == 64)
+        _ = try session.extend(tokens: Array(all[0..<30]))
+        for at in 30..<40 {
+            let last = try session.extend(tokens: [all[at]])
+            #expect(Self.gap(last[...], reference[(at * 256)..<((at + 1) * 256)]) < 1e-5, "position \(at)")
+        }
+    }
+
     @Test func modelsWithoutACacheAreRefusedWithTheReason() throws {
         let (vit, vitWeights) = try load(path: examplePath("vit-tiny.tir"))
         #expect { try JITModel(vit, weights: vitWeights, extend: true) } throws: {

@@ -177,6 +177,19 @@ let opCases: [(String, String)] = [
           output %y
         }
         """),
+    ("positions from an offset", """
+        model @m {
+          seq T <= 12
+          weights random(seed = 9, std = 1.0)
+          input %ids : i32[T]
+          param @e : f32[5, 3]
+          param @p : f32[14, 3]
+          %t = embedding(%ids, @e) : f32[T, 3]
+          %q = positions(@p) {offset = 2} : f32[T, 3]
+          %y = add(%t, %q) : f32[T, 3]
+          output %y
+        }
+        """),
 ]
 
 @Test(arguments: opCases.map(\.0))

@@ -166,7 +166,7 @@ struct ErrorTests {
             try single(.patchEmbed, [.param("img"), .param("w")], [("patch", .int(Int.max))], [1, 1],
                        weights: ["img": filled([1, 2, 4]), "w": filled([9, 1])])
         }
-        expectError(.invalidModule, "8 positions asked of a table with 3 rows") {
+        expectError(.invalidModule, "8 positions from row 0 asked of a table with 3 rows") {
             try single(.positions, [.param("p")], [], [8, 1], weights: ["p": filled([3, 1])])
         }
     }

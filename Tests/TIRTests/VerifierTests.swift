@@ -260,6 +260,12 @@ private func geluModel(name: String = "m", weights: WeightSource = .random(seed:
                 == ["positions table @p : f32[16, 8] has 16 rows, fewer than the 20 the result needs"])
         #expect(try problems("  param @p : f32[16, 8]\n  %p = positions(@p) : f32[T, 4]\n  output %p")
                 == ["result type f32[T, 4] does not match computed f32[T, 8]"])
+        // An offset (OPT's 2): rows offset ..< offset + R must be in the table.
+        #expect(try problems("  param @p : f32[18, 8]\n  %p = positions(@p) {offset = 2} : f32[T, 8]\n  output %p") == [])
+        #expect(try problems("  param @p : f32[17, 8]\n  %p = positions(@p) {offset = 2} : f32[T, 8]\n  output %p")
+                == ["positions table @p : f32[17, 8] has 15 rows after its first 2, fewer than the maximum sequence length T <= 16"])
+        #expect(try problems("  param @p : f32[17, 8]\n  %p = positions(@p) {offset = -1} : f32[T, 8]\n  output %p")
+                == ["positions offset -1 must be in 0...17 (the table's rows)"])
     }
 
     @Test func patchEmbed() throws {

@@ -17,10 +17,10 @@ extension FunctionLowering {
         }
     }
 
-    /// positions: the table's rows at the op's positions (the first R, or in an extend step the
-    /// new tokens' positions after the cache's); select_row: row `index` of a value.
+    /// positions: the table's rows at the op's positions, from row `offset` (the first R, or in an
+    /// extend step the new tokens' positions after the cache's); select_row: row `index` of a value.
     func lowerRowSlice(_ op: OpContext) throws {
-        let first = op.inst.op == .selectRow ? ir.i64(op.inst.int("index") ?? 0) : op.position
+        let first = op.inst.op == .selectRow ? ir.i64(op.inst.int("index") ?? 0) : b.add(op.position, op.inst.int("offset") ?? 0)
         let dtype = op.types[0].dtype
         copyFloats(to: op.out, from: b.gep(storageType(dtype), op.operands[0], b.mul(first, op.cols)), dtype,
                    count: b.mul(op.rows, op.cols))

@@ -58,7 +58,9 @@ public struct ExtendPlan: Sendable {
         if let why = Self.refusal(model) { throw CodegenError("no extend entry point: " + why) }
         var context = model.maxSeqLen
         for inst in model.body where inst.op == .positions {
-            if let rows = model.type(of: inst.operands[0])?.staticShape?.first { context = min(context, rows) }
+            if let rows = model.type(of: inst.operands[0])?.staticShape?.first {
+                context = min(context, rows - (inst.int("offset") ?? 0))
+            }
         }
         maxContext = context
 
