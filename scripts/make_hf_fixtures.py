@@ -18,7 +18,8 @@ Run by hand from the repository root (never by the tests):
 
     /tmp/hfvenv/bin/python scripts/make_hf_fixtures.py
 
-`--generation-only` writes just the gpt2-gen fixture (below).
+`--generation-only` writes just the gpt2-gen fixture (below), `--opt-only` just opt-lm and
+opt-base-odd (OPT, Pre-LN: learned positions read from row 2 of their table, ReLU or GELU).
 
 gpt2-gen is a GPT-2 LM whose vocabulary is the tokenizer of Tests/TokenizerTests/Fixtures
 (1,500 byte-level BPE tokens, `<|endoftext|>` = 1499, copied into the checkpoint folder beside
@@ -47,7 +48,8 @@ import sys
 import numpy as np
 import torch
 import transformers
-from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model, ViTConfig, ViTForImageClassification, ViTModel
+from transformers import (GPT2Config, GPT2LMHeadModel, GPT2Model, OPTConfig, OPTForCausalLM, OPTModel, ViTConfig,
+                          ViTForImageClassification, ViTModel)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "Tests", "ImportTests", "Fixtures")
@@ -106,6 +108,32 @@ def gpt2(name, seed, cls, dtype=None, **config):
         out = model(tokens[None])
         expected = out.logits if cls is GPT2LMHeadModel else out.last_hidden_state
     save(name, model, "tokens", tokens.numpy().astype(np.int32), expected[0].numpy(), dtype)
+
+
+def opt(name, seed, cls, **config):
+    """An OPT (Pre-LN): logits of OPTForCausalLM, or OPTModel's final hidden states."""
+    torch.manual_seed(seed)
+    cfg = OPTConfig(init_std=0.1, **config)
+    cfg._attn_implementation = "eager"
+    model = cls(cfg).eval()
+    randomize_norms_and_biases(model, seed + 1)
+    g = torch.Generator().manual_seed(seed + 2)
+    tokens = torch.randint(0, cfg.vocab_size, (cfg.max_position_embeddings,), generator=g)
+    with torch.no_grad():
+        out = model(tokens[None])
+        expected = out.logits if cls is OPTForCausalLM else out.last_hidden_state
+    save(name, model, "tokens", tokens.numpy().astype(np.int32), expected[0].numpy())
+
+
+def opt_fixtures():
+    assert transformers.__version__ == "5.24.0", transformers.__version__
+    # OPT LM: ReLU, tied head, head size 12, learned positions from row 2.
+    opt("opt-lm", 800, OPTForCausalLM, hidden_size=36, num_attention_heads=3, num_hidden_layers=2, ffn_dim=50,
+        vocab_size=97, max_position_embeddings=24, word_embed_proj_dim=36, activation_function="relu")
+    # OPT decoder hidden states: odd widths (head size 6), erf GELU, no biases.
+    opt("opt-base-odd", 900, OPTModel, hidden_size=30, num_attention_heads=5, num_hidden_layers=1, ffn_dim=44,
+        vocab_size=61, max_position_embeddings=16, word_embed_proj_dim=30, activation_function="gelu",
+        enable_bias=False)
 
 
 def vit(name, seed, cls, dtype=None, **config):
@@ -246,6 +274,9 @@ if __name__ == "__main__":
         pooler_only()
     elif sys.argv[1:] == ["--generation-only"]:
         gpt2_generation()
+    elif sys.argv[1:] == ["--opt-only"]:
+        opt_fixtures()
     else:
         main()
+        opt_fixtures()
         gpt2_generation()

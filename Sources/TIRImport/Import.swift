@@ -34,7 +34,8 @@ public func importCheckpoint(directory: String, tirPath: String) throws(Diagnost
     switch modelType {
     case "gpt2": importer = importGPT2
     case "vit": importer = importViT
-    default: throw config.error("unsupported model_type '\(modelType)' (supported: gpt2, vit)", at: "model_type")
+    case "opt": importer = importOPT
+    default: throw config.error("unsupported model_type '\(modelType)' (supported: gpt2, opt, vit)", at: "model_type")
     }
 
     let weightsPath = joinPath(directory, "model.safetensors")

@@ -29,6 +29,35 @@ struct GenerationFixture: Decodable {
 }
 
 @Suite struct GenerationFixtureTests {
+    /// OPT's positions start at row 2 of their table: through the extend entry points, a cache
+    /// filled a few positions at a time gives the forward's logits at every position, and the
+    /// context is what the table holds past its offset (max_position_embeddings).
+    @Test(arguments: Variant.allCases)
+    func optExtendsLikeItsForward(variant: Variant) throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        try importModel(directory: fixture("opt-lm"), to: "\(dir)/opt.tir")
+        let rewritten = try rewrite(try loadModel("\(dir)/opt.tir"), variant: variant).model
+        let model = try JITModel(rewritten.module, weights: rewritten.weights, threads: 1, extend: true)
+        let tokens = try readNpy(path: fixture("opt-lm") + "/tokens.npy")
+        guard case .i32(let ids) = tokens.storage else { Issue.record("tokens.npy is not int32"); return }
+        let forward = try #require(try model.run(inputs: ["tokens": tokens])["logits"]).floats
+        let vocabulary = forward.count / ids.count
+        let session = try CacheSession(model)
+        #expect(session.maxContext == ids.count)  // max_position_embeddings = 24
+        var at = 0, n = 1
+        while at < ids.count {
+            let chunk = min(n, ids.count - at)
+            let got = try session.extend(["tokens": HostTensor(shape: [chunk], i32: Array(ids[at..<(at + chunk)]))],
+                                         allPositions: true)["logits"]!.floats
+            let want = forward[(at * vocabulary)..<((at + chunk) * vocabulary)]
+            let gap = zip(got, want).map { abs($0 - $1) }.max() ?? 0
+            #expect(gap <= 1e-5, "\(variant.rawValue): positions \(at)..<\(at + chunk): \(gap)")
+            at += chunk
+            n += 2
+        }
+    }
+
     @Test func importNamesTheTokenizer() throws {
         let dir = try makeTempDir()
         defer { cleanup(dir) }

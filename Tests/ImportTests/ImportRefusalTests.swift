@@ -11,7 +11,7 @@ extension ImportTests {
 
     @Test func unknownModelType() throws {
         try expectRefusal(editing: "gpt2-lm", set: "model_type", to: "\"bert\"",
-                          message: "unsupported model_type 'bert' (supported: gpt2, vit)", atKey: "model_type")
+                          message: "unsupported model_type 'bert' (supported: gpt2, opt, vit)", atKey: "model_type")
     }
 
     @Test(arguments: [
@@ -25,6 +25,14 @@ extension ImportTests {
                       message: "unsupported option 'add_cross_attention': true"),
         RefusedOption(fixture: "gpt2-lm", key: "architectures", value: "[\"GPT2ForSequenceClassification\"]",
                       message: "unsupported architecture 'GPT2ForSequenceClassification' (supported: GPT2LMHeadModel, GPT2Model)"),
+        RefusedOption(fixture: "opt-lm", key: "do_layer_norm_before", value: "false",
+                      message: "unsupported option 'do_layer_norm_before': false (a Post-LN OPT, such as OPT-350m"),
+        RefusedOption(fixture: "opt-lm", key: "word_embed_proj_dim", value: "12",
+                      message: "unsupported 'word_embed_proj_dim' 12 != 'hidden_size' 36"),
+        RefusedOption(fixture: "opt-lm", key: "activation_function", value: "\"silu\"",
+                      message: "unsupported activation_function 'silu' (supported: relu,"),
+        RefusedOption(fixture: "opt-lm", key: "_remove_final_layer_norm", value: "true",
+                      message: "unsupported option '_remove_final_layer_norm': true"),
         RefusedOption(fixture: "vit-cls", key: "hidden_act", value: "\"silu\"", message: "unsupported hidden_act 'silu'"),
         RefusedOption(fixture: "vit-cls", key: "patch_size", value: "[8, 4]",
                       message: "unsupported option 'patch_size': [8, 4] (TIR's patch_embed takes square patches)"),

@@ -8,7 +8,7 @@ import TIRImport
 import TIRTransforms
 
 /// The checkpoints made by scripts/make_hf_fixtures.py, with an input and transformers' output.
-let fixtureNames = ["gpt2-lm", "gpt2-base-odd", "gpt2-lm-fp16", "vit-cls", "vit-base-odd", "vit-cls-bf16"]
+let fixtureNames = ["gpt2-lm", "gpt2-base-odd", "gpt2-lm-fp16", "opt-lm", "opt-base-odd", "vit-cls", "vit-base-odd", "vit-cls-bf16"]
 
 let fixturesDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
