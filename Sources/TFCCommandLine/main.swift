@@ -365,7 +365,7 @@ struct Bench: ParsableCommand {
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Import a Hugging Face checkpoint (config.json + model.safetensors) as a .tir model.",
-        discussion: "Supported: GPT-2 (GPT2LMHeadModel, GPT2Model) and ViT (ViTModel, ViTForImageClassification), float32, float16 or bfloat16 weights. The .tir reads the checkpoint's weights in place.")
+        discussion: "Supported: GPT-2 (GPT2LMHeadModel, GPT2Model), OPT in its Pre-LN form (OPTForCausalLM, OPTModel) and ViT (ViTModel, ViTForImageClassification), float32, float16 or bfloat16 weights. The .tir reads the checkpoint's weights in place.")
 
     @Argument(help: "The checkpoint folder.") var directory: String
     @Option(name: .shortAndLong, help: "The .tir file to write.") var output: String
