@@ -19,7 +19,8 @@ Run by hand from the repository root (never by the tests):
     /tmp/hfvenv/bin/python scripts/make_hf_fixtures.py
 
 `--generation-only` writes just the gpt2-gen fixture (below), `--opt-only` just opt-lm and
-opt-base-odd (OPT, Pre-LN: learned positions read from row 2 of their table, ReLU or GELU).
+opt-base-odd (OPT, Pre-LN: learned positions read from row 2 of their table, ReLU or GELU) and
+gpt2-sharded (a checkpoint in shards of at most 40 KB with model.safetensors.index.json).
 
 gpt2-gen is a GPT-2 LM whose vocabulary is the tokenizer of Tests/TokenizerTests/Fixtures
 (1,500 byte-level BPE tokens, `<|endoftext|>` = 1499, copied into the checkpoint folder beside
@@ -74,15 +75,19 @@ def round_weights(model, dtype):
             p.copy_(p.to(dtype).to(torch.float32))
 
 
-def save(name, model, inputs_name, inputs, expected, dtype=None, pooler=None):
+def save(name, model, inputs_name, inputs, expected, dtype=None, pooler=None, shard=None):
     folder = os.path.join(OUT, name)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     if dtype is not None:
         model = model.to(dtype)
-    model.save_pretrained(folder, safe_serialization=True)
+    if shard is None:
+        model.save_pretrained(folder, safe_serialization=True)
+    else:  # shards of at most `shard` bytes and model.safetensors.index.json
+        model.save_pretrained(folder, safe_serialization=True, max_shard_size=shard)
     for extra in os.listdir(folder):  # keep only what the importer reads
-        if extra not in ("config.json", "model.safetensors"):
+        if extra not in ("config.json", "model.safetensors", "model.safetensors.index.json") \
+                and not (shard is not None and extra.endswith(".safetensors")):
             os.remove(os.path.join(folder, extra))
     np.save(os.path.join(folder, inputs_name + ".npy"), inputs)
     np.save(os.path.join(folder, "expected.npy"), expected.astype(np.float32))
@@ -94,7 +99,7 @@ def save(name, model, inputs_name, inputs, expected, dtype=None, pooler=None):
     print(f"{name}: {size} bytes, expected {expected.shape}, max |expected| {np.abs(expected).max():.3f}")
 
 
-def gpt2(name, seed, cls, dtype=None, **config):
+def gpt2(name, seed, cls, dtype=None, shard=None, **config):
     torch.manual_seed(seed)
     cfg = GPT2Config(initializer_range=0.1, bos_token_id=0, eos_token_id=0, **config)
     cfg._attn_implementation = "eager"
@@ -107,7 +112,7 @@ def gpt2(name, seed, cls, dtype=None, **config):
     with torch.no_grad():
         out = model(tokens[None])
         expected = out.logits if cls is GPT2LMHeadModel else out.last_hidden_state
-    save(name, model, "tokens", tokens.numpy().astype(np.int32), expected[0].numpy(), dtype)
+    save(name, model, "tokens", tokens.numpy().astype(np.int32), expected[0].numpy(), dtype, shard=shard)
 
 
 def opt(name, seed, cls, **config):
@@ -127,6 +132,9 @@ def opt(name, seed, cls, **config):
 
 def opt_fixtures():
     assert transformers.__version__ == "5.24.0", transformers.__version__
+    # A sharded GPT-2 LM (model.safetensors.index.json and its shards), untied head.
+    gpt2("gpt2-sharded", 1000, GPT2LMHeadModel, shard="40KB", n_embd=24, n_head=2, n_layer=2, vocab_size=150,
+         n_positions=16, layer_norm_epsilon=1e-5, activation_function="gelu_new", tie_word_embeddings=False)
     # OPT LM: ReLU, tied head, head size 12, learned positions from row 2.
     opt("opt-lm", 800, OPTForCausalLM, hidden_size=36, num_attention_heads=3, num_hidden_layers=2, ffn_dim=50,
         vocab_size=97, max_position_embeddings=24, word_embed_proj_dim=36, activation_function="relu")

@@ -15,6 +15,10 @@ public func importModel(directory: String, to path: String, progress: Progress =
     for file in ["config.json", "model.safetensors", "model.safetensors.index.json", "tokenizer.json", "vocab.json", "merges.txt"] {
         outputs.reads(URL(fileURLWithPath: directory).appendingPathComponent(file).path, as: "checkpoint file")
     }
+    // The shards of a sharded checkpoint are read too.
+    for file in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where file.hasSuffix(".safetensors") {
+        outputs.reads(URL(fileURLWithPath: directory).appendingPathComponent(file).path, as: "checkpoint file")
+    }
     try outputs.declare(path, option: "-o")
     var module: Module
     progress.begin("reading the checkpoint")

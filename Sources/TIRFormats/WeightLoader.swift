@@ -48,7 +48,7 @@ private struct WeightLoader {
     let module: Module
     let tirPath: String
     /// The weights file as the `.tir` names it, and its validated contents.
-    var file: (name: String, contents: SafetensorsFile)?
+    var file: (name: String, contents: SafetensorsCheckpoint)?
 
     init(module: Module, tirPath: String) {
         self.module = module
@@ -106,13 +106,13 @@ private struct WeightLoader {
         }
     }
 
-    private func openWeightsFile(_ name: String) throws(Diagnostic) -> SafetensorsFile {
+    private func openWeightsFile(_ name: String) throws(Diagnostic) -> SafetensorsCheckpoint {
         let path = resolveWeightsPath(name, tirPath: tirPath)
         guard FileManager.default.fileExists(atPath: path) else {
             throw Diagnostic(file: tirPath, loc: module.weightsLoc, "weights file '\(name)' not found")
         }
         do {
-            return try SafetensorsFile(path: path)
+            return try SafetensorsCheckpoint(path: path)
         } catch {
             // Keep the reader's text; point at the line that named the file.
             throw Diagnostic(file: tirPath, loc: module.weightsLoc, "'\(name)': \(error.message)")

@@ -4,7 +4,7 @@ import TIRFormats
 
 /// Builds the forward pass of transformers' `GPT2Model` (the final-norm hidden states) or
 /// `GPT2LMHeadModel` (the logits) over the checkpoint's tensors.
-func importGPT2(_ config: Config, _ checkpoint: SafetensorsFile) throws(Diagnostic) -> ImportedModel {
+func importGPT2(_ config: Config, _ checkpoint: SafetensorsCheckpoint) throws(Diagnostic) -> ImportedModel {
     let architecture = try config.architecture(supported: ["GPT2LMHeadModel", "GPT2Model"])
 
     // Options that change the arithmetic in ways TIR's ops cannot express exactly are refused

@@ -30,7 +30,7 @@ public func importCheckpoint(directory: String, tirPath: String) throws(Diagnost
     }
     let config = try Config(path: configPath, bytes: Array(configData))
     let modelType = try config.string("model_type")
-    let importer: (Config, SafetensorsFile) throws(Diagnostic) -> ImportedModel
+    let importer: (Config, SafetensorsCheckpoint) throws(Diagnostic) -> ImportedModel
     switch modelType {
     case "gpt2": importer = importGPT2
     case "vit": importer = importViT
@@ -38,10 +38,10 @@ public func importCheckpoint(directory: String, tirPath: String) throws(Diagnost
     default: throw config.error("unsupported model_type '\(modelType)' (supported: gpt2, opt, vit)", at: "model_type")
     }
 
-    let weightsPath = joinPath(directory, "model.safetensors")
-    let imported = try importer(config, try openWeights(weightsPath, in: directory))
+    let checkpoint = try openWeights(in: directory)
+    let imported = try importer(config, checkpoint)
     return Module(name: moduleName(tirPath), seq: imported.seq,
-                  weights: .file(weightsReference(weightsPath, fromTIR: tirPath)),
+                  weights: .file(weightsReference(checkpoint.path, fromTIR: tirPath)),
                   inputs: [imported.input], params: imported.params, body: imported.body,
                   outputs: imported.outputs.map { OutputRef(name: $0) })
 }
@@ -56,22 +56,21 @@ struct ImportedModel {
     var outputs: [String]
 }
 
-/// Opens `model.safetensors` (validating its header against the file's size), saying what to
-/// do when the folder holds weights in another form.
-private func openWeights(_ path: String, in directory: String) throws(Diagnostic) -> SafetensorsFile {
-    guard FileManager.default.fileExists(atPath: path) else {
-        let fm = FileManager.default
-        if fm.fileExists(atPath: joinPath(directory, "model.safetensors.index.json")) {
-            throw Diagnostic(file: path, loc: nil, "no such file: the checkpoint is sharded (model.safetensors.index.json),"
-                             + " which tfc does not read; merge the shards into one model.safetensors")
-        }
-        if fm.fileExists(atPath: joinPath(directory, "pytorch_model.bin")) {
-            throw Diagnostic(file: path, loc: nil, "no such file: the checkpoint has only pytorch_model.bin;"
-                             + " save it as safetensors (save_pretrained(..., safe_serialization=True))")
-        }
-        throw Diagnostic(file: path, loc: nil, "no such file")
+/// Opens `model.safetensors`, or the shards `model.safetensors.index.json` names (validating
+/// every header against its file's size), saying what to do when the folder holds weights in
+/// another form. A pickle (`pytorch_model.bin`) is never opened: unpickling runs code.
+private func openWeights(in directory: String) throws(Diagnostic) -> SafetensorsCheckpoint {
+    let fm = FileManager.default
+    let path = joinPath(directory, "model.safetensors"), index = joinPath(directory, "model.safetensors.index.json")
+    if fm.fileExists(atPath: path) { return try SafetensorsCheckpoint(path: path) }
+    if fm.fileExists(atPath: index) { return try SafetensorsCheckpoint(path: index) }
+    if fm.fileExists(atPath: joinPath(directory, "pytorch_model.bin"))
+        || fm.fileExists(atPath: joinPath(directory, "pytorch_model.bin.index.json")) {
+        throw Diagnostic(file: path, loc: nil, "no such file: the checkpoint has only PyTorch pickles (pytorch_model.bin),"
+                         + " which tfc does not open (unpickling runs code); convert it with transformers:"
+                         + " AutoModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True)")
     }
-    return try SafetensorsFile(path: path)
+    throw Diagnostic(file: path, loc: nil, "no such file (nor model.safetensors.index.json)")
 }
 
 private func joinPath(_ directory: String, _ name: String) -> String {

@@ -7,13 +7,13 @@ import TIRFormats
 /// of the checkpoint, checked here (present, a float dtype, the exact shape transformers gives
 /// it) so that all problems surface before a module is returned.
 struct ModuleBuilder {
-    let checkpoint: SafetensorsFile
+    let checkpoint: SafetensorsCheckpoint
     /// The row count of the activations (the sequence symbol, or N + 1 for a ViT).
     let rows: Dim
     private(set) var params: [Param] = []
     private(set) var body: [Instruction] = []
 
-    init(checkpoint: SafetensorsFile, rows: Dim) {
+    init(checkpoint: SafetensorsCheckpoint, rows: Dim) {
         self.checkpoint = checkpoint
         self.rows = rows
     }

@@ -5,7 +5,7 @@
 import TIR
 import TIRFormats
 
-func importOPT(_ config: Config, _ checkpoint: SafetensorsFile) throws(Diagnostic) -> ImportedModel {
+func importOPT(_ config: Config, _ checkpoint: SafetensorsCheckpoint) throws(Diagnostic) -> ImportedModel {
     let architecture = try config.architecture(supported: ["OPTForCausalLM", "OPTModel"])
 
     // The Post-LN configuration normalizes after each residual add: the stream is then read

@@ -6,7 +6,7 @@ import TIRFormats
 /// first, and when the checkpoint has one, the pooler: its activation of a dense layer on the
 /// class token's row) or `ViTForImageClassification` (the classifier applied to the class
 /// token's final state).
-func importViT(_ config: Config, _ checkpoint: SafetensorsFile) throws(Diagnostic) -> ImportedModel {
+func importViT(_ config: Config, _ checkpoint: SafetensorsCheckpoint) throws(Diagnostic) -> ImportedModel {
     let architecture = try config.architecture(supported: ["ViTForImageClassification", "ViTModel"])
     let activation = try config.string("hidden_act", default: "gelu")
     guard let approximation = geluApproximation(activation) else {

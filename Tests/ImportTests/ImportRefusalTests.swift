@@ -71,6 +71,29 @@ extension ImportTests {
         let checkpoint = try copyFixture("vit-cls", to: dir)
         try FileManager.default.removeItem(atPath: "\(checkpoint)/model.safetensors")
         try expectImportFails(checkpoint, file: "\(checkpoint)/model.safetensors", message: "no such file")
+        // Only PyTorch pickles: never opened, and the message says how to convert them.
+        try Data("not opened".utf8).write(to: URL(fileURLWithPath: "\(checkpoint)/pytorch_model.bin"))
+        try expectImportFails(checkpoint, file: "\(checkpoint)/model.safetensors",
+                              message: "the checkpoint has only PyTorch pickles (pytorch_model.bin), which tfc does not open")
+    }
+
+    /// A sharded checkpoint's index must name shards that are there and hold what it says.
+    @Test func brokenShardIndex() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let checkpoint = try copyFixture("gpt2-sharded", to: dir)
+        let index = "\(checkpoint)/model.safetensors.index.json"
+        let text = try String(contentsOfFile: index, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: "\(checkpoint)/model-00002-of-00003.safetensors")
+        try expectImportFails(checkpoint, file: index, message: "shard 'model-00002-of-00003.safetensors' not found")
+        try FileManager.default.copyItem(atPath: "\(checkpoint)/model-00001-of-00003.safetensors",
+                                         toPath: "\(checkpoint)/model-00002-of-00003.safetensors")
+        try expectImportFails(checkpoint, file: index, message: "which does not hold it")
+        try text.replacingOccurrences(of: "\"model-00003-of-00003.safetensors\"", with: "\"../model.safetensors\"")
+            .write(toFile: index, atomically: true, encoding: .utf8)
+        try expectImportFails(checkpoint, file: index, message: "must name a shard file in the index's folder")
+        try "{\"weight_map\": 3}".write(toFile: index, atomically: true, encoding: .utf8)
+        try expectImportFails(checkpoint, file: index, message: "a shard index must be an object with a \"weight_map\" object")
     }
 
     @Test func missingTensor() throws {

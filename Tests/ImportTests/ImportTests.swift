@@ -8,7 +8,7 @@ import TIRImport
 import TIRTransforms
 
 /// The checkpoints made by scripts/make_hf_fixtures.py, with an input and transformers' output.
-let fixtureNames = ["gpt2-lm", "gpt2-base-odd", "gpt2-lm-fp16", "opt-lm", "opt-base-odd", "vit-cls", "vit-base-odd", "vit-cls-bf16"]
+let fixtureNames = ["gpt2-lm", "gpt2-base-odd", "gpt2-lm-fp16", "gpt2-sharded", "opt-lm", "opt-base-odd", "vit-cls", "vit-base-odd", "vit-cls-bf16"]
 
 let fixturesDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
@@ -256,7 +256,9 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Double {
 func copyFixture(_ name: String, to dir: String) throws -> String {
     let target = "\(dir)/\(name)"
     try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-    for file in ["config.json", "model.safetensors"] {
+    // The files the importer reads: config.json and the weights (one file, or an index and its shards).
+    for file in try FileManager.default.contentsOfDirectory(atPath: fixture(name))
+    where file == "config.json" || file.hasSuffix(".safetensors") || file.hasSuffix(".index.json") {
         try FileManager.default.copyItem(atPath: "\(fixture(name))/\(file)", toPath: "\(target)/\(file)")
     }
     return target
