@@ -154,6 +154,7 @@ public enum OpKind: String, Sendable, Hashable, CaseIterable {
     case gelu           // (x) {approximation = tanh | none} -> same shape
     case tanh           // (x: f32[R, d]) -> same shape
     case relu           // (x: f32[R, d]) -> same shape; max(x, 0)
+    case rope           // (x: f32[R, heads*dh]) {heads, rotary_dims, base} -> same shape; rotary position embedding
     case mul            // (a, b) same shape -> same shape; elementwise product
     case selectRow = "select_row"    // (x: f32[R, d]) {index} -> f32[1, d]
 }

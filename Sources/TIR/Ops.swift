@@ -57,6 +57,14 @@ public struct OpInfo: Sendable {
                           attrs: [AttrSpec(key: "approximation", kind: .word(["none", "tanh"]),
                                            defaultValue: .word("none"))])
         case .tanh, .relu: return OpInfo(operandNames: ["x"], requiredOperands: 1, attrs: [])
+        case .rope:
+            // The first rotary_dims of every head's dh columns are turned by position-dependent
+            // angles (GPT-NeoX, Llama: the two halves of those columns as pairs); base: the
+            // angles' frequency base (10000).
+            return OpInfo(operandNames: ["x"], requiredOperands: 1,
+                          attrs: [AttrSpec(key: "heads", kind: .int, defaultValue: nil),
+                                  AttrSpec(key: "rotary_dims", kind: .int, defaultValue: nil),
+                                  AttrSpec(key: "base", kind: .float, defaultValue: .float(10000))])
         case .selectRow:
             return OpInfo(operandNames: ["x"], requiredOperands: 1,
                           attrs: [AttrSpec(key: "index", kind: .int, defaultValue: .int(0))])

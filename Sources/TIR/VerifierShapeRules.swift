@@ -165,6 +165,24 @@ extension Verifier {
             guard expect(ops[0], op, "x", rank: 2, pattern: "f32[R, d]") else { return nil }
             return ops[0].readType
 
+        case .rope:
+            guard expect(ops[0], op, "x", rank: 2, pattern: "f32[R, heads*dh]"),
+                  case .int(let heads)? = attr(instr, "heads"), case .int(let rotary)? = attr(instr, "rotary_dims"),
+                  let base = attr(instr, "base")?.doubleValue, let width = ops[0].type.dims[1].fixedValue else { return nil }
+            guard heads > 0, width % heads == 0 else {
+                error(instr.loc, "rope heads = \(heads) must be positive and divide the width \(width)")
+                return nil
+            }
+            guard rotary > 0, rotary % 2 == 0, rotary <= width / heads else {
+                error(instr.loc, "rope rotary_dims = \(rotary) must be even and in 2...\(width / heads) (the head width)")
+                return nil
+            }
+            guard base > 1, base.isFinite else {
+                error(instr.loc, "rope base must be a finite number above 1, got \(formatDouble(base))")
+                return nil
+            }
+            return ops[0].readType
+
         case .selectRow:
             let x = ops[0]
             guard expect(x, op, "x", rank: 2, pattern: "f32[R, d]"),

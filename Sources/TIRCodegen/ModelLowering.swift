@@ -337,11 +337,11 @@ final class FunctionLowering {
     private var leadingParameters: Int { model.inputs.count + (model.seq != nil ? 1 : 0) + plan.outputs.count + 1 }
 
     /// In an extend step, the forward's own function for an op whose code an extend step would
-    /// repeat: one that works row by row on every new row (not attention, not a position op, not
-    /// restricted to the last row). It takes the same arguments (n as the sequence length), so
+    /// repeat: one that works row by row on every new row, the same whatever its rows'
+    /// positions (ExtendPlan.readsPositions), and not restricted to the last row. It takes the same arguments (n as the sequence length), so
     /// the step calls it, and the object holds one copy of most of the model's code.
     private func sharedOpFunction(_ inst: Instruction) -> Function? {
-        guard let extend, let sibling, ![.attention, .positions].contains(inst.op),
+        guard let extend, let sibling, !ExtendPlan.readsPositions.contains(inst.op),
               !extend.lastRowOnly.contains(fusion.destination(of: inst.result)) else { return nil }
         return sibling.opFunctions[inst.result]
     }

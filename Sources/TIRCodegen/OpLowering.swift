@@ -30,6 +30,7 @@ struct OpLowering {
         case .attention: return OpLowering(lower: FunctionLowering.lowerAttention, scratch: attentionScratch)
         case .add, .mul: return OpLowering(lower: FunctionLowering.lowerBinary)
         case .gelu, .tanh, .relu: return OpLowering(lower: FunctionLowering.lowerActivation)
+        case .rope: return OpLowering(lower: FunctionLowering.lowerRope)
         }
     }
 }

@@ -169,6 +169,9 @@ public struct Interpreter: Sendable {
             return Kernel.tanh(try required(0))
         case .relu:
             return Kernel.relu(try required(0))
+        case .rope:
+            return try Kernel.rope(required(0), heads: intAttr(inst, "heads"), rotaryDims: intAttr(inst, "rotary_dims"),
+                                   base: doubleAttr(inst, "base"))
         case .selectRow:
             return try Kernel.selectRow(required(0), index: intAttr(inst, "index"))
         }

@@ -154,6 +154,31 @@ enum Kernel {
         Tensor(shape: x.shape, data: x.data.map { $0 < 0 ? 0 : $0 })
     }
 
+    /// Rotary position embedding of x [R, heads*dh], row r at position r: in every head, columns
+    /// i and i + rotary/2 (i < rotary/2) are turned by the angle r * base^(-2i/rotary):
+    /// (a, b) -> (a cos - b sin, b cos + a sin); columns from rotary on are kept.
+    static func rope(_ x: Tensor, heads: Int, rotaryDims rotary: Int, base: Double) throws -> Tensor {
+        let (rows, width) = try matrixShape(x, "x")
+        guard heads > 0, width % heads == 0, rotary > 0, rotary % 2 == 0, rotary <= width / heads else {
+            throw InterpreterError.module("rope: heads \(heads) and rotary_dims \(rotary) do not fit the width \(width)")
+        }
+        let dh = width / heads, half = rotary / 2
+        var out = x.data
+        for r in 0..<rows {
+            for i in 0..<half {
+                let angle = Double(r) * pow(base, -2 * Double(i) / Double(rotary))
+                let (c, s) = (cos(angle), sin(angle))
+                for h in 0..<heads {
+                    let at = r * width + h * dh + i
+                    let (a, b) = (x.data[at], x.data[at + half])
+                    out[at] = a * c - b * s
+                    out[at + half] = b * c + a * s
+                }
+            }
+        }
+        return Tensor(shape: x.shape, data: out)
+    }
+
     /// Row `index` of x [R, d], as [1, d].
     static func selectRow(_ x: Tensor, index: Int) throws -> Tensor {
         let (rows, d) = try matrixShape(x, "x")

@@ -182,7 +182,7 @@ public struct ZeroMean {
                 // A norm without affine parameters keeps a zero mean (LayerNorm always makes one).
                 if inst.operands.count > 1 { why = "%\(v) has a gain or bias" }
                 else if inst.op == .rmsnorm && !zm(inst.operands[0]) { why = "\(inst.operands[0]) is not zero-mean" }
-            case .crmsnorm, .attention, .gelu, .tanh, .relu:
+            case .crmsnorm, .attention, .gelu, .tanh, .relu, .rope:
                 why = "\(inst.op.rawValue) does not preserve a zero mean"
             case .mul:
                 // A product of zero-mean rows is not zero-mean (x * x), whatever the operands.

@@ -116,6 +116,42 @@ import TIRFormats
         }
     }
 
+    /// rope turns queries and keys by their positions: in an extend step, the new rows' (after
+    /// the cache's), computed for the last row alone when only it is wanted.
+    @Test func ropeContinuesFromTheCache() throws {
+        let (module, weights) = try load(source: """
+            model @m {
+              seq T <= 20
+              weights random(seed = 5, std = 0.5)
+              input %tokens : i32[T]
+              param @e : f32[9, 24]
+              param @wq : f32[24, 24]
+              param @wk : f32[24, 24]
+              param @wv : f32[24, 24]
+              param @wo : f32[24, 9]
+              %x = embedding(%tokens, @e) : f32[T, 24]
+              %q = linear(%x, @wq) : f32[T, 24]
+              %k = linear(%x, @wk) : f32[T, 24]
+              %v = linear(%x, @wv) : f32[T, 24]
+              %qr = rope(%q) {heads = 2, rotary_dims = 8} : f32[T, 24]
+              %kr = rope(%k) {heads = 2, rotary_dims = 8} : f32[T, 24]
+              %a = attention(%qr, %kr, %v) {heads = 2, causal = true} : f32[T, 24]
+              %logits = linear(%a, @wo) : f32[T, 9]
+              output %logits
+            }
+            """)
+        let model = try JITModel(module, weights: weights, threads: 1, extend: true)
+        let all = Self.tokens(20, vocabulary: 9, seed: 2)
+        let reference = try Self.forward(model, all)
+        let session = try CacheSession(model)
+        let first = try session.extend(["tokens": HostTensor(shape: [7], i32: Array(all[0..<7]))], allPositions: true)["logits"]!.floats
+        #expect(Self.gap(first[...], reference[0..<(7 * 9)]) < 1e-5)
+        for at in 7..<20 {
+            let last = try session.extend(tokens: [all[at]])
+            #expect(Self.gap(last[...], reference[(at * 9)..<((at + 1) * 9)]) < 1e-5, "position \(at)")
+        }
+    }
+
     @Test func modelsWithoutACacheAreRefusedWithTheReason() throws {
         let (vit, vitWeights) = try load(path: examplePath("vit-tiny.tir"))
         #expect { try JITModel(vit, weights: vitWeights, extend: true) } throws: {

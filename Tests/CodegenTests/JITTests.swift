@@ -177,6 +177,34 @@ let opCases: [(String, String)] = [
           output %y
         }
         """),
+    ("rope on separate queries and keys", """
+        model @m {
+          seq T <= 12
+          weights random(seed = 3, std = 0.5)
+          input %ids : i32[T]
+          param @e : f32[7, 24]
+          param @wq : f32[24, 24]
+          param @wk : f32[24, 24]
+          param @wv : f32[24, 24]
+          %x = embedding(%ids, @e) : f32[T, 24]
+          %q = linear(%x, @wq) : f32[T, 24]
+          %k = linear(%x, @wk) : f32[T, 24]
+          %v = linear(%x, @wv) : f32[T, 24]
+          %qr = rope(%q) {heads = 2, rotary_dims = 6} : f32[T, 24]
+          %kr = rope(%k) {heads = 2, rotary_dims = 6} : f32[T, 24]
+          %y = attention(%qr, %kr, %v) {heads = 2, causal = true} : f32[T, 24]
+          output %y
+        }
+        """),
+    ("rope over whole heads, many frequencies", """
+        model @m {
+          seq T <= 9
+          weights random(seed = 4, std = 1.0)
+          input %x : f32[T, 128]
+          %y = rope(%x) {heads = 2, rotary_dims = 64, base = 500.0} : f32[T, 128]
+          output %y
+        }
+        """),
     ("positions from an offset", """
         model @m {
           seq T <= 12

@@ -25,6 +25,32 @@ struct OpTests {
         #expect(try runFirstOutput(b.module, weights: ["wpe": table], inputs: [:], seqLen: 5).count == 10)
     }
 
+    @Test func positionsFromAnOffset() throws {
+        var b = ModelBuilder("positions", maxSeq: 3)
+        let wpe = b.param("wpe", [5, 2])
+        b.op("pos", .positions, [wpe], [("offset", .int(2))], [T, .fixed(2)])
+        b.output("pos")
+        let table = f32([5, 2], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+        #expect(try runFirstOutput(b.module, weights: ["wpe": table], inputs: [:], seqLen: 2) == [4, 5, 6, 7])
+    }
+
+    /// rope on one head of 6 columns, 4 of them rotary, base 100: row r turns (x0, x2) by r and
+    /// (x1, x3) by r * 100^(-1/2) = r / 10; x4 and x5 are kept.
+    @Test func ropeTurnsPairsByPositionAndFrequency() throws {
+        var b = ModelBuilder("rope", maxSeq: 3)
+        let x = b.input("x", .f32, [T, .fixed(6)])
+        b.op("y", .rope, [x], [("heads", .int(1)), ("rotary_dims", .int(4)), ("base", .float(100))], [T, .fixed(6)])
+        b.output("y")
+        let row: [Double] = [1, 2, 3, 4, 5, 6]
+        let y = try runFirstOutput(b.module, weights: [:], inputs: ["x": f32([3, 6], row + row + row)], seqLen: 3)
+        for r in 0..<3 {
+            let (a0, a1) = (Double(r), Double(r) / 10)
+            let expected = [1 * cos(a0) - 3 * sin(a0), 2 * cos(a1) - 4 * sin(a1),
+                            3 * cos(a0) + 1 * sin(a0), 4 * cos(a1) + 2 * sin(a1), 5, 6]
+            for (got, want) in zip(y[(r * 6)..<(r * 6 + 6)], expected) { #expect(abs(got - want) < 1e-12, "row \(r)") }
+        }
+    }
+
     @Test("patch_embed: row-major over the grid, each patch in (c, kh, kw) order")
     func patchOrder() throws {
         // pixel (c, y, x) = 100c + 10y + x; an identity weight shows each flattened patch as is.

@@ -260,6 +260,12 @@ private func geluModel(name: String = "m", weights: WeightSource = .random(seed:
                 == ["positions table @p : f32[16, 8] has 16 rows, fewer than the 20 the result needs"])
         #expect(try problems("  param @p : f32[16, 8]\n  %p = positions(@p) : f32[T, 4]\n  output %p")
                 == ["result type f32[T, 4] does not match computed f32[T, 8]"])
+        // rope: heads divide the width, rotary_dims even and within a head.
+        #expect(try problems("  param @p : f32[16, 8]\n  %p = positions(@p) : f32[T, 8]\n  %r = rope(%p) {heads = 2, rotary_dims = 4} : f32[T, 8]\n  output %r") == [])
+        #expect(try problems("  param @p : f32[16, 8]\n  %p = positions(@p) : f32[T, 8]\n  %r = rope(%p) {heads = 2, rotary_dims = 6} : f32[T, 8]\n  output %r")
+                == ["rope rotary_dims = 6 must be even and in 2...4 (the head width)"])
+        #expect(try problems("  param @p : f32[16, 8]\n  %p = positions(@p) : f32[T, 8]\n  %r = rope(%p) {heads = 3, rotary_dims = 2} : f32[T, 8]\n  output %r")
+                == ["rope heads = 3 must be positive and divide the width 8"])
         // An offset (OPT's 2): rows offset ..< offset + R must be in the table.
         #expect(try problems("  param @p : f32[18, 8]\n  %p = positions(@p) {offset = 2} : f32[T, 8]\n  output %p") == [])
         #expect(try problems("  param @p : f32[17, 8]\n  %p = positions(@p) {offset = 2} : f32[T, 8]\n  output %p")

@@ -25,6 +25,10 @@ public struct ExtendPlan: Sendable {
     /// values of every position must still be computed, for the cache).
     let lastRowOnly: Set<String>
 
+    /// The ops whose code depends on where its rows are in the sequence (the cache's length is
+    /// an argument of theirs in an extend step): attention, and the ops that read positions.
+    static let readsPositions: Set<OpKind> = [.attention, .positions, .rope]
+
     /// The header: the magic (8 bytes), the number of positions held (int64), padding to a line.
     static let headerBytes = 64
     static let magicOffset = 0
