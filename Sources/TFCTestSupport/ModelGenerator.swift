@@ -167,9 +167,16 @@ private struct ModelBuilder {
     /// q, k, v (fused or not) from the norm's output, attention, then the out-projection `%p.proj`.
     mutating func attentionBranch(_ p: String, _ n: Operand) -> Operand {
         let inner = spec.attentionWidth
-        let qkv: [Operand] = switch spec.attentionInput {
+        var qkv: [Operand] = switch spec.attentionInput {
         case .fused: [inputProjection("\(p).qkv", n, inputs: d, outputs: 3 * inner)]
-        case .separate: ["q", "k", "v"].map { inputProjection("\(p).\($0)", n, inputs: d, outputs: inner) }
+        case .separate, .rotary: ["q", "k", "v"].map { inputProjection("\(p).\($0)", n, inputs: d, outputs: inner) }
+        }
+        let rotary = inner / max(spec.heads, 1) / 2 * 2
+        if spec.attentionInput == .rotary, rotary >= 2, inner % max(spec.heads, 1) == 0 {
+            for (i, name) in ["q", "k"].enumerated() {
+                qkv[i] = emit("\(p).\(name).rope", .rope, [qkv[i]],
+                              ["heads": .int(spec.heads), "rotary_dims": .int(rotary), "base": .float(10000)], columns: inner)
+            }
         }
         let attention = emit("\(p).att", .attention, qkv,
                              ["heads": .int(spec.heads), "causal": .bool(spec.gpt != nil)], columns: inner)

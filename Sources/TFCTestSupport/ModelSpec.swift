@@ -16,7 +16,9 @@ public struct ModelSpec: Sendable, Hashable, CustomStringConvertible {
 
     /// `.fused`: one linear to `3 * attentionWidth`, `attention(%qkv)` (GPT-2's `c_attn`).
     /// `.separate`: three linears, `attention(%q, %k, %v)` (ViT, Llama).
-    public enum AttentionInput: String, Sendable, Hashable, CaseIterable { case fused, separate }
+    /// `.rotary`: the same with `rope` on q and k (GPT-NeoX, Llama), over the largest even number
+    /// of each head's columns (plain `.separate` when heads are one column wide).
+    public enum AttentionInput: String, Sendable, Hashable, CaseIterable { case fused, separate, rotary }
 
     /// The `approximation` word of `gelu`: `.erf` is the exact form, written `none`.
     public enum GELUForm: String, Sendable, Hashable, CaseIterable {

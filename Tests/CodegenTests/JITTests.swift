@@ -205,6 +205,14 @@ let opCases: [(String, String)] = [
           output %y
         }
         """),
+    ("rope on a fixed number of rows", """
+        model @m {
+          weights random(seed = 6, std = 1.0)
+          input %x : f32[5, 8]
+          %y = rope(%x) {heads = 2, rotary_dims = 4, base = 50.0} : f32[5, 8]
+          output %y
+        }
+        """),
     ("positions from an offset", """
         model @m {
           seq T <= 12

@@ -36,6 +36,7 @@ import TIRInterpreter
             ("parallel blocks", { $0.blockStyle == .parallel }),
             ("fused qkv", { $0.attentionInput == .fused }),
             ("separate q, k, v", { $0.attentionInput == .separate }),
+            ("rope on q and k", { $0.attentionInput == .rotary && $0.attentionWidth / $0.heads >= 2 }),
             ("a tied head", { $0.gpt?.tiedHead == true }),
             ("an untied GPT head", { $0.gpt?.tiedHead == false }),
             ("an untied head stored [in, out]", { !$0.headTransposed && $0.gpt?.tiedHead != true }),

@@ -15,7 +15,11 @@ extension FunctionLowering {
               heads > 0, width % heads == 0, rotary > 0, rotary % 2 == 0, rotary <= width / heads else {
             throw CodegenError("rope %\(inst.result): heads and rotary_dims must fit the width \(width)")
         }
-        let dh = width / heads, half = rotary / 2, positions = model.maxSeqLen
+        // Every position a row can have: the most rows the value has (the sequence bound, or a
+        // fixed row count); an extend step's positions stay below the cache's context, which the
+        // sequence bound bounds.
+        let dh = width / heads, half = rotary / 2
+        let positions = inst.type.dims.first?.size(seqLen: model.maxSeqLen) ?? 1
         let table = ropeTable(half: half, rotary: rotary, base: base, positions: positions)
         let (x, out) = (op.operands[0], op.out)
         let lanes = gemm.shape.lanes, vec = ir.vector(f32, lanes)
