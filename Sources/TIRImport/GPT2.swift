@@ -83,21 +83,7 @@ func importGPT2(_ config: Config, _ checkpoint: SafetensorsCheckpoint) throws(Di
     }
     let lnf = try b.normParams("lnf", tensor: prefix + "ln_f", width: d, why: "[n_embd]")
 
-    var output = "hidden"
-    if architecture == "GPT2LMHeadModel" {
-        let final = b.layerNorm("nf", x, lnf, eps: eps, width: d)
-        // transformers ties lm_head to wte unless the checkpoint has its own lm_head.weight
-        // (which it then keeps, whatever tie_word_embeddings says) or tie_word_embeddings is false.
-        var head = wte
-        if b.has("lm_head.weight") || !tied {
-            head = try b.param("lm_head", [vocab, d], tensor: "lm_head.weight", why: "[vocab_size, n_embd]")
-        }
-        output = "logits"
-        _ = b.linear(output, final, head, nil, transposed: true, out: vocab)
-    } else {
-        _ = b.layerNorm(output, x, lnf, eps: eps, width: d)
-    }
-    return ImportedModel(seq: SeqDecl(symbol: "T", max: maxPositions),
-                         input: Input(name: "tokens", type: TensorType(.i32, [.seq])),
-                         params: b.params, body: b.body, outputs: [output])
+    return try b.tokenModelEnd(x, finalNorm: lnf, eps: eps, width: d, logits: architecture == "GPT2LMHeadModel",
+                               tokenTable: wte, vocab: vocab, tied: tied, headWhy: "[vocab_size, n_embd]",
+                               maxPositions: maxPositions)
 }

@@ -90,6 +90,32 @@ struct ModuleBuilder {
     mutating func gelu(_ result: String, _ x: Operand, approximation: String, width: Int) -> Operand {
         emit(result, .gelu, [x], [(key: "approximation", value: .word(approximation))], cols: width)
     }
+
+    // MARK: Decoder-only language models
+
+    /// The end of a token model: the final norm, then with `logits` the head, read transposed
+    /// from the token table unless the checkpoint has its own `lm_head.weight` (which
+    /// transformers then keeps, whatever tie_word_embeddings says) or `tied` is false; then the
+    /// model's header: token ids in, `%logits` (or `%hidden`, the final norm's output) out.
+    mutating func tokenModelEnd(_ x: Operand, finalNorm: (gain: Operand, bias: Operand), eps: Double, width d: Int,
+                                logits: Bool, tokenTable: Operand, vocab: Int, tied: Bool, headWhy: String,
+                                maxPositions: Int) throws(Diagnostic) -> ImportedModel {
+        var output = "hidden"
+        if logits {
+            let final = layerNorm("nf", x, finalNorm, eps: eps, width: d)
+            var head = tokenTable
+            if has("lm_head.weight") || !tied {
+                head = try param("lm_head", [vocab, d], tensor: "lm_head.weight", why: headWhy)
+            }
+            output = "logits"
+            _ = linear(output, final, head, nil, transposed: true, out: vocab)
+        } else {
+            _ = layerNorm(output, x, finalNorm, eps: eps, width: d)
+        }
+        return ImportedModel(seq: SeqDecl(symbol: "T", max: maxPositions),
+                             input: Input(name: "tokens", type: TensorType(.i32, [.seq])),
+                             params: params, body: body, outputs: [output])
+    }
 }
 
 /// How transformers' ACT2FN names map to TIR's gelu; nil for activations TIR cannot express.

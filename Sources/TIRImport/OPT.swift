@@ -95,21 +95,7 @@ func importOPT(_ config: Config, _ checkpoint: SafetensorsCheckpoint) throws(Dia
     }
     let lnf = try b.normParams("lnf", tensor: prefix + "final_layer_norm", width: d, why: "[hidden_size]")
 
-    var output = "hidden"
-    if architecture == "OPTForCausalLM" {
-        let final = b.layerNorm("nf", x, lnf, eps: eps, width: d)
-        // As for GPT-2: transformers ties lm_head to the token embeddings unless the checkpoint
-        // has its own lm_head.weight or tie_word_embeddings is false.
-        var head = embed
-        if b.has("lm_head.weight") || !tied {
-            head = try b.param("lm_head", [vocab, d], tensor: "lm_head.weight", why: "[vocab_size, hidden_size]")
-        }
-        output = "logits"
-        _ = b.linear(output, final, head, nil, transposed: true, out: vocab)
-    } else {
-        _ = b.layerNorm(output, x, lnf, eps: eps, width: d)
-    }
-    return ImportedModel(seq: SeqDecl(symbol: "T", max: maxPositions),
-                         input: Input(name: "tokens", type: TensorType(.i32, [.seq])),
-                         params: b.params, body: b.body, outputs: [output])
+    return try b.tokenModelEnd(x, finalNorm: lnf, eps: eps, width: d, logits: architecture == "OPTForCausalLM",
+                               tokenTable: embed, vocab: vocab, tied: tied, headWhy: "[vocab_size, hidden_size]",
+                               maxPositions: maxPositions)
 }
