@@ -2,9 +2,9 @@
 // attention keeps between calls, the longest context it holds, and which values need computing
 // for the last position only when only the last position's outputs are asked for.
 //
-// Nothing in the model changes: the only ops that mix positions are attention (which reads the
-// keys and values of earlier positions: the cache holds them) and the position ops (which read
-// a table at the positions' indices: they get the cache's length as an offset). Every other op
+// Nothing in the model changes: the only ops that depend on positions are attention (which reads
+// the keys and values of earlier positions: the cache holds them) and the ops that read the
+// positions' indices (`positions`, `rope`: they get the cache's length as an offset). Every other op
 // works row by row, so the new tokens' rows go through it alone. A model whose outputs mix
 // positions in another way (select_row, cls_token, patch_embed, non-causal attention) is refused.
 import TIR
