@@ -154,13 +154,15 @@ func normsOnly(_ m: Module) -> Module? {
     return out
 }
 
-private func milliseconds(_ body: () throws -> Void) rethrows -> Double {
+/// The time `body` takes, in milliseconds (every benchmark's clock).
+func milliseconds(_ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
     try body()
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
 }
 
-private func percentile(_ sorted: [Double], _ p: Double) -> Double {
+/// The nearest-rank percentile `p` of ascending `sorted` (NaN when empty).
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return .nan }
     return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
 }

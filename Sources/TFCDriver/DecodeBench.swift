@@ -138,11 +138,6 @@ public func benchmarkDecode(_ original: LoadedModel, options: DecodeBenchOptions
     progress.begin("timing \(options.warmup + options.runs) rounds")
     var times = [[Double]](repeating: [], count: sessions.count)
     var prefills = times, forwards = times
-    func milliseconds(_ body: () throws -> Void) rethrows -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        try body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-    }
     do {
         for round in 0..<(options.warmup + options.runs) {
             for (i, s) in sessions.enumerated() {
@@ -165,9 +160,6 @@ public func benchmarkDecode(_ original: LoadedModel, options: DecodeBenchOptions
         }
     } catch {
         throw DriverError("error: \(error)")
-    }
-    func percentile(_ sorted: [Double], _ p: Double) -> Double {
-        sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
     }
     let medians = times.map { percentile($0.sorted(), 0.5) }
     let rows = sessions.indices.map { i -> DecodeRow in

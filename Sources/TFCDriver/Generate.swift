@@ -223,10 +223,14 @@ public func generate(_ session: CacheSession, prompt: [Int32], options: Generati
     }
     result.prefillSeconds = seconds(clock.now - start)
     while result.tokens.count < options.maxNewTokens {
-        if options.sampling.temperature == 0, Sampler.argmax(logits).margin < Generation.nearTie {
-            result.nearTies.append(result.tokens.count)
+        let next: Int32
+        if options.sampling.temperature == 0 {
+            let (best, margin) = Sampler.argmax(logits)
+            if margin < Generation.nearTie { result.nearTies.append(result.tokens.count) }
+            next = Int32(best)
+        } else {
+            next = sampler.next(logits)
         }
-        let next = sampler.next(logits)
         if let endOfText, next == endOfText, !options.ignoreEOS {
             result.stop = .endOfText
             break
@@ -283,8 +287,7 @@ extension Commands {
         } else {
             prompt = try parseTokenList(tokens ?? "")
         }
-        let vocabulary = loaded.module.body.filter { $0.op == .embedding }
-            .compactMap { loaded.module.type(of: $0.operands[1])?.staticShape?.first }.min()
+        let vocabulary = loaded.module.inputs.first.flatMap { loaded.module.vocabulary(of: $0.name) }
         if let vocabulary, let bad = prompt.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
             throw DriverError("error: the prompt's token \(bad) is outside the model's vocabulary (0..<\(vocabulary))"
                               + (promptText != nil ? ": the tokenizer does not belong to this model" : ""))
@@ -292,7 +295,6 @@ extension Commands {
         console.progress.begin("compiling (JIT)")
         let model = try JITModel(loaded.module, weights: loaded.weights, threads: options.threads, extend: true)
         let session = try CacheSession(model)
-        console.progress.begin("generating")
         console.progress.finish()
         let endOfText = found.flatMap { endOfTextID(folder: $0.folder, tokenizer: $0.0) }
         let result = try TFCDriver.generate(session, prompt: prompt, options: options, tokenizer: found?.0, endOfText: endOfText) {

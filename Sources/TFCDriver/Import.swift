@@ -47,8 +47,7 @@ public func importModel(directory: String, to path: String, progress: Progress =
         progress.begin("reading the tokenizer")
         do {
             let tokenizer = try BPETokenizer(directory: directory)
-            let vocabulary = module.body.filter { $0.op == .embedding }
-                .compactMap { module.type(of: $0.operands[1])?.staticShape?.first }.min() ?? 0
+            let vocabulary = module.inputs.first.flatMap { module.vocabulary(of: $0.name) } ?? 0
             if tokenizer.count > vocabulary {
                 note = "note: the checkpoint's tokenizer has \(tokenizer.count) tokens, more than the model's \(vocabulary): not named by the .tir"
             } else {

@@ -315,6 +315,13 @@ public struct Module: Sendable, Hashable {
     /// The largest sequence length the model accepts (1 when it has no runtime length).
     public var maxSeqLen: Int { seq?.max ?? 1 }
 
+    /// The ids input `input` may hold: the rows of the smallest embedding table it indexes (nil
+    /// when no embedding reads it).
+    public func vocabulary(of input: String) -> Int? {
+        body.filter { $0.op == .embedding && $0.operands.first == .value(input) }
+            .compactMap { type(of: $0.operands[1])?.staticShape?.first }.min()
+    }
+
     public func param(named name: String) -> Param? { params.first { $0.name == name } }
 
     /// The type of an operand: an input, an instruction result or a parameter.

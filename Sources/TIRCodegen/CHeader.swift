@@ -19,10 +19,7 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, targets: [T
         if t.isDynamic { return "#define \(macro)(seq_len) ((size_t)(seq_len) * \(fixed))" }
         return "#define \(macro) \(fixed)"
     }
-    func vocabulary(of input: EntryBuffer) -> Int? {
-        model.body.filter { $0.op == .embedding && $0.operands.first == .value(input.name) }
-            .compactMap { model.type(of: $0.operands[1])?.staticShape?.first }.min()
-    }
+    func vocabulary(of input: EntryBuffer) -> Int? { model.vocabulary(of: input.name) }
 
     var lines: [String] = []
     let built = targets.map { cCommentText($0.description) }.joined(separator: targets.count > 2 ? ", " : " and ")

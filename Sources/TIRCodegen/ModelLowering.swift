@@ -301,7 +301,7 @@ final class FunctionLowering {
 
     func build() throws -> Function {
         try checkArguments()
-        if extend != nil, let cache { past = b.load(ir.i64, b.gep(ir.i8, cache, ir.i64(ExtendPlan.lengthOffset)), align: 8) }
+        if let cache { past = b.load(ir.i64, b.gep(ir.i8, cache, ir.i64(ExtendPlan.lengthOffset)), align: 8) }
         threads = resolveThreadCount(fn.param(fn.type.paramCount - 1))
         teamRecord = makeTeam()
         let opType = ir.functionType(ir.void, [IRType](repeating: ir.ptr, count: model.inputs.count)
@@ -330,22 +330,24 @@ final class FunctionLowering {
         return fn
     }
 
-    /// Emits `inst` into a function of its own, `void tfc.op.<result>(inputs..., seq_len?,
-    /// outputs..., workspace, threads, team)`, kept out of line (`noinline`: the inliner would
-    /// otherwise fold every op back into one giant function), and calls it.
     /// Parameters of the forward function and of every op's function up to the workspace.
     private var leadingParameters: Int { model.inputs.count + (model.seq != nil ? 1 : 0) + plan.outputs.count + 1 }
 
     /// In an extend step, the forward's own function for an op whose code an extend step would
     /// repeat: one that works row by row on every new row, the same whatever its rows'
-    /// positions (ExtendPlan.readsPositions), and not restricted to the last row. It takes the same arguments (n as the sequence length), so
-    /// the step calls it, and the object holds one copy of most of the model's code.
+    /// positions (ExtendPlan.readsPositions), and not restricted to the last row. It takes the
+    /// same arguments (n as the sequence length), so the step calls it, and the object holds
+    /// one copy of most of the model's code.
     private func sharedOpFunction(_ inst: Instruction) -> Function? {
         guard let extend, let sibling, !ExtendPlan.readsPositions.contains(inst.op),
               !extend.lastRowOnly.contains(fusion.destination(of: inst.result)) else { return nil }
         return sibling.opFunctions[inst.result]
     }
 
+    /// Emits `inst` into a function of its own, `void tfc.op.<result>(inputs..., seq_len?,
+    /// outputs..., workspace, [cache, past, last_only,] threads, team)`, kept out of line
+    /// (`noinline`: the inliner would otherwise fold every op back into one giant function),
+    /// and calls it.
     private func lowerInOwnFunction(_ inst: Instruction, type: IRType) throws {
         let op = ir.addFunction(namespace + "op.\(cIdentifier(inst.result))", type, linkage: .internal)
         opFunctions[inst.result] = op
@@ -469,8 +471,10 @@ final class FunctionLowering {
 
     /// Weight bytes as an embedded constant (one per name in the module: the code of several CPUs
     /// shares the layouts they have in common), or as an external symbol whose data the JIT defines.
-    func constant(_ name: String, _ bytes: [UInt8]) -> Value {
+    /// The bytes are made only when the module does not hold `name` yet.
+    func constant(_ name: String, _ makeBytes: @autoclosure () -> [UInt8]) -> Value {
         if let shared = constants.globals[name] { return shared }
+        let bytes = makeBytes()
         let global: Value
         if externalWeights {
             let symbol = "tfc.weight.\(constants.globals.count)"

@@ -31,17 +31,22 @@ extension FunctionLowering {
         let pairs = precision == .bf16Pairs
         let key = "\(name).packed\(nr)\(transposed ? ".t" : "")\(pairs ? ".pairs" : "")"
         if let p = packed[key] { return (p, tensor.dtype) }
-        let bytes: [UInt8]
-        switch tensor.storage {
-        case .bf16(let bits):
-            let panels = pairs ? packWeightsInPairs(bits, k: K, n: N, transposed: transposed, nr: nr)
-                : packWeights(bits, k: K, n: N, transposed: transposed, nr: nr)
-            bytes = panels.withUnsafeBytes { Array($0) }
-        case .f32, .i32:
-            guard precision == .f32 else { throw CodegenError("%\(inst.result): compute = bf16 needs a bf16 weight") }
-            bytes = packWeights(tensor.floats, k: K, n: N, transposed: transposed, nr: nr).withUnsafeBytes { Array($0) }
+        if tensor.dtype != .bf16, precision != .f32 {
+            throw CodegenError("%\(inst.result): compute = bf16 needs a bf16 weight")
         }
-        let global = constant("w." + key, bytes)
+        // Packed only when the module does not hold these panels yet (another CPU's code, or
+        // the forward's for an extend step, may have packed them).
+        func panels() -> [UInt8] {
+            switch tensor.storage {
+            case .bf16(let bits):
+                let panels = pairs ? packWeightsInPairs(bits, k: K, n: N, transposed: transposed, nr: nr)
+                    : packWeights(bits, k: K, n: N, transposed: transposed, nr: nr)
+                return panels.withUnsafeBytes { Array($0) }
+            case .f32, .i32:
+                return packWeights(tensor.floats, k: K, n: N, transposed: transposed, nr: nr).withUnsafeBytes { Array($0) }
+            }
+        }
+        let global = constant("w." + key, panels())
         packed[key] = global
         return (global, tensor.dtype)
     }

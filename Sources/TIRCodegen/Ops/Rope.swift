@@ -33,8 +33,9 @@ extension FunctionLowering {
             if rotary < dh {
                 copyFloats(to: b.gep(f32, out, row), from: b.gep(f32, x, row), .f32, count: ir.i64(width))
             }
-            for h in 0..<heads {
-                let from = b.gep(f32, x, b.add(row, ir.i64(h * dh))), to = b.gep(f32, out, b.add(row, ir.i64(h * dh)))
+            b.forLoop(heads) { h in
+                let at = b.add(row, b.mul(h, dh))
+                let from = b.gep(f32, x, at), to = b.gep(f32, out, at)
                 forEachChunk(half, lanes: lanes) { i, mask in
                     let a = b.maskedLoad(vec, b.gep(f32, from, i), mask)
                     let c = b.maskedLoad(vec, b.gep(f32, from, b.add(i, ir.i64(half))), mask)
@@ -50,16 +51,18 @@ extension FunctionLowering {
     /// cos then sin of p * base^(-2i/rotary) for p < positions, i < half, as [positions][half]
     /// floats each: one constant per (rotary, base, positions) in the module.
     private func ropeTable(half: Int, rotary: Int, base: Double, positions: Int) -> Value {
-        var cosines = [Float](repeating: 0, count: positions * half), sines = cosines
-        for i in 0..<half {
-            let frequency = pow(base, -2 * Double(i) / Double(rotary))
-            for p in 0..<positions {
-                let angle = Double(p) * frequency
-                cosines[p * half + i] = Float(cos(angle))
-                sines[p * half + i] = Float(sin(angle))
+        func table() -> [UInt8] {
+            var cosines = [Float](repeating: 0, count: positions * half), sines = cosines
+            for i in 0..<half {
+                let frequency = pow(base, -2 * Double(i) / Double(rotary))
+                for p in 0..<positions {
+                    let angle = Double(p) * frequency
+                    cosines[p * half + i] = Float(cos(angle))
+                    sines[p * half + i] = Float(sin(angle))
+                }
             }
+            return (cosines + sines).withUnsafeBytes { Array($0) }
         }
-        let bytes = (cosines + sines).withUnsafeBytes { Array($0) }
-        return constant("rope.\(rotary).\(base.bitPattern).\(positions)", bytes)
+        return constant("rope.\(rotary).\(base.bitPattern).\(positions)", table())
     }
 }
