@@ -1,6 +1,6 @@
 /* Embedding a tfc-compiled model in a C program.
  *
- * Build (from the repository root; see Examples/c/README.md):
+ * Build (from the repository root; see README.md):
  *   tfc compile Examples/gpt-tiny.tir -o build/gpt_tiny.o        # also writes build/gpt_tiny.h
  *   cc -std=c11 -O2 -I build Examples/c/gpt_demo.c build/gpt_tiny.o -lm -lpthread -o build/gpt_demo
  *   build/gpt_demo 1 2 3          # token ids -> the next-token prediction after each prefix

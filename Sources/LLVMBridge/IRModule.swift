@@ -225,6 +225,109 @@ public final class IRModule: @unchecked Sendable {
         return Value(ref: global)
     }
 
+    /// A private, writable pointer global initialized to NULL (the weights' base address, set
+    /// at run time).
+    public func addPointerGlobal(_ name: String) -> Value {
+        let global = LLVMAddGlobal(ref, LLVMPointerTypeInContext(context, 0), name)!
+        LLVMSetInitializer(global, LLVMConstPointerNull(LLVMPointerTypeInContext(context, 0)))
+        LLVMSetLinkage(global, LLVMInternalLinkage)
+        LLVMSetAlignment(global, 8)
+        return Value(ref: global)
+    }
+
+    /// Rewrites every use of each global `(global, offset)` into `base + offset`, where `base` is
+    /// the pointer stored in `pointer`, loaded once at the top of each function that needs it
+    /// (marked invariant: nothing the code does changes it while it runs, so LLVM may keep it in
+    /// a register), then deletes the globals. The uses may be instructions or constant
+    /// expressions (a GEP with constant indices over the global, as IRBuilder folds them); those
+    /// become instructions. Anything else is a thrown error, never a silent leftover.
+    public func redirect(_ globals: [(global: Value, offset: Int)], through pointer: Value, alignment: Int) throws {
+        let i8 = LLVMInt8TypeInContext(context)!, ptrType = LLVMPointerTypeInContext(context, 0)!
+        let builder = LLVMCreateBuilderInContext(context)!
+        defer { LLVMDisposeBuilder(builder) }
+        let invariant = LLVMGetMDKindIDInContext(context, "invariant.load", 14)
+        let alignKind = LLVMGetMDKindIDInContext(context, "align", 5), nonNull = LLVMGetMDKindIDInContext(context, "nonnull", 7)
+        let emptyNode = LLVMMetadataAsValue(context, LLVMMDNodeInContext2(context, nil, 0))
+        var alignValue: [LLVMMetadataRef?] = [LLVMValueAsMetadata(LLVMConstInt(LLVMInt64TypeInContext(context), UInt64(alignment), 0))]
+        let alignNode = LLVMMetadataAsValue(context, LLVMMDNodeInContext2(context, &alignValue, 1))
+        /// Per function: the instruction before which new ones go (the entry block's first), and the base.
+        var bases: [LLVMValueRef: LLVMValueRef] = [:]
+        func base(in function: LLVMValueRef) -> LLVMValueRef {
+            if let b = bases[function] { return b }
+            LLVMPositionBuilderBefore(builder, LLVMGetFirstInstruction(LLVMGetEntryBasicBlock(function)))
+            let load = LLVMBuildLoad2(builder, ptrType, pointer.ref, "weights")!
+            LLVMSetAlignment(load, 8)
+            LLVMSetMetadata(load, invariant, emptyNode)
+            LLVMSetMetadata(load, nonNull, emptyNode)
+            LLVMSetMetadata(load, alignKind, alignNode)
+            bases[function] = load
+            return load
+        }
+        /// The function an instruction belongs to.
+        func function(of instruction: LLVMValueRef) -> LLVMValueRef {
+            LLVMGetBasicBlockParent(LLVMGetInstructionParent(instruction))
+        }
+        /// An instruction right after the function's base load computing `make(builder)`.
+        func atTop(of fn: LLVMValueRef, _ make: (LLVMBuilderRef, LLVMValueRef) -> LLVMValueRef) -> LLVMValueRef {
+            let b = base(in: fn)
+            LLVMPositionBuilderBefore(builder, LLVMGetNextInstruction(b))
+            return make(builder, b)
+        }
+        func users(of value: LLVMValueRef) -> [LLVMValueRef] {
+            var result: [LLVMValueRef] = []
+            var use = LLVMGetFirstUse(value)
+            while let u = use {
+                let user = LLVMGetUser(u)!
+                if !result.contains(user) { result.append(user) }
+                use = LLVMGetNextUse(u)
+            }
+            return result
+        }
+        /// Whether an instruction uses `value`, directly or through constant expressions.
+        func hasLiveUse(_ value: LLVMValueRef) -> Bool {
+            users(of: value).contains { LLVMIsAInstruction($0) != nil || LLVMIsAGlobalValue($0) != nil || hasLiveUse($0) }
+        }
+        func replaceOperands(of user: LLVMValueRef, _ old: LLVMValueRef, with new: LLVMValueRef) {
+            for i in 0..<LLVMGetNumOperands(user) where LLVMGetOperand(user, UInt32(i)) == old {
+                LLVMSetOperand(user, UInt32(i), new)
+            }
+        }
+        for (global, offset) in globals {
+            for user in users(of: global.ref) {
+                if LLVMIsAInstruction(user) != nil {
+                    let fn = function(of: user)
+                    let address = atTop(of: fn) { builder, b in
+                        var index: [LLVMValueRef?] = [LLVMConstInt(LLVMInt64TypeInContext(context), UInt64(offset), 0)]
+                        return LLVMBuildInBoundsGEP2(builder, i8, b, &index, 1, "")
+                    }
+                    replaceOperands(of: user, global.ref, with: address)
+                } else if LLVMIsAConstantExpr(user) != nil, LLVMGetConstOpcode(user) == LLVMGetElementPtr {
+                    // gep(T, @global, c...) used by instructions: gep(T, base + offset, c...).
+                    let source = LLVMGetGEPSourceElementType(user)
+                    var indices = (1..<LLVMGetNumOperands(user)).map { LLVMGetOperand(user, UInt32($0)) }
+                    for inner in users(of: user) {
+                        guard LLVMIsAInstruction(inner) != nil else {
+                            throw LLVMError("a weight is used by a nested constant expression, which tfc cannot redirect")
+                        }
+                        let fn = function(of: inner)
+                        let address = atTop(of: fn) { builder, b in
+                            var index: [LLVMValueRef?] = [LLVMConstInt(LLVMInt64TypeInContext(context), UInt64(offset), 0)]
+                            let start = LLVMBuildInBoundsGEP2(builder, i8, b, &index, 1, "")!
+                            return LLVMBuildInBoundsGEP2(builder, source, start, &indices, UInt32(indices.count), "")
+                        }
+                        replaceOperands(of: inner, user, with: address)
+                    }
+                } else {
+                    throw LLVMError("a weight has a use tfc cannot redirect to the weights file")
+                }
+            }
+            // What is left are the folded GEPs no instruction uses any more: they go with the global.
+            guard !hasLiveUse(global.ref) else { throw LLVMError("a weight is still used after its redirection") }
+            LLVMReplaceAllUsesWith(global.ref, LLVMConstPointerNull(ptrType))
+            LLVMDeleteGlobal(global.ref)
+        }
+    }
+
     public func appendBlock(_ fn: Function, _ name: String) -> Block {
         Block(ref: LLVMAppendBasicBlockInContext(context, fn.ref, name))
     }

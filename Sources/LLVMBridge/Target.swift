@@ -210,4 +210,17 @@ public final class TargetMachine: @unchecked Sendable {
         guard let start = LLVMGetBufferStart(buffer) else { return [] }
         return Array(UnsafeRawBufferPointer(start: start, count: LLVMGetBufferSize(buffer)))
     }
+
+    /// The same, written straight to the file at `path` (created or truncated): no copy of the
+    /// output in memory, which for an object with embedded weights is the weights' size again.
+    public func emit(_ module: IRModule, _ kind: FileKind, toFile path: String) throws {
+        guard let clone = LLVMCloneModule(module.ref) else { throw LLVMError("cannot clone module") }
+        defer { LLVMDisposeModule(clone) }
+        var err: UnsafeMutablePointer<CChar>?
+        let fileType = kind == .object ? LLVMObjectFile : LLVMAssemblyFile
+        var name = Array(path.utf8CString)
+        guard LLVMTargetMachineEmitToFile(ref, clone, &name, fileType, &err) == 0 else {
+            throw LLVMError("code generation for \(spec) to \(path) failed: \(take(err))")
+        }
+    }
 }

@@ -103,11 +103,13 @@ struct Check: ParsableCommand {
 struct Compile: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compile a model to a relocatable object file and a C header.",
-        discussion: "Writes OUTPUT (an object file with the weights embedded) and a header beside it (model.o -> model.h) declaring <name>_forward and <name>_forward_threads. Link with: cc app.c model.o -lm -lpthread. --emit also writes, beside OUTPUT: llvm-ir model.ll (optimized), llvm-ir-unopt model.unopt.ll (as lowered), asm model.s, fusion model.fusion.txt (what each GEMM's epilogue computes), memory-plan model.memory-plan.txt (where every value lives).")
+        discussion: "Writes OUTPUT (an object file with the weights embedded, or with --weights-file in a file beside it) and a header beside it (model.o -> model.h) declaring <name>_forward and <name>_forward_threads. Link with: cc app.c model.o -lm -lpthread. --emit also writes, beside OUTPUT: llvm-ir model.ll (optimized), llvm-ir-unopt model.unopt.ll (as lowered), asm model.s, fusion model.fusion.txt (what each GEMM's epilogue computes), memory-plan model.memory-plan.txt (where every value lives).")
 
     @Argument(help: "The .tir model.") var model: String
     @Option(name: .shortAndLong, help: "The object file to write.") var output: String
     @Option(help: "The header to write (default: OUTPUT with the extension .h).") var header: String?
+    @Option(help: ArgumentHelp("Write the weights to this file instead of embedding them in the object (needed past 1984 MiB of weights); the program maps it and passes it to <name>_set_weights.",
+                               valueName: "file")) var weightsFile: String?
     @Option(help: ArgumentHelp("What to write, comma-separated: \(EmitKinds.names.map(\.name).joined(separator: ", ")).",
                                valueName: "kinds")) var emit: String = "obj,header"
     @Option(help: "Target: host (default), x86_64, aarch64, or an LLVM triple.") var target: String?
@@ -135,7 +137,7 @@ struct Compile: ParsableCommand {
         do {
             try Commands.compile(model: model, variant: variantOptions.variant, precision: variantOptions.precision,
                                  remarks: variantOptions.remarks,
-                                 output: output, header: header, emit: emit, target: target, cpu: cpu, prefix: name,
+                                 output: output, header: header, weightsFile: weightsFile, emit: emit, target: target, cpu: cpu, prefix: name,
                                  minParallelWork: minParallelFlops, console: console)
         } catch {
             fail(error, console)

@@ -78,14 +78,15 @@ public enum Commands {
     /// Compiles `model` (in `variant`, at `precision`) to `output` and the files `emit` names;
     /// prints each file written.
     public static func compile(model: String, variant: ModelVariant, precision: Precision = .fp32, remarks: Bool,
-                               output: String, header: String?,
+                               output: String, header: String?, weightsFile: String? = nil,
                                emit: String, target: String?, cpu: String?, prefix: String?, minParallelWork: Int,
                                console: Console = .standard) throws {
         // A bad --target or --cpu fails before the model is read and rewritten.
         try checkTarget(target, cpu: cpu)
         let loaded = try loadModel(model, variant: variant, precision: precision, remarks: remarks, console: console)
         let kinds = try EmitKinds(list: emit)
-        let written = try compileModel(loaded, objectPath: output, headerPath: header, emit: kinds, target: target,
+        let written = try compileModel(loaded, objectPath: output, headerPath: header, emit: kinds,
+                                       weightsFile: weightsFile, target: target,
                                        cpu: cpu, prefix: prefix, minParallelWork: minParallelWork, progress: console.progress)
         console.progress.finish()
         for file in written { console.print("wrote \(file)") }

@@ -207,7 +207,7 @@ func targetSpecs(named target: String?, cpus: String?) throws -> [TargetSpec] {
 /// target's generic CPU. An unknown target or CPU fails with LLVM's message before any lowering.
 @discardableResult
 public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: String? = nil, emit: EmitKinds,
-                         target: String? = nil, cpu: String? = nil, prefix: String? = nil,
+                         weightsFile: String? = nil, target: String? = nil, cpu: String? = nil, prefix: String? = nil,
                          minParallelWork: Int = defaultMinParallelFlops, progress: Progress = .silent) throws -> [String] {
     let base = (objectPath as NSString).deletingPathExtension
     let header = headerPath ?? base + ".h"
@@ -216,6 +216,7 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
     outputs.reads(model: model)
     if objectPath.isEmpty || emit.contains(.object) { try outputs.declare(objectPath, option: "-o") }
     if emit.contains(.header) { try outputs.declare(header, option: headerPath == nil ? "the header (beside -o)" : "--header") }
+    if let weightsFile { try outputs.declare(weightsFile, option: "--weights-file") }
     let extra: [(EmitKinds, String, String)] = [
         (.llvmIR, ".ll", "llvm-ir"), (.unoptimizedIR, ".unopt.ll", "llvm-ir-unopt"), (.assembly, ".s", "asm"),
         (.fusionPlan, ".fusion.txt", "fusion"), (.memoryPlan, ".memory-plan.txt", "memory-plan"),
@@ -225,21 +226,31 @@ public func compileModel(_ model: LoadedModel, objectPath: String, headerPath: S
     }
     let artifacts: AOTArtifacts
     do {
+        // The weights file is written as the weights are packed, never held whole in memory.
+        // So is the object, by LLVM into its temporary.
+        let objectFile = emit.contains(.object) ? try outputs.stream(objectPath) : nil
+        var writer: (@Sendable (UnsafeRawBufferPointer, Int) throws -> Void)?
+        if let weightsFile {
+            let file = try outputs.stream(weightsFile)
+            writer = { bytes, offset in try file.write(bytes, at: offset) }
+        }
         // compileAOT makes its TargetMachine first: a bad triple or CPU fails there, at no cost.
         let targets = try targetSpecs(named: target, cpus: cpu)
-        artifacts = try compileAOT(model.module, weights: model.weights,
-                                   AOTRequest(target: targets[0], alsoFor: Array(targets.dropFirst()), prefix: prefix,
-                                              headerName: (header as NSString).lastPathComponent,
-                                              wantIR: emit.contains(.llvmIR), wantAssembly: emit.contains(.assembly),
-                                              wantUnoptimizedIR: emit.contains(.unoptimizedIR),
-                                              minParallelWork: minParallelWork, sourceFile: model.path,
-                                              stage: { progress.begin($0) }))
+        var request = AOTRequest(target: targets[0], alsoFor: Array(targets.dropFirst()), prefix: prefix,
+                                 headerName: (header as NSString).lastPathComponent,
+                                 wantIR: emit.contains(.llvmIR), wantAssembly: emit.contains(.assembly),
+                                 wantUnoptimizedIR: emit.contains(.unoptimizedIR),
+                                 minParallelWork: minParallelWork, sourceFile: model.path, weightsFile: writer,
+                                 stage: { progress.begin($0) })
+        request.objectFile = objectFile?.temporaryPath
+        artifacts = try compileAOT(model.module, weights: model.weights, request)
+    } catch let error as DriverError {
+        throw error
     } catch let located as DiagnosticList {
         throw rendered(located, source: model.source)  // C names of the model's values
     } catch {
         throw DriverError("error: \(error)")
     }
-    if emit.contains(.object) { outputs.provide(objectPath, Data(artifacts.object)) }
     if emit.contains(.header) { outputs.provide(header, Data(artifacts.header.utf8)) }
     if let ir = artifacts.llvmIR { outputs.provide(base + ".ll", Data(ir.utf8)) }
     if let ir = artifacts.unoptimizedIR { outputs.provide(base + ".unopt.ll", Data(ir.utf8)) }

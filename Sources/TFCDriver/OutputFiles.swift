@@ -52,6 +52,8 @@ public final class OutputSet {
         let resolved: String
         let identity: FileIdentity?
         var contents: Data?
+        /// A streamed output's temporary, written before commit (OutputSet.stream).
+        var streamed: StreamedFile?
     }
 
     private var inputs: [Input] = []
@@ -108,7 +110,8 @@ public final class OutputSet {
         if let other = outputs.first(where: { $0.resolved == resolved || (identity != nil && $0.identity == identity) }) {
             throw fail("names the same file as \(other.option) \(other.path); two outputs cannot share a path")
         }
-        outputs.append(Output(option: option, path: path, resolved: resolved, identity: identity, contents: nil))
+        outputs.append(Output(option: option, path: path, resolved: resolved, identity: identity, contents: nil,
+                              streamed: nil))
     }
 
     /// Gives the contents of the declared output `path`. (Encoders such as encodeNpy hand over
@@ -121,6 +124,36 @@ public final class OutputSet {
         outputs[i].contents = contents
         provided.removeAll { $0 == i }
         provided.append(i)
+    }
+
+    /// Opens the declared output `path` to be written as its contents are made, at any offsets
+    /// (a file too large to hold in memory): a temporary beside it, created now, flushed and
+    /// renamed into place by `commit` after the outputs given contents before it; removed, like
+    /// every temporary, when the command fails first (or on a signal).
+    public func stream(_ path: String) throws -> StreamedFile {
+        guard let i = outputs.firstIndex(where: { $0.path == path }) else {
+            preconditionFailure("output \(path) was not declared")
+        }
+        installTemporaryCleanup()
+        let temp = try createTemporary(for: path, option: outputs[i].option)
+        let fd = open(temp.path, O_WRONLY | O_TRUNC)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temp.path)
+            unregisterTemporary(temp.slot)
+            throw DriverError("error: \(outputs[i].option) \(path): cannot write the file: \(reason)")
+        }
+        let file = StreamedFile(fd: fd, temporary: temp, option: outputs[i].option, path: path)
+        outputs[i].streamed = file
+        outputs[i].contents = Data()  // counted among the outputs written
+        provided.removeAll { $0 == i }
+        provided.append(i)
+        return file
+    }
+
+    deinit {
+        // Streamed temporaries that no commit renamed.
+        for output in outputs { output.streamed?.discard() }
     }
 
     /// Writes every output that has contents: all to temporaries, each flushed, then renamed
@@ -139,6 +172,12 @@ public final class OutputSet {
             }
         }
         for output in pending {
+            if let streamed = output.streamed {
+                try streamed.finish()
+                temporaries.append(streamed.temporary)
+                streamed.handOver()
+                continue
+            }
             let temp = try createTemporary(for: output.path, option: output.option)
             temporaries.append(temp)
             try writeContents(output.contents!, to: temp.path, output: output)
@@ -210,6 +249,75 @@ public final class OutputSet {
             }
         }
         guard fsync(fd) == 0 else { throw fail(String(cString: strerror(errno))) }
+    }
+}
+
+/// An output written as it is made (OutputSet.stream): positioned writes to its temporary.
+public final class StreamedFile: @unchecked Sendable {
+    private var fd: Int32
+    let temporary: (slot: Int, path: String)
+    let option: String
+    let path: String
+    /// Whether the temporary is still this object's to remove (commit takes it over).
+    private var owned = true
+    private let lock = NSLock()
+
+    init(fd: Int32, temporary: (slot: Int, path: String), option: String, path: String) {
+        self.fd = fd
+        self.temporary = temporary
+        self.option = option
+        self.path = path
+    }
+
+    private func fail(_ reason: String) -> DriverError {
+        DriverError("error: \(option) \(path): cannot write the file: \(reason)")
+    }
+
+    /// The temporary's path, for a writer that opens the file itself (LLVM's object emission);
+    /// it must not remove or rename it.
+    public var temporaryPath: String { temporary.path }
+
+    /// Writes `bytes` at `offset`, all of them (pwrite retried on short writes and EINTR).
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard fd >= 0 else { throw fail("the file is already closed") }
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw fail(String(cString: strerror(errno)))
+            }
+            done += n
+        }
+    }
+
+    /// Flushes and closes the file.
+    func finish() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        guard fd >= 0 else { return }
+        defer {
+            close(fd)
+            fd = -1
+        }
+        guard fsync(fd) == 0 else { throw fail(String(cString: strerror(errno))) }
+    }
+
+    /// Commit renames or removes the temporary from here on.
+    func handOver() { owned = false }
+
+    /// Closes and removes the temporary unless commit took it over.
+    func discard() {
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
+        guard owned else { return }
+        owned = false
+        unlink(temporary.path)
+        unregisterTemporary(temporary.slot)
     }
 }
 

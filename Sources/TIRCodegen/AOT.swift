@@ -1,4 +1,5 @@
-// Ahead-of-time compilation: a relocatable object (weights embedded), its C header, and on
+// Ahead-of-time compilation: a relocatable object (weights embedded, or in a weights file beside
+// it), its C header, and on
 // request the optimized LLVM IR and assembly, for the host or another target.
 import LLVMBridge
 import TIR
@@ -6,6 +7,7 @@ import TIR
 public struct AOTArtifacts: Sendable {
     public var entry: EntryPoint
     public var target: TargetSpec
+    /// The object's bytes (empty when the request wrote it to `objectFile`).
     public var object: [UInt8]
     public var header: String
     /// Optimized LLVM IR (only when asked for).
@@ -37,13 +39,24 @@ public struct AOTRequest: Sendable {
     public var wantAssembly = false
     /// See CodegenOptions.minParallelWork.
     public var minParallelWork = defaultMinParallelWork
+    /// Where a weights file goes (`write(bytes, offset)`), for an object that reads its weights
+    /// from one (`<prefix>_set_weights`) rather than embedding them: any model size, and no copy
+    /// of the weights in LLVM. nil: embedded (at most `maxEmbeddedWeightBytes`).
+    public var weightsFile: (@Sendable (UnsafeRawBufferPointer, Int) throws -> Void)?
+    /// Write the object to this file rather than return its bytes (no copy of embedded weights
+    /// in memory): an existing file is truncated.
+    public var objectFile: String?
+    /// The most weight bytes an object embeds (CodegenOptions.maxEmbeddedBytes).
+    public var maxEmbeddedBytes = maxEmbeddedWeightBytes
     /// Told the name of each step of code generation as it starts (for progress on a terminal).
     public var stage: @Sendable (String) -> Void = { _ in }
 
     public init(target: TargetSpec, alsoFor moreTargets: [TargetSpec] = [], prefix: String? = nil, headerName: String,
                 wantIR: Bool = false, wantAssembly: Bool = false, wantUnoptimizedIR: Bool = false,
                 minParallelWork: Int = defaultMinParallelWork, sourceFile: String? = nil,
+                weightsFile: (@Sendable (UnsafeRawBufferPointer, Int) throws -> Void)? = nil,
                 stage: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.weightsFile = weightsFile
         self.targets = [target] + moreTargets
         self.sourceFile = sourceFile
         self.stage = stage
@@ -112,17 +125,20 @@ public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest)
     // Before any code: names that would make a header that does not compile, or one whose
     // parameters or macros collide, are refused with the value's location.
     try CNames.check(model, entry: plans.entry, file: request.sourceFile)
-    let options = CodegenOptions(prefix: request.prefix, minParallelWork: request.minParallelWork,
+    let store = request.weightsFile.map { WeightStore(.file(write: $0)) }
+    var options = CodegenOptions(prefix: request.prefix, weightStore: store, minParallelWork: request.minParallelWork,
                                  extendEntries: true)  // for every model that can have them
+    options.maxEmbeddedBytes = request.maxEmbeddedBytes
     // With several CPUs the module's own target is the architecture's baseline: each function
     // names its CPU, and what runs before the choice (the entry points) must run on any.
     let machineTarget = targets.count == 1 ? targets[0] : TargetSpec(triple: targets[0].triple, cpu: "x86-64", features: "")
-    let (_, code) = try generateCode(model.name, target: machineTarget, to: .object(assembly: request.wantAssembly),
+    let (weightsFile, code) = try generateCode(model.name, target: machineTarget, to: .object(assembly: request.wantAssembly, file: request.objectFile),
                                      keepUnoptimizedIR: request.wantUnoptimizedIR, keepOptimizedIR: request.wantIR,
                                      stage: request.stage) { ir in
         try lowerModel(model, weights: weights, plans: perTarget, entry: plans.entry, into: ir, targets: targets,
                        options: options)
     }
+    plans.entry.weightsFile = weightsFile
     return AOTArtifacts(entry: plans.entry, target: request.target, object: code.object ?? [],
                         header: cHeader(for: plans.entry, model: model, fileName: request.headerName, targets: targets,
                                         extendRefusal: perTarget[0].extendRefusal),

@@ -30,7 +30,13 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, targets: [T
     lines.append(" * allocate nothing on the heap: they are safe to call from several threads at once, each with")
     lines.append(" * its own workspace and output buffers.")
     lines.append(" * A call may run on several threads, all joined before it returns.")
-    lines.append(" * Weights are embedded in the object. All arrays are row-major. */")
+    if let file = entry.weightsFile {
+        lines.append(" * The weights are not in the object: they are in the weights file written with it (\(formatBytes(file.bytes))),")
+        lines.append(" * which the program maps and hands to \(entry.setWeightsSymbol) (below) before any other call.")
+        lines.append(" * All arrays are row-major. */")
+    } else {
+        lines.append(" * Weights are embedded in the object. All arrays are row-major. */")
+    }
     lines.append("#ifndef \(guardName)")
     lines.append("#define \(guardName)")
     lines.append("")
@@ -72,6 +78,9 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, targets: [T
     lines.append("/* The workspace's address must be a multiple of this (\(names.statusMacro(.badAlignment)) otherwise). */")
     lines.append("#define \(names.workspaceAlignmentMacro) \(workspaceAlignment)")
     lines.append("")
+    if let file = entry.weightsFile {
+        lines += weightsFileDeclarations(entry, file: file, names: names)
+    }
     lines.append("/* Element counts of the inputs and outputs. */")
     for t in entry.inputs + entry.outputs { lines.append(countMacro(t.name, t.type)) }
     for input in entry.inputs {
@@ -118,6 +127,29 @@ func cHeader(for entry: EntryPoint, model: Module, fileName: String, targets: [T
     lines.append("#endif")
     lines.append("#endif /* \(guardName) */")
     return lines.joined(separator: "\n") + "\n"
+}
+
+/// `<prefix>_set_weights` and the weights file's size, documented (an object compiled with a
+/// weights file).
+private func weightsFileDeclarations(_ entry: EntryPoint, file: WeightsFileInfo, names: CNames) -> [String] {
+    let status = names.statusMacro
+    return [
+        "/* The weights file's size in bytes, and the alignment its address in memory needs (mmap gives a page's). */",
+        "#define \(names.weightsSizeMacro) \(file.bytes)ull",
+        "#define \(names.weightsAlignmentMacro) \(WeightsFile.alignment)",
+        "",
+        "/* Makes the model read its weights at `weights`: the whole weights file written with this object, e.g.",
+        " *   int fd = open(\"model.weights\", O_RDONLY);",
+        " *   void *w = mmap(NULL, \(names.weightsSizeMacro), PROT_READ, MAP_PRIVATE, fd, 0);",
+        " *   \(entry.setWeightsSymbol)(w, \(names.weightsSizeMacro));",
+        " * Call it once, before any other call; the memory must stay readable and unchanged while the",
+        " * model is used. Until it succeeds every call returns \(status(.badWeights)). The file's header names",
+        " * the compile that wrote it: a file of another compile (or another size) is refused with",
+        " * \(status(.badWeights)), and the weights set before are kept. Returns \(status(.ok)), \(status(.nullPointer)),",
+        " * \(status(.badAlignment)) or \(status(.badWeights)). */",
+        "int32_t \(entry.setWeightsSymbol)(const void *weights, uint64_t size);",
+        "",
+    ]
 }
 
 /// The extend entry points and their cache functions, documented.

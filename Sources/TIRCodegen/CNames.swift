@@ -36,11 +36,14 @@ struct CNames {
     var maxContextMacro: String { "\(macroPrefix)_MAX_CONTEXT" }
     var cacheSizeMacro: String { "\(macroPrefix)_CACHE_SIZE" }
     var cacheAlignmentMacro: String { "\(macroPrefix)_CACHE_ALIGNMENT" }
+    var weightsSizeMacro: String { "\(macroPrefix)_WEIGHTS_SIZE" }
+    var weightsAlignmentMacro: String { "\(macroPrefix)_WEIGHTS_ALIGNMENT" }
 
     /// Every macro the header defines for `entry`.
     func macros(_ entry: EntryPoint) -> Set<String> {
         var all: Set<String> = [includeGuard, maxSeqLenMacro, workspaceSizeMacro, workspaceAlignmentMacro,
-                                maxContextMacro, cacheSizeMacro, cacheAlignmentMacro]
+                                maxContextMacro, cacheSizeMacro, cacheAlignmentMacro, weightsSizeMacro,
+                                weightsAlignmentMacro]
         all.formUnion(Status.all.map(statusMacro))
         for b in entry.inputs + entry.outputs { all.formUnion([countMacro(b.name), limitMacro(b.name)]) }
         return all

@@ -30,10 +30,12 @@ public struct Status: Sendable, Hashable, CustomStringConvertible {
     // a cache that `_cache_init` did not make for this code (or that was overwritten since).
     public static let cacheFull = Status("ERR_CACHE_FULL", 6, "the new tokens do not fit in the cache")
     public static let badCache = Status("ERR_CACHE", 7, "not a cache initialized by this model's cache_init, or corrupted")
+    // For an object that reads its weights from a file: no weights set yet, or not this object's file.
+    public static let badWeights = Status("ERR_WEIGHTS", 8, "no weights set, or not the weights file this object was compiled with")
 
     /// The table, in value order.
     public static let all: [Status] = [.ok, .badSequenceLength, .badTokenId, .nullPointer, .badAlignment, .unsupportedCPU,
-                                       .cacheFull, .badCache]
+                                       .cacheFull, .badCache, .badWeights]
 
     /// The code with this value, if there is one.
     public init?(rawValue: Int32) {
@@ -95,6 +97,12 @@ public struct EntryPoint: Sendable {
     public var cacheInitSymbol: String { prefix + "_cache_init" }
     public var cacheLengthSymbol: String { prefix + "_cache_length" }
     public var cacheTruncateSymbol: String { prefix + "_cache_truncate" }
+
+    /// For an object compiled with `--weights-file`: the file it reads (its size and id), and
+    /// `int32_t <prefix>_set_weights(const void *weights, uint64_t size)`, which every other
+    /// entry point needs called first (ERR_WEIGHTS otherwise).
+    public var weightsFile: WeightsFileInfo?
+    public var setWeightsSymbol: String { prefix + "_set_weights" }
 }
 
 /// Code for one CPU in an object: the CPU's name and the extensions (TargetSpec.checkedFeatures)
@@ -127,13 +135,14 @@ public struct EntryBuffer: Sendable, Hashable {
 /// `<prefix>_forward_threads(...)`: when the object checks its CPU, calls the code of the first
 /// CPU in `entry.variants` whose extensions this one has (`forwards` in the same order), or
 /// returns ERR_CPU; else calls the one forward function. Also builds `<prefix>_cpu`.
-func buildThreadsEntry(_ entry: EntryPoint, calling forwards: [Function], in ir: IRModule) -> Function {
+func buildThreadsEntry(_ entry: EntryPoint, calling forwards: [Function], weights: Value?, in ir: IRModule) -> Function {
     precondition(forwards.count == entry.variants.count, "a forward function per CPU")
     let type = forwards[0].type
     let fn = ir.addFunction(entry.threadsSymbol, type)
     ir.addAttribute("nounwind", to: fn)
     let b = IRBuilder(ir, fn)
     let args = (0..<type.paramCount).map { fn.param($0) }
+    if let weights { returnUnlessWeightsSet(b, ir, weights) }
     guard entry.checksCPU else {
         b.ret(b.call(forwards[0], args))
         buildCPUName(entry, choice: nil, in: ir)
@@ -210,7 +219,7 @@ func buildPackedEntry(_ entry: EntryPoint, calling forward: Function, in ir: IRM
 /// `<prefix>_extend` and `<prefix>_extend_all` (and with `packed`, `<prefix>_extend_packed`),
 /// each calling the step function of the CPU chosen as the forward entry points do (`steps` in
 /// the order of `entry.variants`), and the cache functions.
-func buildExtendEntries(_ entry: EntryPoint, calling steps: [Function], packed: Bool, in ir: IRModule) {
+func buildExtendEntries(_ entry: EntryPoint, calling steps: [Function], weights: Value?, packed: Bool, in ir: IRModule) {
     precondition(steps.count == entry.variants.count, "a step function per CPU")
     // The step's parameters: inputs, n, outputs, workspace, cache, last_only, threads.
     let inputs = entry.inputs.count, outputs = entry.outputs.count
@@ -231,18 +240,24 @@ func buildExtendEntries(_ entry: EntryPoint, calling steps: [Function], packed: 
         if choose != nil { compileForBaseline(fn, in: ir) }
         return (fn, IRBuilder(ir, fn))
     }
+    /// An entry point that runs the model: it needs the weights.
+    func runningFunction(_ name: String, _ type: IRType) -> (Function, IRBuilder) {
+        let (fn, b) = publicFunction(name, type)
+        if let weights { returnUnlessWeightsSet(b, ir, weights) }
+        return (fn, b)
+    }
 
     // The C order: inputs, n, cache, outputs, workspace, threads.
     let publicType = ir.functionType(i32, [IRType](repeating: ptr, count: inputs) + [i64, ptr]
                                      + [IRType](repeating: ptr, count: outputs + 1) + [i32])
     for (symbol, lastOnly) in [(entry.extendSymbol, 1), (entry.extendAllSymbol, 0)] {
-        let (fn, b) = publicFunction(symbol, publicType)
+        let (fn, b) = runningFunction(symbol, publicType)
         let p = { fn.param($0) }
         callChosen(b, (0..<inputs).map(p) + [p(inputs)] + (0...outputs).map { p(inputs + 2 + $0) }
                    + [p(inputs + 1), ir.i32(lastOnly), p(inputs + outputs + 3)])
     }
     if packed {
-        let (fn, b) = publicFunction(entry.extendPackedSymbol, ir.functionType(i32, [ptr, i64, i32, i32]))
+        let (fn, b) = runningFunction(entry.extendPackedSymbol, ir.functionType(i32, [ptr, i64, i32, i32]))
         let pointers = (0..<(inputs + outputs + 2)).map { b.load(ptr, b.gep(ptr, fn.param(0), ir.i64($0)), align: 8) }
         callChosen(b, Array(pointers[0..<inputs]) + [fn.param(1)] + Array(pointers[(inputs + 1)...])
                    + [pointers[inputs], fn.param(2), fn.param(3)])
@@ -310,4 +325,38 @@ func buildExtendEntries(_ entry: EntryPoint, calling steps: [Function], packed: 
         b.store(length, b.gep(ir.i8, cache, lengthOffset), align: 8)
         b.ret(ok)
     }
+}
+
+// MARK: Weights read from a file
+
+/// Returns ERR_WEIGHTS while no weights file is set (`weights`, the pointer global, is NULL).
+private func returnUnlessWeightsSet(_ b: IRBuilder, _ ir: IRModule, _ weights: Value) {
+    let base = b.load(ir.ptr, weights, align: 8)
+    b.returnIf(b.icmp(.eq, base, ir.nullPointer), ir.i32(Int(Status.badWeights.rawValue)))
+}
+
+/// `int32_t <prefix>_set_weights(const void *weights, uint64_t size)`: checks that `weights` is a
+/// 64-byte aligned copy of the file this object was compiled with (its size, and the header's
+/// magic, version, size and id: WeightStore.swift) and makes the code read it. Returns OK,
+/// ERR_NULL, ERR_ALIGNMENT or ERR_WEIGHTS (and then keeps the weights it had).
+func buildSetWeights(_ entry: EntryPoint, info: WeightsFileInfo, pointer: Value, in ir: IRModule) {
+    let i64 = ir.i64
+    let fn = ir.addFunction(entry.setWeightsSymbol, ir.functionType(ir.i32, [ir.ptr, i64]))
+    ir.addAttribute("nounwind", to: fn)
+    let b = IRBuilder(ir, fn)
+    let (data, size) = (fn.param(0), fn.param(1))
+    func status(_ s: Status) -> Value { ir.i32(Int(s.rawValue)) }
+    func word(_ value: UInt64) -> Value { ir.i64(Int(bitPattern: UInt(value))) }
+    b.returnIf(b.icmp(.eq, data, ir.nullPointer), status(.nullPointer))
+    let misaligned = b.and(b.ptrToInt(data, to: i64), ir.i64(WeightsFile.alignment - 1))
+    b.returnIf(b.icmp(.ne, misaligned, ir.i64(0)), status(.badAlignment))
+    b.returnIf(b.icmp(.ne, size, ir.i64(info.bytes)), status(.badWeights))
+    let expected: [(offset: Int, value: UInt64)] = [(0, WeightsFile.magicWord), (8, WeightsFile.versionWord),
+                                                    (16, UInt64(info.bytes)), (24, info.id)]
+    for (offset, value) in expected {
+        let stored = b.load(i64, b.gep(ir.i8, data, ir.i64(offset)), align: 8)
+        b.returnIf(b.icmp(.ne, stored, word(value)), status(.badWeights))
+    }
+    b.store(data, pointer, align: 8)
+    b.ret(status(.ok))
 }

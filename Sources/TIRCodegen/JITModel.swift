@@ -19,8 +19,8 @@ public final class JITModel: @unchecked Sendable {
     private let packed: @convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64, Int32) -> Int32
     /// Threads per call (0: every online core).
     public let threads: Int32
-    /// Host copies of the weights the code reads (external symbols).
-    private var weightMemory: [UnsafeMutableRawPointer] = []
+    /// The weights the code reads, in host memory (external symbols).
+    private let weightStore = WeightStore(.memory)
     /// A profiled build's ops, in call order, and the nanoseconds spent in each so far.
     public let profiledOps: [Instruction]
     private let opNanoseconds: UnsafeMutablePointer<Int64>?
@@ -28,7 +28,6 @@ public final class JITModel: @unchecked Sendable {
     let extendFunctions: ExtendFunctions?
 
     deinit {
-        weightMemory.forEach { $0.deallocate() }
         opNanoseconds?.deallocate()
     }
 
@@ -48,23 +47,15 @@ public final class JITModel: @unchecked Sendable {
         let times: UnsafeMutablePointer<Int64>? = profile ? .allocate(capacity: max(1, profiledOps.count)) : nil
         times?.initialize(repeating: 0, count: max(1, profiledOps.count))
         opNanoseconds = times
-        var memory: [UnsafeMutableRawPointer] = []
-        let options = CodegenOptions(packedEntry: true, externalWeights: true, minParallelWork: minParallelWork,
+        let options = CodegenOptions(packedEntry: true, weightStore: weightStore, minParallelWork: minParallelWork,
                                      profile: profile, pairedBF16: pairedBF16, extendEntries: extend)
         let target = jit.target
         _ = try generateCode(model.name, target: target, to: .jit(jit)) { ir in
             try lowerModel(model, weights: weights, plans: plans, into: ir, target: target, options: options)
-        } symbols: { external in
+        } symbols: { [weightStore] _ in
             // The weights stay in this process, 64-byte aligned, for as long as the code does.
-            memory = external.map { weight in
-                let p = UnsafeMutableRawPointer.allocate(byteCount: max(weight.bytes.count, 64), alignment: 64)
-                weight.bytes.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
-                return p
-            }
-            return zip(external, memory).map { ($0.symbol, UnsafeRawPointer($1)) }
-                + (times.map { [(profileSymbol, UnsafeRawPointer($0))] } ?? [])
+            weightStore.symbols + (times.map { [(profileSymbol, UnsafeRawPointer($0))] } ?? [])
         }
-        weightMemory = memory
         packed = unsafeBitCast(try jit.lookup(entry.packedSymbol),
                                to: (@convention(c) (UnsafePointer<UnsafeMutableRawPointer?>?, Int64, Int32) -> Int32).self)
         extendFunctions = extend ? try ExtendFunctions(jit, entry) : nil

@@ -4,6 +4,7 @@
 // function LLVM optimizes small, so compile time grows with the number of ops, not faster (one
 // function for the whole model made LLVM's per-function passes superlinear), and a profile of the
 // compiled code names its ops.
+import Foundation
 import LLVMBridge
 import TIR
 
@@ -17,9 +18,13 @@ public struct CodegenOptions: Sendable {
     public var prefix: String?
     /// Also emit `<prefix>_forward_packed` (the JIT runner calls it).
     public var packedEntry: Bool
-    /// Declare the weights as external symbols instead of embedding them as constants: the JIT
-    /// points them at host memory, which spares LLVM hundreds of megabytes of constant data.
-    public var externalWeights: Bool
+    /// Where the weights go instead of being embedded as constants (nil: embedded): host memory
+    /// the JIT points the code at, or a weights file the object reads through
+    /// `<prefix>_set_weights`. Either spares LLVM a copy of the weights.
+    public var weightStore: WeightStore?
+    /// The most weight bytes the module may embed (with no store): a larger model is refused,
+    /// pointing at --weights-file.
+    public var maxEmbeddedBytes = maxEmbeddedWeightBytes
     /// Parallel loops estimated below this many flops run on the calling thread (0: every loop
     /// with more than one chunk is split; tests use it to run every parallel path).
     public var minParallelWork: Int
@@ -34,7 +39,7 @@ public struct CodegenOptions: Sendable {
     /// can have them (LoweringPlans.extend); with `packedEntry`, also `<prefix>_extend_packed`.
     public var extendEntries: Bool
 
-    public init(prefix: String? = nil, packedEntry: Bool = false, externalWeights: Bool = false,
+    public init(prefix: String? = nil, packedEntry: Bool = false, weightStore: WeightStore? = nil,
                 minParallelWork: Int = defaultMinParallelWork, profile: Bool = false, pairedBF16: Bool = false,
                 extendEntries: Bool = false) {
         self.extendEntries = extendEntries
@@ -42,7 +47,7 @@ public struct CodegenOptions: Sendable {
         self.pairedBF16 = pairedBF16
         self.prefix = prefix
         self.packedEntry = packedEntry
-        self.externalWeights = externalWeights
+        self.weightStore = weightStore
         self.minParallelWork = minParallelWork
     }
 }
@@ -55,16 +60,20 @@ func profiledOps(_ model: Module, fusion: FusionPlan) -> [Instruction] {
     model.body.filter { !fusion.fused.contains($0.result) }
 }
 
-/// A weight the generated code reads through an external symbol (CodegenOptions.externalWeights):
-/// its bytes, in the layout and element type the code reads.
-public struct ExternalWeight: Sendable {
-    public var symbol: String
-    public var bytes: [UInt8]
-}
-
 /// The most ops one model may have (GPT-2 XL, 48 blocks, has about 500): a bound on compile time
 /// and memory, which grow linearly with the op count (scripts/compile_time.py measures it).
 public let maxCompiledOps = 20_000
+
+/// The most weight bytes an object embeds: its code reaches its data through 32-bit PC-relative
+/// offsets (x86-64's and AArch64's default code models), so code and data together must stay
+/// below 2 GiB; the rest of this bound is room for the code.
+public let maxEmbeddedWeightBytes = (1 << 31) - (64 << 20)
+
+/// `n` bytes as "1.9 GB" (decimal units, as `ls -lh --si` and the docs print them).
+func formatBytes(_ n: Int) -> String {
+    n >= 1_000_000_000 ? String(format: "%.2f GB", Double(n) / 1e9)
+        : n >= 1_000_000 ? String(format: "%.1f MB", Double(n) / 1e6) : "\(n) bytes"
+}
 
 /// The plans a model's code is built from, each printable on its own (`tfc compile --emit`).
 public struct LoweringPlans: Sendable {
@@ -100,10 +109,11 @@ public struct LoweringPlans: Sendable {
     }
 }
 
-/// Builds the model's entry point(s) into `ir` and returns how to call them, with the weights
-/// left for the caller to define when they are external.
+/// Builds the model's entry point(s) into `ir`, its weights embedded or placed in
+/// `options.weightStore`; returns what the object checks of its weights file, when it has one.
+@discardableResult
 func lowerModel(_ model: Module, weights: Weights, plans: LoweringPlans, into ir: IRModule, target: TargetSpec,
-                options: CodegenOptions) throws -> [ExternalWeight] {
+                options: CodegenOptions) throws -> WeightsFileInfo? {
     try lowerModel(model, weights: weights, plans: [plans], entry: plans.entry, into: ir, targets: [target], options: options)
 }
 
@@ -111,39 +121,53 @@ func lowerModel(_ model: Module, weights: Weights, plans: LoweringPlans, into ir
 /// namespace of their own (`tfc.<cpu>.`), the weights shared where the layouts agree, and entry
 /// points that run the first CPU's code that this one can (EntryPoint.variants).
 func lowerModel(_ model: Module, weights: Weights, plans: [LoweringPlans], entry: EntryPoint, into ir: IRModule,
-                targets: [TargetSpec], options: CodegenOptions) throws -> [ExternalWeight] {
-    let constants = ConstantPool()
-    var forwards: [Function] = [], steps: [Function] = [], external: [ExternalWeight] = []
+                targets: [TargetSpec], options: CodegenOptions) throws -> WeightsFileInfo? {
+    let constants = ConstantPool(store: options.weightStore)
+    var forwards: [Function] = [], steps: [Function] = []
     let withExtend = options.extendEntries && entry.hasExtend
     for (target, plans) in zip(targets, plans) {
         let namespace = targets.count == 1 ? "tfc." : "tfc.\(cIdentifier(target.cpu))."
         let lowering = try FunctionLowering(model: model, weights: weights, plans: plans, ir: ir, target: target,
-                                            externalWeights: options.externalWeights,
                                             minParallelWork: options.minParallelWork, profile: options.profile,
                                             pairedBF16: options.pairedBF16, namespace: namespace, constants: constants)
         forwards.append(try lowering.build())
-        external += lowering.external
         if withExtend {
             let step = try FunctionLowering(model: model, weights: weights, plans: plans, ir: ir, target: target,
-                                            externalWeights: options.externalWeights,
                                             minParallelWork: options.minParallelWork, pairedBF16: options.pairedBF16,
                                             namespace: namespace, constants: constants, extend: plans.extend,
                                             sibling: lowering)
             steps.append(try step.build())
-            external += step.external
         }
     }
-    let threads = buildThreadsEntry(entry, calling: forwards, in: ir)
+    // Code that reads a weights file runs only once `<prefix>_set_weights` stored its address.
+    let fileStore = options.weightStore.flatMap { $0.isFile ? $0 : nil }
+    let weightsPointer = fileStore.map { _ in ir.addPointerGlobal("tfc.weights") }
+    let threads = buildThreadsEntry(entry, calling: forwards, weights: weightsPointer, in: ir)
     buildDefaultThreadsEntry(entry, calling: threads, in: ir)
     if options.packedEntry { buildPackedEntry(entry, calling: threads, in: ir) }
-    if withExtend { buildExtendEntries(entry, calling: steps, packed: options.packedEntry, in: ir) }
-    return external
+    if withExtend { buildExtendEntries(entry, calling: steps, weights: weightsPointer, packed: options.packedEntry, in: ir) }
+    guard let fileStore, let weightsPointer else {
+        if options.weightStore == nil, constants.embeddedBytes > options.maxEmbeddedBytes {
+            throw CodegenError("the weights take \(formatBytes(constants.embeddedBytes)) in the object's layout; an object"
+                               + " embeds at most \(formatBytes(options.maxEmbeddedBytes)) (its code reaches its data with"
+                               + " 32-bit offsets): write them to a file beside the object with --weights-file FILE")
+        }
+        return nil
+    }
+    let info = try fileStore.finish()
+    try fileStore.redirect(in: ir, through: weightsPointer)
+    buildSetWeights(entry, info: info, pointer: weightsPointer, in: ir)
+    return info
 }
 
 /// The weight constants of one module, by name: every CPU's code in an object reads the same
-/// global for the same layout of a weight.
+/// global for the same layout of a weight. With a store, they are its external symbols.
 final class ConstantPool {
     var globals: [String: Value] = [:]
+    /// The bytes of the embedded constants so far.
+    var embeddedBytes = 0
+    let store: WeightStore?
+    init(store: WeightStore? = nil) { self.store = store }
 }
 
 /// What one op's lowering is given: the instruction, the addresses and types of its operands, the
@@ -239,9 +263,6 @@ final class FunctionLowering {
     /// The module's weight constants by name, shared by the code of every CPU in it.
     let constants: ConstantPool
 
-    /// Weights declared as external symbols, with their data (when externalWeights).
-    var external: [ExternalWeight] = []
-    let externalWeights: Bool
     let minParallelWork: Int
     let profile: Bool
     let pairedBF16: Bool
@@ -256,7 +277,7 @@ final class FunctionLowering {
     /// function, sharing `sibling`'s GEMM kernels and thread team (the forward function's
     /// lowering for the same CPU) and naming its own functions `<namespace>extend.`.
     init(model: Module, weights: Weights, plans: LoweringPlans, ir: IRModule, target: TargetSpec,
-         externalWeights: Bool, minParallelWork: Int, profile: Bool = false, pairedBF16: Bool = false,
+         minParallelWork: Int, profile: Bool = false, pairedBF16: Bool = false,
          namespace: String = "tfc.", constants: ConstantPool = ConstantPool(),
          extend: ExtendPlan? = nil, sibling: FunctionLowering? = nil) throws {
         self.extend = extend
@@ -265,7 +286,6 @@ final class FunctionLowering {
         self.constants = constants
         self.profile = profile
         self.pairedBF16 = pairedBF16
-        self.externalWeights = externalWeights
         self.minParallelWork = minParallelWork
         self.model = model
         self.weights = weights
@@ -470,19 +490,14 @@ final class FunctionLowering {
     }
 
     /// Weight bytes as an embedded constant (one per name in the module: the code of several CPUs
-    /// shares the layouts they have in common), or as an external symbol whose data the JIT defines.
+    /// shares the layouts they have in common), or as an external symbol of the weight store.
     /// The bytes are made only when the module does not hold `name` yet.
     func constant(_ name: String, _ makeBytes: @autoclosure () -> [UInt8]) -> Value {
         if let shared = constants.globals[name] { return shared }
         let bytes = makeBytes()
-        let global: Value
-        if externalWeights {
-            let symbol = "tfc.weight.\(constants.globals.count)"
-            external.append(ExternalWeight(symbol: symbol, bytes: bytes))
-            global = ir.addExternalConstant(symbol)
-        } else {
-            global = bytes.withUnsafeBytes { ir.addConstantBytes(name, $0) }
-        }
+        let global = constants.store.map { $0.add(bytes, in: ir) }
+            ?? bytes.withUnsafeBytes { ir.addConstantBytes(name, $0) }
+        if constants.store == nil { constants.embeddedBytes += bytes.count }
         constants.globals[name] = global
         return global
     }

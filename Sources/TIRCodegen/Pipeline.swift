@@ -5,8 +5,9 @@ import LLVMBridge
 
 /// Where optimized code goes.
 enum CodeDestination {
-    /// An object file (and assembly text when asked for), for `target`.
-    case object(assembly: Bool)
+    /// An object file (and assembly text when asked for), for `target`: in memory, or written to
+    /// `file` when one is given.
+    case object(assembly: Bool, file: String? = nil)
     /// Native code in this process.
     case jit(JIT)
 }
@@ -48,9 +49,13 @@ func generateCode<Built>(_ name: String, target: TargetSpec, to destination: Cod
     try machine.optimize(ir, pipeline: optimizationPipeline)
     var code = GeneratedCode(unoptimizedIR: unoptimized, optimizedIR: keepOptimizedIR ? ir.text : nil)
     switch destination {
-    case .object(let assembly):
+    case .object(let assembly, let file):
         stage("generating machine code")
-        code.object = try machine.emit(ir, .object)
+        if let file {
+            try machine.emit(ir, .object, toFile: file)
+        } else {
+            code.object = try machine.emit(ir, .object)
+        }
         if assembly { code.assembly = String(decoding: try machine.emit(ir, .assembly), as: UTF8.self) }
     case .jit(let jit):
         stage("generating machine code (JIT)")
