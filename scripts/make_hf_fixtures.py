@@ -21,6 +21,14 @@ Run by hand from the repository root (never by the tests):
 `--generation-only` writes just the gpt2-gen fixture (below), `--opt-only` just opt-lm and
 opt-base-odd (OPT, Pre-LN: learned positions read from row 2 of their table, ReLU or GELU) and
 gpt2-sharded (a checkpoint in shards of at most 40 KB with model.safetensors.index.json).
+`--neox-only` writes just the GPT-NeoX fixtures: neox-lm (GPTNeoXForCausalLM, parallel residual,
+rotary on 6 of 24 columns per head, untied head embed_out), neox-seq-odd (GPTNeoXModel, sequential
+residual, 5 heads of 10 columns with rotary on 6, no attention biases, tanh GELU) and neox-gen
+(below).
+
+neox-gen is a GPTNeoXForCausalLM over the same test tokenizer, laid out as Pythia's checkpoints
+are: tokenizer.json only (no vocab.json, merges.txt), a head tied to the token embeddings, and a
+generation.json like gpt2-gen's.
 
 gpt2-gen is a GPT-2 LM whose vocabulary is the tokenizer of Tests/TokenizerTests/Fixtures
 (1,500 byte-level BPE tokens, `<|endoftext|>` = 1499, copied into the checkpoint folder beside
@@ -49,8 +57,8 @@ import sys
 import numpy as np
 import torch
 import transformers
-from transformers import (GPT2Config, GPT2LMHeadModel, GPT2Model, OPTConfig, OPTForCausalLM, OPTModel, ViTConfig,
-                          ViTForImageClassification, ViTModel)
+from transformers import (GPT2Config, GPT2LMHeadModel, GPT2Model, GPTNeoXConfig, GPTNeoXForCausalLM, GPTNeoXModel,
+                          OPTConfig, OPTForCausalLM, OPTModel, ViTConfig, ViTForImageClassification, ViTModel)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "Tests", "ImportTests", "Fixtures")
@@ -144,6 +152,38 @@ def opt_fixtures():
         enable_bias=False)
 
 
+def neox(name, seed, cls, **config):
+    """A GPT-NeoX: logits of GPTNeoXForCausalLM, or GPTNeoXModel's final hidden states."""
+    torch.manual_seed(seed)
+    cfg = GPTNeoXConfig(initializer_range=0.1, **config)
+    cfg._attn_implementation = "eager"
+    model = cls(cfg).eval()
+    randomize_norms_and_biases(model, seed + 1)
+    g = torch.Generator().manual_seed(seed + 2)
+    tokens = torch.randint(0, cfg.vocab_size, (cfg.max_position_embeddings,), generator=g)
+    with torch.no_grad():
+        out = model(tokens[None])
+        expected = out.logits if cls is GPTNeoXForCausalLM else out.last_hidden_state
+    save(name, model, "tokens", tokens.numpy().astype(np.int32), expected[0].numpy())
+
+
+def neox_fixtures():
+    assert transformers.__version__ == "5.24.0", transformers.__version__
+    # LM: parallel residual, head size 24 with rotary on int(24 * 0.25) = 6 columns, untied head
+    # (saved as embed_out.weight), erf GELU, the rope base given the transformers 5 way.
+    neox("neox-lm", 1100, GPTNeoXForCausalLM, hidden_size=48, num_attention_heads=2, num_hidden_layers=2,
+         intermediate_size=100, vocab_size=113, max_position_embeddings=24, hidden_act="gelu",
+         layer_norm_eps=1e-5, use_parallel_residual=True, tie_word_embeddings=False,
+         rope_parameters={"rope_type": "default", "rope_theta": 500.0, "partial_rotary_factor": 0.25})
+    # Hidden states: sequential residual, 5 heads of 10 columns, rotary on int(10 * 0.6) = 6,
+    # no attention biases, tanh GELU, the rope base given the older way (rotary_emb_base, rotary_pct).
+    neox("neox-seq-odd", 1200, GPTNeoXModel, hidden_size=50, num_attention_heads=5, num_hidden_layers=2,
+         intermediate_size=70, vocab_size=61, max_position_embeddings=16, hidden_act="gelu_new",
+         layer_norm_eps=1e-6, use_parallel_residual=False, attention_bias=False, rotary_pct=0.6,
+         rotary_emb_base=2000)
+    neox_generation()
+
+
 def vit(name, seed, cls, dtype=None, **config):
     torch.manual_seed(seed)
     cfg = ViTConfig(initializer_range=0.1, **config)
@@ -226,6 +266,60 @@ GENERATION_PROMPTS = [
 ]
 
 
+def greedy_cases(model, tokenizer, eos, context):
+    """What transformers' greedy generate makes of each prompt (see gpt2-gen)."""
+    cases = []
+    for prompt in GENERATION_PROMPTS:
+        ids = tokenizer(prompt)["input_ids"]
+        with torch.no_grad():
+            out = model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=context - len(ids),
+                                 eos_token_id=eos, pad_token_id=eos, output_scores=True, return_dict_in_generate=True)
+        new = out.sequences[0, len(ids):].tolist()
+        margins = []
+        for scores in out.scores:
+            top = torch.topk(scores[0].float(), 2).values
+            margins.append(float(top[0] - top[1]))
+        cases.append({"prompt": prompt, "ids": ids, "generated": new, "margins": margins,
+                      "text": tokenizer.decode(new)})
+    return cases
+
+
+def neox_generation():
+    """neox-gen: a GPT-NeoX LM over the test tokenizer, with only tokenizer.json beside it."""
+    import tokenizers
+    from transformers import AutoTokenizer
+    assert tokenizers.__version__ == "0.23.3", tokenizers.__version__
+    tokenizer_dir = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures")
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    torch.manual_seed(1300)
+    cfg = GPTNeoXConfig(initializer_range=0.3, bos_token_id=eos, eos_token_id=eos, hidden_size=32,
+                        num_attention_heads=4, num_hidden_layers=2, intermediate_size=64, vocab_size=len(tokenizer),
+                        max_position_embeddings=40, hidden_act="gelu", tie_word_embeddings=True,
+                        rope_parameters={"rope_type": "default", "rope_theta": 100.0, "partial_rotary_factor": 0.5})
+    cfg._attn_implementation = "eager"
+    model = GPTNeoXForCausalLM(cfg).eval()
+    randomize_norms_and_biases(model, 1301)
+    cases = greedy_cases(model, tokenizer, eos, cfg.max_position_embeddings)
+    folder = os.path.join(OUT, "neox-gen")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    for extra in os.listdir(folder):
+        if extra not in ("config.json", "model.safetensors"):
+            os.remove(os.path.join(folder, extra))
+    shutil.copy(os.path.join(tokenizer_dir, "tokenizer.json"), os.path.join(folder, "tokenizer.json"))
+    with open(os.path.join(folder, "generation.json"), "w") as f:
+        json.dump({"eos": eos, "cases": cases}, f, indent=1, ensure_ascii=False)
+    for f in os.listdir(folder):
+        os.chmod(os.path.join(folder, f), 0o644)
+    size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+    print(f"neox-gen: {size} bytes")
+    for c in cases:
+        print(f"neox-gen: {c['prompt']!r}: {len(c['ids'])} + {len(c['generated'])} tokens, "
+              f"smallest margin {min(c['margins']):.2e}, {c['text']!r}")
+
+
 def gpt2_generation():
     """gpt2-gen: a GPT-2 LM over the test tokenizer, its tokenizer files, and what transformers'
     greedy generate makes of a few prompts."""
@@ -284,7 +378,10 @@ if __name__ == "__main__":
         gpt2_generation()
     elif sys.argv[1:] == ["--opt-only"]:
         opt_fixtures()
+    elif sys.argv[1:] == ["--neox-only"]:
+        neox_fixtures()
     else:
         main()
         opt_fixtures()
+        neox_fixtures()
         gpt2_generation()

@@ -219,11 +219,36 @@ public enum ParamInit: Sendable, Hashable {
     case `default`
     /// From the weights file, under another tensor name.
     case tensor(String)
+    /// From the weights file, under another tensor name, taking blocks of rows of its first
+    /// axis: `tensor("t", rows = blocks(start = 0, size = 16, stride = 48))` (a fused q/k/v
+    /// projection read as its q part).
+    case tensorRows(String, RowBlocks)
     case zeros
     case ones
     /// Seeded normal samples (seed from the model's `weights random(...)`, or 0).
     case normal(mean: Double, std: Double)
     case uniform(low: Double, high: Double)
+}
+
+/// Which rows of a stored tensor's first axis a parameter reads: block j is the `size` rows
+/// starting at row `start + j * stride`; the parameter's first axis is the blocks one after
+/// another (its size a multiple of `size`), its other axes the stored tensor's.
+public struct RowBlocks: Sendable, Hashable {
+    public var start: Int
+    public var size: Int
+    public var stride: Int
+
+    public init(start: Int, size: Int, stride: Int) {
+        self.start = start
+        self.size = size
+        self.stride = stride
+    }
+
+    /// The stored rows block j reads.
+    public func rows(ofBlock j: Int) -> Range<Int> {
+        let first = start + j * stride
+        return first..<(first + size)
+    }
 }
 
 public struct Param: Sendable, Hashable {

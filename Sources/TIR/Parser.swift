@@ -279,7 +279,7 @@ private struct TIRParser {
     }
 
     private mutating func parseInit() throws(SyntaxError) -> ParamInit {
-        let what = "an initializer: zeros, ones, normal(mean, std), uniform(low, high) or tensor(\"name\")"
+        let what = "an initializer: zeros, ones, normal(mean, std), uniform(low, high) or tensor(\"name\"[, rows = blocks(...)])"
         guard case .word(let w) = peek.kind else { throw fail(expected: what) }
         switch w {
         case "zeros":
@@ -301,11 +301,33 @@ private struct TIRParser {
             try expect(.lparen, "'(' after 'tensor'")
             guard case .string(let name) = peek.kind else { throw fail(expected: "a tensor name in quotes") }
             _ = advance()
+            var rows: RowBlocks?
+            if peek.kind == .comma {
+                _ = advance()
+                rows = try parseRowBlocks()
+            }
             try expect(.rparen, "')' to close 'tensor('")
-            return .tensor(name)
+            return rows.map { .tensorRows(name, $0) } ?? .tensor(name)
         default:
             throw fail(expected: what)
         }
+    }
+
+    /// `rows = blocks(start = 0, size = 16, stride = 48)`, keys in that order.
+    private mutating func parseRowBlocks() throws(SyntaxError) -> RowBlocks {
+        try expectWord("rows")
+        try expect(.equal, "'=' after 'rows'")
+        try expectWord("blocks")
+        try expect(.lparen, "'(' after 'blocks'")
+        var values: [Int] = []
+        for key in ["start", "size", "stride"] {
+            if !values.isEmpty { try expect(.comma, "',' before '\(key)'") }
+            try expectWord(key)
+            try expect(.equal, "'=' after '\(key)'")
+            values.append(try parseInt("an integer \(key)"))
+        }
+        try expect(.rparen, "')' to close 'blocks('")
+        return RowBlocks(start: values[0], size: values[1], stride: values[2])
     }
 
     /// `output %a, %b`

@@ -93,5 +93,7 @@ private func formatInit(_ i: ParamInit) -> String? {
     case .normal(let mean, let std): return "normal(\(formatDouble(mean)), \(formatDouble(std)))"
     case .uniform(let low, let high): return "uniform(\(formatDouble(low)), \(formatDouble(high)))"
     case .tensor(let name): return "tensor(\(quoteTIRString(name)))"
+    case .tensorRows(let name, let rows):
+        return "tensor(\(quoteTIRString(name)), rows = blocks(start = \(rows.start), size = \(rows.size), stride = \(rows.stride)))"
     }
 }

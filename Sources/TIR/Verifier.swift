@@ -163,11 +163,34 @@ struct Verifier {
                 error(p.loc, "uniform(\(formatDouble(low)), \(formatDouble(high))) of @\(p.name) needs finite bounds with low <= high")
             }
         case .tensor(let name):
-            if name.isEmpty {
-                error(p.loc, "the tensor name of @\(p.name) is empty")
-            } else if case .random = m.weights {
-                error(p.loc, "@\(p.name) reads tensor '\(name)', but the model has no weights file")
+            checkTensorName(name, of: p)
+        case .tensorRows(let name, let rows):
+            checkTensorName(name, of: p)
+            let spec = "rows = blocks(start = \(rows.start), size = \(rows.size), stride = \(rows.stride))"
+            if rows.start < 0 || rows.size <= 0 || rows.stride <= 0 {
+                error(p.loc, "\(spec) of @\(p.name) needs start >= 0, size > 0 and stride > 0")
+            } else if let first = p.type.dims.first?.fixedValue {
+                if first % rows.size != 0 {
+                    error(p.loc, "\(spec) of @\(p.name): the first axis (\(first)) must be a whole number of blocks of \(rows.size) rows")
+                } else if first > 0 {
+                    // The last block's end must be representable; the loader checks it against the file.
+                    let (span, o1) = (first / rows.size - 1).multipliedReportingOverflow(by: rows.stride)
+                    let o2 = rows.start > Int.max - rows.size
+                    if o1 || o2 || span > Int.max - (rows.start + rows.size) {
+                        error(p.loc, "\(spec) of @\(p.name) reaches past the largest row index")
+                    }
+                }
+            } else if p.type.dims.isEmpty {
+                error(p.loc, "\(spec) of @\(p.name) needs a parameter with a first axis, not a scalar")
             }
+        }
+    }
+
+    private mutating func checkTensorName(_ name: String, of p: Param) {
+        if name.isEmpty {
+            error(p.loc, "the tensor name of @\(p.name) is empty")
+        } else if case .random = m.weights {
+            error(p.loc, "@\(p.name) reads tensor '\(name)', but the model has no weights file")
         }
     }
 

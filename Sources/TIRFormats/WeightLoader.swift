@@ -21,6 +21,8 @@ public let maxParameterBytes = 16 << 30
 ///   module's `weights random(seed = s, ...)`, or seed 0 when its weights come from a file.
 /// - `default`: the weights file's tensor of the same name, or normal(0, std) of `random(...)`.
 /// - `tensor("t")`: the weights file's tensor `t` (an error without a weights file).
+/// - `tensor("t", rows = blocks(start, size, stride))`: blocks of rows of `t`'s first axis
+///   (block j: rows start + j*stride ..< start + j*stride + size), checked to lie inside `t`.
 ///
 /// The weights file is resolved relative to the folder of `tirPath`. Errors are located in
 /// the `.tir` file (`file` = `tirPath`): at the parameter, or at the `weights` line for
@@ -165,6 +167,8 @@ private struct WeightLoader {
             // same order): checkpoints store e.g. a class token as [1, 1, d] or a Conv2d weight as
             // [d, C, p, p] where TIR wants [1, d] or [d, C*p*p].
             return try fromFile(param, tensor: name, shape: shape, reshape: true)
+        case .tensorRows(let name, let rows):
+            return try fromFile(param, tensor: name, shape: shape, rows: rows)
         }
     }
 
@@ -215,7 +219,8 @@ private struct WeightLoader {
         }
     }
 
-    private func fromFile(_ param: Param, tensor name: String, shape: [Int], reshape: Bool) throws(Diagnostic) -> HostTensor {
+    private func fromFile(_ param: Param, tensor name: String, shape: [Int], reshape: Bool = false,
+                          rows: RowBlocks? = nil) throws(Diagnostic) -> HostTensor {
         guard let file else {
             throw fail(param, "tensor '\(name)' needs a weights file, but the model's weights are random")
         }
@@ -228,7 +233,9 @@ private struct WeightLoader {
             let expected = wantFloat ? "a float" : "an integer"
             throw fail(param, "tensor '\(name)' has dtype \(entry.dtype.rawValue), expected \(expected) type")
         }
-        guard entry.shape == shape || (reshape && entry.elementCount == shape.reduce(1, *)) else {
+        if let rows {
+            try checkRows(param, rows, tensor: name, stored: entry.shape, in: fileName, shape: shape)
+        } else if !(entry.shape == shape || (reshape && entry.elementCount == shape.reduce(1, *))) {
             throw fail(param, "tensor '\(name)' has shape \(entry.shape) in '\(fileName)', expected \(shape)")
         }
         var tensor: HostTensor
@@ -236,6 +243,9 @@ private struct WeightLoader {
             tensor = try contents.tensor(entry, floats: wantFloat ? param.type.dtype : .f32)
         } catch {
             throw fail(param, "'\(fileName)': \(error.message)")
+        }
+        if let rows, !shape.isEmpty {
+            tensor = Self.select(rows, from: tensor, blocks: shape[0] / rows.size)
         }
         tensor.shape = shape
         // A finite F32 or F64 value past the largest bfloat16 rounds to infinity: refused too.
@@ -245,6 +255,47 @@ private struct WeightLoader {
             throw fail(param, "tensor '\(name)' in '\(fileName)' has a non-finite value (\(values[i]))\(param.type.dtype == .bf16 ? " as bf16" : "") at [\(coordinates)]")
         }
         return tensor
+    }
+
+    /// A row selection reads whole blocks inside the stored tensor: the same rank, the same
+    /// trailing axes, a first axis made of blocks, and every block's rows present.
+    private func checkRows(_ param: Param, _ rows: RowBlocks, tensor name: String, stored: [Int], in fileName: String,
+                           shape: [Int]) throws(Diagnostic) {
+        let spec = "rows = blocks(start = \(rows.start), size = \(rows.size), stride = \(rows.stride))"
+        guard let first = shape.first, rows.start >= 0, rows.size > 0, rows.stride > 0, first % rows.size == 0 else {
+            throw fail(param, "\(spec) needs start >= 0, size > 0, stride > 0 and a first axis made of blocks of size rows, got shape \(shape)")
+        }
+        guard stored.count == shape.count, Array(stored.dropFirst()) == Array(shape.dropFirst()) else {
+            throw fail(param, "tensor '\(name)' has shape \(stored) in '\(fileName)'; \(spec) needs [rows\(shape.dropFirst().map { ", \($0)" }.joined())]")
+        }
+        guard first > 0 else { return }
+        // The last block ends furthest; computed without overflow.
+        let (span, overflow) = (first / rows.size - 1).multipliedReportingOverflow(by: rows.stride)
+        guard !overflow, rows.start <= stored[0], rows.size <= stored[0] - rows.start,
+              span <= stored[0] - rows.start - rows.size else {
+            let (from, o1) = span.addingReportingOverflow(rows.start)
+            let (lastRow, o2) = from.addingReportingOverflow(rows.size - 1)
+            let reach = overflow || o1 || o2 ? "past \(Int.max)" : "\(lastRow)"
+            throw fail(param, "\(spec) reads rows up to \(reach) (block \(first / rows.size - 1)),"
+                       + " but tensor '\(name)' has \(stored[0]) rows in '\(fileName)'")
+        }
+    }
+
+    /// Blocks 0..<blocks of `rows` from `tensor`'s first axis, one after another.
+    private static func select(_ rows: RowBlocks, from tensor: HostTensor, blocks: Int) -> HostTensor {
+        let parts = (0..<blocks).map { tensor.rows(rows.rows(ofBlock: $0)) }
+        let shape = [blocks * rows.size] + tensor.shape.dropFirst()
+        switch tensor.storage {
+        case .f32: return HostTensor(shape: shape, f32: parts.flatMap { $0.floats })
+        case .bf16: return HostTensor(shape: shape, bf16: parts.flatMap { part -> [UInt16] in
+            if case .bf16(let bits) = part.storage { return bits }
+            return []
+        })
+        case .i32: return HostTensor(shape: shape, i32: parts.flatMap { part -> [Int32] in
+            if case .i32(let v) = part.storage { return v }
+            return []
+        })
+        }
     }
 
     /// The row-major coordinates of flat index `i`.

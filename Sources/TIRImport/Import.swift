@@ -6,8 +6,9 @@ import TIRFormats
 /// Reads the checkpoint folder `directory` and returns a module whose parameters reference the
 /// checkpoint's safetensors file in place, by a path relative to the folder of `tirPath`.
 ///
-/// Supported: `model_type` "gpt2" (GPT2LMHeadModel, GPT2Model) and "vit" (ViTModel,
-/// ViTForImageClassification). Everything is checked before the module is returned: the
+/// Supported: `model_type` "gpt2" (GPT2LMHeadModel, GPT2Model), "opt" (OPTForCausalLM,
+/// OPTModel), "gpt_neox" (GPTNeoXForCausalLM, GPTNeoXModel: GPT-NeoX, Pythia) and "vit"
+/// (ViTModel, ViTForImageClassification). Everything is checked before the module is returned: the
 /// config's keys and options (errors in config.json, at the key), and every tensor the model
 /// reads (present, a float dtype, the shape the config implies; errors in model.safetensors).
 public func importCheckpoint(directory: String, tirPath: String) throws(Diagnostic) -> Module {
@@ -35,7 +36,9 @@ public func importCheckpoint(directory: String, tirPath: String) throws(Diagnost
     case "gpt2": importer = importGPT2
     case "vit": importer = importViT
     case "opt": importer = importOPT
-    default: throw config.error("unsupported model_type '\(modelType)' (supported: gpt2, opt, vit)", at: "model_type")
+    case "gpt_neox": importer = importGPTNeoX
+    default: throw config.error("unsupported model_type '\(modelType)' (supported: gpt2, gpt_neox, opt, vit)",
+                                at: "model_type")
     }
 
     let checkpoint = try openWeights(in: directory)

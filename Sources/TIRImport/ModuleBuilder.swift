@@ -26,7 +26,10 @@ struct ModuleBuilder {
     /// `stored` (default: `shape`), which may be a row-major reshape of `shape` (a [1, 1, d]
     /// class token read as [1, d]). `why` names the config keys that fix the stored shape
     /// (`[n_embd, 3*n_embd]`), for the error message.
-    mutating func param(_ name: String, _ shape: [Int], tensor: String, stored: [Int]? = nil,
+    ///
+    /// With `rows`, the parameter is those row blocks of the stored tensor (whose shape is then
+    /// `stored`, which must be given).
+    mutating func param(_ name: String, _ shape: [Int], tensor: String, stored: [Int]? = nil, rows: RowBlocks? = nil,
                         why: String) throws(Diagnostic) -> Operand {
         let expected = stored ?? shape
         guard let entry = checkpoint.entry(named: tensor) else {
@@ -41,7 +44,8 @@ struct ModuleBuilder {
             throw Diagnostic(file: checkpoint.path, loc: nil,
                              "tensor '\(tensor)' has shape \(entry.shape), expected \(expected) = \(why) from config.json")
         }
-        params.append(Param(name: name, type: TensorType(.f32, shape.map { .fixed($0) }), initializer: .tensor(tensor)))
+        params.append(Param(name: name, type: TensorType(.f32, shape.map { .fixed($0) }),
+                            initializer: rows.map { .tensorRows(tensor, $0) } ?? .tensor(tensor)))
         return .param(name)
     }
 
@@ -94,18 +98,19 @@ struct ModuleBuilder {
     // MARK: Decoder-only language models
 
     /// The end of a token model: the final norm, then with `logits` the head, read transposed
-    /// from the token table unless the checkpoint has its own `lm_head.weight` (which
+    /// from the token table unless the checkpoint has its own head `headTensor` (which
     /// transformers then keeps, whatever tie_word_embeddings says) or `tied` is false; then the
     /// model's header: token ids in, `%logits` (or `%hidden`, the final norm's output) out.
     mutating func tokenModelEnd(_ x: Operand, finalNorm: (gain: Operand, bias: Operand), eps: Double, width d: Int,
-                                logits: Bool, tokenTable: Operand, vocab: Int, tied: Bool, headWhy: String,
+                                logits: Bool, tokenTable: Operand, vocab: Int, tied: Bool,
+                                headTensor: String = "lm_head.weight", headWhy: String,
                                 maxPositions: Int) throws(Diagnostic) -> ImportedModel {
         var output = "hidden"
         if logits {
             let final = layerNorm("nf", x, finalNorm, eps: eps, width: d)
             var head = tokenTable
-            if has("lm_head.weight") || !tied {
-                head = try param("lm_head", [vocab, d], tensor: "lm_head.weight", why: headWhy)
+            if has(headTensor) || !tied {
+                head = try param("lm_head", [vocab, d], tensor: headTensor, why: headWhy)
             }
             output = "logits"
             _ = linear(output, final, head, nil, transposed: true, out: vocab)

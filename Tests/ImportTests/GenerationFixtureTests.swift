@@ -1,6 +1,7 @@
-// Generation against transformers: gpt2-gen (scripts/make_hf_fixtures.py) is a GPT-2 LM over the
-// test tokenizer; `tfc import` names its tokenizer, and greedy decoding through the extend entry
-// points gives transformers' `generate(do_sample=False)` tokens and text in every variant.
+// Generation against transformers: gpt2-gen and neox-gen (scripts/make_hf_fixtures.py) are a
+// GPT-2 and a GPT-NeoX LM over the test tokenizer; `tfc import` names its tokenizer, and greedy
+// decoding through the extend entry points gives transformers' `generate(do_sample=False)` tokens
+// and text in every variant.
 import Foundation
 import Testing
 import TFCDriver
@@ -22,8 +23,8 @@ struct GenerationFixture: Decodable {
     var eos: Int32
     var cases: [GenerationCase]
 
-    static func load() throws -> GenerationFixture {
-        let data = try Data(contentsOf: URL(fileURLWithPath: fixture("gpt2-gen") + "/generation.json"))
+    static func load(_ name: String = "gpt2-gen") throws -> GenerationFixture {
+        let data = try Data(contentsOf: URL(fileURLWithPath: fixture(name) + "/generation.json"))
         return try JSONDecoder().decode(GenerationFixture.self, from: data)
     }
 }
@@ -58,29 +59,32 @@ struct GenerationFixture: Decodable {
         }
     }
 
-    @Test func importNamesTheTokenizer() throws {
+    @Test(arguments: ["gpt2-gen", "neox-gen"]) func importNamesTheTokenizer(name: String) throws {
         let dir = try makeTempDir()
         defer { cleanup(dir) }
         let tir = "\(dir)/gen.tir"
-        #expect(try importModel(directory: fixture("gpt2-gen"), to: tir) == nil)
+        #expect(try importModel(directory: fixture(name), to: tir) == nil)
         let loaded = try loadModel(tir)
         let named = try #require(loaded.module.tokenizer)
         #expect(URL(fileURLWithPath: dir).appendingPathComponent(named).standardizedFileURL.resolvingSymlinksInPath().path
-                == URL(fileURLWithPath: fixture("gpt2-gen")).standardizedFileURL.resolvingSymlinksInPath().path)
+                == URL(fileURLWithPath: fixture(name)).standardizedFileURL.resolvingSymlinksInPath().path)
         let (tokenizer, folder) = try #require(try loadTokenizer(for: loaded))
-        #expect(endOfTextID(folder: folder, tokenizer: tokenizer) == (try GenerationFixture.load()).eos)
+        #expect(endOfTextID(folder: folder, tokenizer: tokenizer) == (try GenerationFixture.load(name)).eos)
     }
 
     /// Every variant: the tokenizer's prompt ids and the greedy tokens are transformers', up to the
     /// first step whose top-2 margin is within float32 noise (none in this fixture: reported if
     /// one appears after a regeneration), and the streamed text is its decode.
-    @Test(arguments: Variant.allCases)
-    func greedyGenerationMatchesTransformers(variant: Variant) throws {
+    ///
+    /// neox-gen is a GPT-NeoX (rotary positions, parallel residual, tied head) whose folder holds
+    /// only tokenizer.json, as Pythia's do.
+    @Test(arguments: ["gpt2-gen", "neox-gen"], Variant.allCases)
+    func greedyGenerationMatchesTransformers(name: String, variant: Variant) throws {
         let dir = try makeTempDir()
         defer { cleanup(dir) }
         let tir = "\(dir)/gen.tir"
-        try importModel(directory: fixture("gpt2-gen"), to: tir)
-        let expected = try GenerationFixture.load()
+        try importModel(directory: fixture(name), to: tir)
+        let expected = try GenerationFixture.load(name)
         let rewritten = try rewrite(try loadModel(tir), variant: variant).model
         let (tokenizer, _) = try #require(try loadTokenizer(for: rewritten))
         let model = try JITModel(rewritten.module, weights: rewritten.weights, threads: 1, extend: true)

@@ -11,7 +11,7 @@ extension ImportTests {
 
     @Test func unknownModelType() throws {
         try expectRefusal(editing: "gpt2-lm", set: "model_type", to: "\"bert\"",
-                          message: "unsupported model_type 'bert' (supported: gpt2, opt, vit)", atKey: "model_type")
+                          message: "unsupported model_type 'bert' (supported: gpt2, gpt_neox, opt, vit)", atKey: "model_type")
     }
 
     @Test(arguments: [
@@ -33,6 +33,29 @@ extension ImportTests {
                       message: "unsupported activation_function 'silu' (supported: relu,"),
         RefusedOption(fixture: "opt-lm", key: "_remove_final_layer_norm", value: "true",
                       message: "unsupported option '_remove_final_layer_norm': true"),
+        RefusedOption(fixture: "neox-lm", key: "rope_parameters",
+                      value: "{\"rope_type\": \"linear\", \"factor\": 2.0, \"rope_theta\": 500.0}",
+                      message: "unsupported rope type \"linear\" in 'rope_parameters' (TIR's rope is the unscaled \"default\""),
+        RefusedOption(fixture: "neox-lm", key: "rope_scaling", value: "{\"type\": \"dynamic\", \"factor\": 2.0}",
+                      message: "unsupported rope type \"dynamic\" in 'rope_scaling'"),
+        // int(24 * 0.3) = 7 columns: odd.
+        RefusedOption(fixture: "neox-lm", key: "rope_parameters",
+                      value: "{\"rope_type\": \"default\", \"rope_theta\": 500.0, \"partial_rotary_factor\": 0.3}",
+                      message: "unsupported rotary width 7 = int(24 * 0.3)"),
+        RefusedOption(fixture: "neox-seq-odd", key: "rope_parameters", value: "{\"partial_rotary_factor\": 0.05}",
+                      message: "unsupported rotary width 0 = int(10 * 0.05)"),
+        RefusedOption(fixture: "neox-seq-odd", key: "rope_parameters", value: "{\"partial_rotary_factor\": 1.5}",
+                      message: "unsupported partial_rotary_factor 1.5"),
+        RefusedOption(fixture: "neox-seq-odd", key: "rope_parameters", value: "{\"rope_theta\": 1}",
+                      message: "unsupported rope_theta 1.0"),
+        // transformers 5 ignores a top-level rope_theta for GPT-NeoX: refused unless it agrees.
+        RefusedOption(fixture: "neox-lm", key: "rope_theta", value: "10000.0",
+                      message: "unsupported 'rope_theta': 10000.0 differs from the 500.0 that transformers uses"),
+        RefusedOption(fixture: "neox-lm", key: "head_dim", value: "12",
+                      message: "unsupported 'head_dim' 12 != 'hidden_size' / 'num_attention_heads' (24)"),
+        RefusedOption(fixture: "neox-lm", key: "hidden_act", value: "\"silu\"", message: "unsupported hidden_act 'silu' (supported: relu,"),
+        RefusedOption(fixture: "neox-lm", key: "architectures", value: "[\"GPTNeoXForTokenClassification\"]",
+                      message: "unsupported architecture 'GPTNeoXForTokenClassification' (supported: GPTNeoXForCausalLM, GPTNeoXModel)"),
         RefusedOption(fixture: "vit-cls", key: "hidden_act", value: "\"silu\"", message: "unsupported hidden_act 'silu'"),
         RefusedOption(fixture: "vit-cls", key: "patch_size", value: "[8, 4]",
                       message: "unsupported option 'patch_size': [8, 4] (TIR's patch_embed takes square patches)"),
@@ -104,6 +127,48 @@ extension ImportTests {
         try expectBadWeights("gpt2-lm-fp16", message: "missing tensor 'lm_head.weight' (expected shape [120, 32])") { tensors in
             tensors.removeAll { $0.name == "lm_head.weight" }
         }
+    }
+
+    /// Forms of the rotary configuration transformers 5 accepts for GPT-NeoX, each giving the
+    /// same model: rope_scaling in place of rope_parameters, the older rotary_emb_base and
+    /// rotary_pct, a top-level rope_theta that agrees.
+    @Test func neoxRopeConfigurationForms() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let checkpoint = try copyFixture("neox-lm", to: dir)
+        let configPath = "\(checkpoint)/config.json"
+        let original = try String(contentsOfFile: configPath, encoding: .utf8)
+        let reference = printModule(try importCheckpoint(directory: checkpoint, tirPath: "\(dir)/m.tir"))
+        let rope = try #require(original.range(of: #""rope_parameters": \{[^}]*\}"#, options: .regularExpression))
+        for replacement in [
+            #""rope_scaling": {"rope_type": "default", "rope_theta": 500.0, "partial_rotary_factor": 0.25}"#,
+            #""rope_parameters": null, "rotary_emb_base": 500, "rotary_pct": 0.25"#,
+            #""rope_parameters": {"type": "default"}, "rotary_emb_base": 500, "rope_theta": 500"#,
+            #""rope_scaling": null, "rope_parameters": {"rope_theta": 500}, "rotary_emb_base": 7, "partial_rotary_factor": 0.25"#,
+        ] {
+            try original.replacingCharacters(in: rope, with: replacement).write(toFile: configPath, atomically: true, encoding: .utf8)
+            #expect(printModule(try importCheckpoint(directory: checkpoint, tirPath: "\(dir)/m.tir")) == reference, "\(replacement)")
+        }
+    }
+
+    /// GPT-NeoX's head: a checkpoint saved with tie_word_embeddings false must have embed_out
+    /// (or lm_head); one saved tied has none and reads the token embeddings.
+    @Test func neoxHead() throws {
+        try expectBadWeights("neox-lm", message: "missing tensor 'embed_out.weight' (expected shape [113, 48])") { tensors in
+            tensors.removeAll { $0.name == "embed_out.weight" }
+        }
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let checkpoint = try copyFixture("neox-lm", to: dir)
+        let path = "\(checkpoint)/model.safetensors"
+        let file = try SafetensorsFile(path: path)
+        try writeSafetensors(try file.entries.map { entry in
+            (name: entry.name == "embed_out.weight" ? "lm_head.weight" : entry.name, tensor: try file.tensor(entry))
+        }, to: path)
+        #expect(printModule(try importCheckpoint(directory: checkpoint, tirPath: "\(dir)/m.tir"))
+            .contains("param @lm_head : f32[113, 48] = tensor(\"lm_head.weight\")"))
+        let tied = printModule(try importCheckpoint(directory: fixture("neox-gen"), tirPath: "\(dir)/m.tir"))
+        #expect(tied.contains("%logits = linear(%nf, @embed) {transposed = true}"), "\(tied)")
     }
 
     @Test func wrongShape() throws {

@@ -8,7 +8,8 @@ import TIRImport
 import TIRTransforms
 
 /// The checkpoints made by scripts/make_hf_fixtures.py, with an input and transformers' output.
-let fixtureNames = ["gpt2-lm", "gpt2-base-odd", "gpt2-lm-fp16", "gpt2-sharded", "opt-lm", "opt-base-odd", "vit-cls", "vit-base-odd", "vit-cls-bf16"]
+let fixtureNames = ["gpt2-lm", "gpt2-base-odd", "gpt2-lm-fp16", "gpt2-sharded", "opt-lm", "opt-base-odd", "neox-lm",
+                    "neox-seq-odd", "vit-cls", "vit-base-odd", "vit-cls-bf16"]
 
 let fixturesDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
@@ -105,13 +106,22 @@ let tolerance = 1e-4
                           message: "unsupported pooler_act 'silu'", atKey: "pooler_act")
     }
 
-    @Test(arguments: ["gpt2-lm", "vit-cls"]) func variantsVerify(_ name: String) throws {
+    /// `tfc verify`'s check that each rewritten variant computes what the original does; for
+    /// GPT-NeoX both the parallel block (two norms read the layer's input, two writers add to
+    /// it) and the sequential one, rotary on q and k.
+    @Test(arguments: ["gpt2-lm", "vit-cls", "opt-lm", "neox-lm", "neox-seq-odd"]) func variantsVerify(_ name: String) throws {
         let dir = try makeTempDir()
         defer { cleanup(dir) }
         let tir = "\(dir)/\(name).tir"
         try importModel(directory: fixture(name), to: tir)
         let original = try loadModel(tir)
-        let candidates = try [Variant.preRMS, .preCRMS].map { ($0.rawValue, try rewrite(original, variant: $0).model) }
+        let candidates = try [Variant.preRMS, .preCRMS].map { variant in
+            let rewritten = try rewrite(original, variant: variant)
+            // The passes fire: no LayerNorm is left.
+            #expect(!rewritten.model.module.body.contains { $0.op == .layernorm },
+                    "\(name) \(variant.rawValue): \(rewritten.remarks)")
+            return (variant.rawValue, rewritten.model)
+        }
         var options = VerifyOptions()
         options.samples = 1
         let report = try verifyVariants(original, candidates: candidates, options: options)
@@ -181,6 +191,69 @@ let tolerance = 1e-4
         #expect(base.contains("param @h0.fc.w : f32[30, 50] = tensor(\"h.0.mlp.c_fc.weight\")"))
         #expect(base.contains("%h0.act = gelu(%h0.fc) : f32[T, 50]"))
         #expect(base.contains("output %hidden"))
+    }
+
+    @Test func neoxReadsTheCheckpointInPlace() throws {
+        let text = printModule(try importCheckpoint(directory: fixture("neox-lm"), tirPath: "neox.tir"))
+        let qkv = "gpt_neox.layers.0.attention.query_key_value"
+        for line in [
+            "model @neox {",
+            "seq T <= 24",
+            "param @embed : f32[113, 48] = tensor(\"gpt_neox.embed_in.weight\")",
+            // Head size 24: per head, rows [q 0..<24 | k 24..<48 | v 48..<72] of the fused 144 rows.
+            "param @h0.q.w : f32[48, 48] = tensor(\"\(qkv).weight\", rows = blocks(start = 0, size = 24, stride = 72))",
+            "param @h0.k.b : f32[48] = tensor(\"\(qkv).bias\", rows = blocks(start = 24, size = 24, stride = 72))",
+            "param @h0.v.w : f32[48, 48] = tensor(\"\(qkv).weight\", rows = blocks(start = 48, size = 24, stride = 72))",
+            "param @lm_head : f32[113, 48] = tensor(\"embed_out.weight\")",
+            "%x0 = embedding(%tokens, @embed) : f32[T, 48]",
+            "%h0.qr = rope(%h0.q) {heads = 2, rotary_dims = 6, base = 500.0} : f32[T, 48]",
+            "%h0.kr = rope(%h0.k) {heads = 2, rotary_dims = 6, base = 500.0} : f32[T, 48]",
+            "%h0.att = attention(%h0.qr, %h0.kr, %h0.v) {heads = 2, causal = true} : f32[T, 48]",
+            "%h0.x1 = add(%x0, %h0.o) : f32[T, 48]",
+            // Parallel residual: the MLP's norm reads the layer's input.
+            "%h0.n2 = layernorm(%x0, @h0.ln2.g, @h0.ln2.b) {eps = 1e-05} : f32[T, 48]",
+            "%h0.x2 = add(%h0.x1, %h0.fc2) : f32[T, 48]",
+            "%logits = linear(%nf, @lm_head) {transposed = true} : f32[T, 113]",
+        ] {
+            #expect(text.contains(line), "missing \(line) in\n\(text)")
+        }
+        // GPTNeoXModel: bare names, sequential residual, no attention biases, hidden states out.
+        let base = printModule(try importCheckpoint(directory: fixture("neox-seq-odd"), tirPath: "m.tir"))
+        for line in [
+            "param @h1.k.w : f32[50, 50] = tensor(\"layers.1.attention.query_key_value.weight\", rows = blocks(start = 10, size = 10, stride = 30))",
+            "%h0.k = linear(%h0.n1, @h0.k.w) {transposed = true} : f32[T, 50]",
+            "%h0.o = linear(%h0.att, @h0.o.w) {transposed = true} : f32[T, 50]",
+            "%h1.kr = rope(%h1.k) {heads = 5, rotary_dims = 6, base = 2000.0} : f32[T, 50]",
+            "%h1.n2 = layernorm(%h1.x1, @h1.ln2.g, @h1.ln2.b) {eps = 1e-06} : f32[T, 50]",
+            "%h1.act = gelu(%h1.fc1) {approximation = tanh} : f32[T, 70]",
+            "output %hidden",
+        ] {
+            #expect(base.contains(line), "missing \(line) in\n\(base)")
+        }
+        #expect(!base.contains("@h0.q.b") && !base.contains("@h0.o.b"))
+    }
+
+    /// `tfc check` reads every row selection against the checkpoint: one past its rows is an
+    /// error at the parameter's line.
+    @Test func checkReadsRowSelections() throws {
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let tir = "\(dir)/neox.tir"
+        try importModel(directory: fixture("neox-seq-odd"), to: tir)
+        let ok = try runTFC(["check", tir])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let text = try String(contentsOfFile: tir, encoding: .utf8)
+        let edited = text.replacingOccurrences(of: "rows = blocks(start = 20, size = 10, stride = 30)",
+                                               with: "rows = blocks(start = 21, size = 10, stride = 30)")
+        #expect(edited != text)
+        try edited.write(toFile: tir, atomically: true, encoding: .utf8)
+        let bad = try runTFC(["check", tir])
+        #expect(bad.status == 1)
+        let line = try #require(text.split(separator: "\n", omittingEmptySubsequences: false)
+            .firstIndex { $0.contains("param @h0.v.w ") }) + 1
+        #expect(bad.stderr.contains("neox.tir:\(line):9: error: parameter @h0.v.w: rows = blocks(start = 21, size = 10, stride = 30)"
+                                    + " reads rows up to 150 (block 4), but tensor 'layers.0.attention.query_key_value.weight' has 150 rows"),
+                "\(bad.stderr)")
     }
 
     @Test func vitReadsTheCheckpointInPlace() throws {

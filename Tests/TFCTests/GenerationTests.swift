@@ -72,14 +72,30 @@ func cachedGreedyDecodingMatchesForwardsInEveryVariant(variant: Variant, precisi
 
 let generationFixture = repoRoot.appendingPathComponent("Tests/ImportTests/Fixtures/gpt2-gen").path
 
-/// transformers' greedy text for the first prompt of gpt2-gen (generation.json).
-func firstGenerationCase() throws -> (prompt: String, generated: [Int32], text: String) {
-    let data = try Data(contentsOf: URL(fileURLWithPath: generationFixture + "/generation.json"))
+/// transformers' greedy text for the first prompt of gpt2-gen (or `folder`'s generation.json).
+func firstGenerationCase(_ folder: String = generationFixture) throws -> (prompt: String, generated: [Int32], text: String) {
+    let data = try Data(contentsOf: URL(fileURLWithPath: folder + "/generation.json"))
     let json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
     let cases = try #require(json["cases"] as? [[String: Any]])
     let first = try #require(cases.first)
     return (try #require(first["prompt"] as? String), try #require(first["generated"] as? [Int]).map(Int32.init),
             try #require(first["text"] as? String))
+}
+
+/// A GPT-NeoX whose checkpoint folder has only tokenizer.json (as Pythia's): `tfc generate
+/// --prompt` reads it and streams transformers' greedy text.
+@Test func generateWithATokenizerJSONOnlyNeoX() throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    let folder = repoRoot.appendingPathComponent("Tests/ImportTests/Fixtures/neox-gen").path
+    #expect(!FileManager.default.fileExists(atPath: folder + "/vocab.json"))
+    let imported = try tfc("import", folder, "-o", "\(dir)/neox.tir")
+    #expect(imported.status == 0, "\(imported.stderr)")
+    let expected = try firstGenerationCase(folder)
+    let greedy = try tfc("generate", "\(dir)/neox.tir", "--prompt", expected.prompt, "--max-new-tokens",
+                         String(expected.generated.count))
+    #expect(greedy.status == 0, "\(greedy.stderr)")
+    #expect(greedy.stdout == expected.text + "\n")
 }
 
 @Test func generateStreamsTransformersTextAndStopsWhereAsked() throws {

@@ -190,6 +190,57 @@ private func removeFolder(of tirPath: String) {
         #expect(renamed?.message == "parameter @b: no tensor 'bias' in 'w.safetensors'")
     }
 
+    /// `tensor("t", rows = blocks(...))`: blocks of rows of a [6, 2] tensor (a fused projection
+    /// of two heads, [q | k | v] per head of one row each) and of a 1-D bias; bf16 as stored.
+    @Test func selectsRowBlocks() throws {
+        let fused = HostTensor(shape: [6, 2], f32: (0..<12).map { Float($0) })
+        let bias = HostTensor(shape: [6], f32: [10, 11, 12, 13, 14, 15])
+        let tir = try tirNextToWeights([(name: "qkv.w", tensor: fused), (name: "qkv.b", tensor: bias)])
+        defer { removeFolder(of: tir) }
+        let rows = { (start: Int) in RowBlocks(start: start, size: 1, stride: 3) }
+        var bf16 = param("kbf", [2, 2], .tensorRows("qkv.w", rows(1)))
+        bf16.type.dtype = .bf16
+        let module = fileModule("w.safetensors", [
+            param("q", [2, 2], .tensorRows("qkv.w", rows(0))),
+            param("v", [2, 2], .tensorRows("qkv.w", rows(2))),
+            param("kb", [2], .tensorRows("qkv.b", rows(1))),
+            param("pair", [4], .tensorRows("qkv.b", RowBlocks(start: 1, size: 2, stride: 3))),
+            param("one", [2], .tensorRows("qkv.b", RowBlocks(start: 4, size: 2, stride: 100))),
+            bf16,
+        ])
+        let weights = try loadWeights(for: module, tirPath: tir)
+        #expect(weights["q"] == HostTensor(shape: [2, 2], f32: [0, 1, 6, 7]))
+        #expect(weights["v"] == HostTensor(shape: [2, 2], f32: [4, 5, 10, 11]))
+        #expect(weights["kb"] == HostTensor(shape: [2], f32: [11, 14]))
+        #expect(weights["pair"] == HostTensor(shape: [4], f32: [11, 12, 14, 15]))
+        #expect(weights["one"] == HostTensor(shape: [2], f32: [14, 15]))
+        #expect(weights["kbf"] == HostTensor(shape: [2, 2], bf16: [2, 3, 8, 9].map { bf16Bits(Float($0)) }))
+        try checkWeights(for: module, tirPath: tir)
+    }
+
+    /// A selection past the stored rows, or of another rank or trailing shape, is an error at the
+    /// parameter; nothing is read out of bounds.
+    @Test func rowBlocksOutsideTheTensor() throws {
+        let tir = try tirNextToWeights([(name: "qkv.w", tensor: HostTensor(shape: [6, 2], f32: Array(repeating: 1, count: 12)))])
+        defer { removeFolder(of: tir) }
+        func message(_ shape: [Int], _ rows: RowBlocks) -> String? {
+            let module = fileModule("w.safetensors", [param("p", shape, .tensorRows("qkv.w", rows), line: 9)])
+            let load = diagnostic { () throws(Diagnostic) in _ = try loadWeights(for: module, tirPath: tir) }
+            let check = diagnostic { () throws(Diagnostic) in try checkWeights(for: module, tirPath: tir) }
+            #expect(load?.description == check?.description)
+            #expect(load?.loc?.line == 9)
+            return load?.message
+        }
+        #expect(message([2, 2], RowBlocks(start: 3, size: 1, stride: 3)) == "parameter @p: rows = blocks(start = 3, size = 1, stride = 3) reads rows up to 6 (block 1), but tensor 'qkv.w' has 6 rows in 'w.safetensors'")
+        #expect(message([4, 2], RowBlocks(start: 0, size: 2, stride: 5)) == "parameter @p: rows = blocks(start = 0, size = 2, stride = 5) reads rows up to 6 (block 1), but tensor 'qkv.w' has 6 rows in 'w.safetensors'")
+        #expect(message([1, 2], RowBlocks(start: 7, size: 1, stride: 1)) == "parameter @p: rows = blocks(start = 7, size = 1, stride = 1) reads rows up to 7 (block 0), but tensor 'qkv.w' has 6 rows in 'w.safetensors'")
+        #expect(message([2, 2], RowBlocks(start: 0, size: 1, stride: Int.max)) == "parameter @p: rows = blocks(start = 0, size = 1, stride = 9223372036854775807) reads rows up to 9223372036854775807 (block 1), but tensor 'qkv.w' has 6 rows in 'w.safetensors'")
+        #expect(message([2, 3], RowBlocks(start: 0, size: 1, stride: 3)) == "parameter @p: tensor 'qkv.w' has shape [6, 2] in 'w.safetensors'; rows = blocks(start = 0, size = 1, stride = 3) needs [rows, 3]")
+        #expect(message([4], RowBlocks(start: 0, size: 1, stride: 3)) == "parameter @p: tensor 'qkv.w' has shape [6, 2] in 'w.safetensors'; rows = blocks(start = 0, size = 1, stride = 3) needs [rows]")
+        #expect(message([3, 2], RowBlocks(start: 0, size: 2, stride: 3)) == "parameter @p: rows = blocks(start = 0, size = 2, stride = 3) needs start >= 0, size > 0, stride > 0 and a first axis made of blocks of size rows, got shape [3, 2]")
+        #expect(message([2, 2], RowBlocks(start: -1, size: 1, stride: 3)) == "parameter @p: rows = blocks(start = -1, size = 1, stride = 3) needs start >= 0, size > 0, stride > 0 and a first axis made of blocks of size rows, got shape [2, 2]")
+    }
+
     @Test func misshapedTensor() throws {
         let tir = try tirNextToWeights([(name: "h0.fc.w", tensor: HostTensor(shape: [2, 3], f32: Array(repeating: 0, count: 6)))])
         defer { removeFolder(of: tir) }

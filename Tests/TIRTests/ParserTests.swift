@@ -167,6 +167,35 @@ enum TIRText {
         ])
     }
 
+    /// `tensor("t", rows = blocks(...))`: row blocks of a stored tensor; it prints back the same.
+    @Test func tensorRowSelection() throws {
+        let m = try TIRText.parse("""
+            model @m {
+              weights "w.safetensors"
+              param @q : f32[4, 6] = tensor("qkv.weight", rows = blocks(start = 0, size = 2, stride = 6))
+              param @kb : f32[4] = tensor("qkv.bias", rows = blocks(start = 2, size = 2, stride = 6))
+            }
+            """)
+        #expect(m.params.map(\.initializer) == [
+            .tensorRows("qkv.weight", RowBlocks(start: 0, size: 2, stride: 6)),
+            .tensorRows("qkv.bias", RowBlocks(start: 2, size: 2, stride: 6)),
+        ])
+        let text = printModule(m)
+        #expect(text.contains(#"param @q : f32[4, 6] = tensor("qkv.weight", rows = blocks(start = 0, size = 2, stride = 6))"#))
+        #expect(try TIRText.parse(text) == m)
+        // The keys are required, in their order.
+        let errors = TIRText.parseErrors("""
+            model @m {
+              param @q : f32[4] = tensor("t", rows = blocks(size = 2, start = 0, stride = 6))
+              param @r : f32[4] = tensor("t", cols = blocks(start = 0, size = 2, stride = 6))
+              param @s : f32[4] = tensor("t", rows = blocks(start = 0, size = 2))
+            }
+            """)
+        #expect(errors.map(\.message) == [
+            "expected 'start', found 'size'", "expected 'rows', found 'cols'", "expected ',' before 'stride', found ')'",
+        ])
+    }
+
     @Test func itemsMayComeInAnyOrder() throws {
         let m = try TIRText.parse("""
             model @m {

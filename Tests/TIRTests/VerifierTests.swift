@@ -187,6 +187,33 @@ private func geluModel(name: String = "m", weights: WeightSource = .random(seed:
             """) == [])
     }
 
+    @Test func rowSelectionsMustBeSound() throws {
+        #expect(try problems("""
+              weights "w.safetensors"
+              param @a : f32[4, 2] = tensor("t", rows = blocks(start = 0, size = 2, stride = 6))
+              param @b : f32[4] = tensor("t", rows = blocks(start = 0, size = 3, stride = 6))
+              param @c : f32[4] = tensor("t", rows = blocks(start = -1, size = 2, stride = 6))
+              param @d : f32[4] = tensor("t", rows = blocks(start = 0, size = 0, stride = 6))
+              param @e : f32[4] = tensor("t", rows = blocks(start = 0, size = 2, stride = 0))
+              param @f : f32[4] = tensor("t", rows = blocks(start = 0, size = 2, stride = 9223372036854775807))
+              input %x : f32[1, 4]
+              %y = gelu(%x) : f32[1, 4]
+              output %y
+            """) == [
+                "rows = blocks(start = 0, size = 3, stride = 6) of @b: the first axis (4) must be a whole number of blocks of 3 rows",
+                "rows = blocks(start = -1, size = 2, stride = 6) of @c needs start >= 0, size > 0 and stride > 0",
+                "rows = blocks(start = 0, size = 0, stride = 6) of @d needs start >= 0, size > 0 and stride > 0",
+                "rows = blocks(start = 0, size = 2, stride = 0) of @e needs start >= 0, size > 0 and stride > 0",
+                "rows = blocks(start = 0, size = 2, stride = 9223372036854775807) of @f reaches past the largest row index",
+            ])
+        #expect(try problems("""
+              param @a : f32[2] = tensor("t", rows = blocks(start = 0, size = 2, stride = 6))
+              input %x : f32[1, 4]
+              %y = gelu(%x) : f32[1, 4]
+              output %y
+            """) == ["@a reads tensor 't', but the model has no weights file"])
+    }
+
     @Test func weightsMustBeSound() {
         #expect(problems(geluModel(weights: .file(""), inputs: [Input(name: "x", type: f32x4)]))
                 == ["the weights file name is empty"])
