@@ -598,6 +598,12 @@ def make_variants(tokenizer_json, vocab, merges, hard_texts):
             added("<|im start|>", n + 7, special=True), added("≠≠", n + 8, normalized=True),
             added("Ġzz", n + 9),
         ], added_token_texts + ["xĠzzy", "Ġzz Ġzz"]),
+        ("nfc", [{"op": "set", "path": ["normalizer"], "value": {"type": "NFC"}},
+                 added("≠≠", n, normalized=True), added("e\u0301!", n + 1, normalized=True),
+                 added("e\u0301?", n + 2), added("<tool>", n + 3)],
+         ["Cafe\u0301 au lait", "n\u0303o\u0303", "\u1100\u1161\u11a8 \uac00", "\u212b and A\u030a and \u00c5",
+          "=\u0338=\u0338 x ≠≠", "e\u0301! e\u0301? \u00e9! \u00e9?", "\ufb01le", "a\u0323\u0307 q\u0307\u0323",
+          "<tool>e\u0301<tool>\u0301", "\u0301 leading mark", f"x{EOT}\u0301"]),
         ("ignore_merges", [
             {"op": "set", "path": ["model", "ignore_merges"], "value": True},
             {"op": "set", "path": ["model", "vocab", "Ġzqzq"], "value": n},

@@ -14,8 +14,8 @@ public struct AddedToken: Sendable, Equatable {
     public var lstrip: Bool
     /// Also takes the whitespace after it.
     public var rstrip: Bool
-    /// Hugging Face matches "normalized" tokens after the others, in the text the others left;
-    /// with no normalizer that is all the flag changes.
+    /// Hugging Face matches "normalized" tokens after the others, in the text the others left,
+    /// once that text is normalized (with a normalizer, NFC, their own text is normalized too).
     public var normalized: Bool
 
     public init(id: Int32, content: String, special: Bool, singleWord: Bool = false, lstrip: Bool = false,
@@ -42,18 +42,30 @@ enum Segment: Equatable {
 /// overlap. A match that `singleWord` rejects still hides the matches it overlaps, as in
 /// Hugging Face's matcher.
 struct AddedTokenSplitter: Sendable {
-    private let passes: [TokenTrie]
+    /// The tokens that are not "normalized", and those that are.
+    private let unnormalized: TokenTrie?
+    private let normalized: TokenTrie?
+
+    /// Which tokens a split looks for: both kinds (with no normalizer), or one.
+    enum Passes { case all, unnormalized, normalized }
 
     init(_ tokens: [AddedToken]) {
-        passes = [false, true].compactMap { normalized in
+        func trie(_ normalized: Bool) -> TokenTrie? {
             let group = tokens.filter { $0.normalized == normalized && !$0.content.isEmpty }
             return group.isEmpty ? nil : TokenTrie(group)
         }
+        unnormalized = trie(false)
+        normalized = trie(true)
     }
 
-    func split(_ text: UnsafeBufferPointer<UInt8>) -> [Segment] {
+    func split(_ text: UnsafeBufferPointer<UInt8>, passes: Passes = .all) -> [Segment] {
         var segments: [Segment] = [.text(0..<text.count)]
-        for trie in passes {
+        let tries: [TokenTrie?] = switch passes {
+        case .all: [unnormalized, normalized]
+        case .unnormalized: [unnormalized]
+        case .normalized: [normalized]
+        }
+        for trie in tries.compactMap({ $0 }) {
             var refined: [Segment] = []
             for segment in segments {
                 guard case .text(let range) = segment else {

@@ -1,5 +1,6 @@
 // From what the files say to a tokenizer: every id, merge and added token checked, so that a
 // bad file is an error at load time rather than a wrong id later.
+import Foundation
 import TIRFormats
 
 /// Where something was read, for error messages: the file, the line when the format has lines,
@@ -63,6 +64,8 @@ struct TokenizerDefinition {
     var ignoreMerges = false
     var addPrefixSpace = false
     var useRegex = true
+    /// tokenizer.json's `normalizer`: none, or Unicode NFC (GPT-NeoX's).
+    var normalizesNFC = false
 }
 
 extension BPETokenizer {
@@ -100,7 +103,13 @@ extension BPETokenizer {
             wholeWordIDs = table
         }
 
-        let addedTokens = try Self.assignIDs(definition.addedTokens, idByVocabularyText: idByVocabularyText,
+        // With a normalizer, a "normalized" added token is matched, and decodes, as its
+        // normalized text (as in Hugging Face's added vocabulary).
+        var entries = definition.addedTokens
+        if definition.normalizesNFC {
+            for i in entries.indices where entries[i].normalized { entries[i].content = nfc(entries[i].content) }
+        }
+        let addedTokens = try Self.assignIDs(entries, idByVocabularyText: idByVocabularyText,
                                              textByID: textByID, vocabularyCount: definition.vocabulary.count)
 
         var bytesByID: [Int32: [UInt8]] = [:]
@@ -123,6 +132,7 @@ extension BPETokenizer {
         self.addedTokens = addedTokens
         self.addPrefixSpace = definition.addPrefixSpace
         self.splitsWords = definition.useRegex
+        self.normalizesNFC = definition.normalizesNFC
     }
 
     /// Merges as ids: both sides and their concatenation must be tokens. A pair listed twice
@@ -182,3 +192,6 @@ extension BPETokenizer {
         return tokens
     }
 }
+
+/// Unicode Normalization Form C (canonical decomposition, then canonical composition).
+func nfc(_ text: String) -> String { text.precomposedStringWithCanonicalMapping }

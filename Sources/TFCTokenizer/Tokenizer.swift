@@ -29,6 +29,9 @@ public struct BPETokenizer: Sendable {
     /// Whether pieces are cut into words by GPT-2's expression (`use_regex`); otherwise each
     /// piece is one word.
     public let splitsWords: Bool
+    /// Whether text between the added tokens that are not "normalized" is put in Unicode NFC
+    /// before anything else (tokenizer.json's `"normalizer": {"type": "NFC"}`, GPT-NeoX's).
+    public let normalizesNFC: Bool
 
     /// The number of distinct ids (the vocabulary and the added tokens that are not in it).
     public var count: Int { bytesByID.count }
@@ -60,18 +63,34 @@ public struct BPETokenizer: Sendable {
         var ids: [Int32] = []
         ids.reserveCapacity(text.count / 3)
         var cache = WordCache()
-        for segment in splitter.split(text) {
-            switch segment {
-            case .token(let id):
-                ids.append(id)
-            case .text(let range):
-                let piece = UnsafeBufferPointer(rebasing: text[range])
-                if addPrefixSpace && piece.first != 0x20 {
-                    ([0x20] + piece).withUnsafeBufferPointer { encodePiece($0, into: &ids, cache: &cache) }
-                } else {
-                    encodePiece(piece, into: &ids, cache: &cache)
+        func encodeSegments(_ segments: [Segment], of text: UnsafeBufferPointer<UInt8>) {
+            for segment in segments {
+                switch segment {
+                case .token(let id):
+                    ids.append(id)
+                case .text(let range):
+                    let piece = UnsafeBufferPointer(rebasing: text[range])
+                    if addPrefixSpace && piece.first != 0x20 {
+                        ([0x20] + piece).withUnsafeBufferPointer { encodePiece($0, into: &ids, cache: &cache) }
+                    } else {
+                        encodePiece(piece, into: &ids, cache: &cache)
+                    }
                 }
             }
+        }
+        guard normalizesNFC else {
+            encodeSegments(splitter.split(text), of: text)
+            return ids
+        }
+        // Hugging Face's order: the tokens that are not normalized are found in the text as
+        // given; the text between them is normalized, then split on the normalized tokens.
+        for segment in splitter.split(text, passes: .unnormalized) {
+            guard case .text(let range) = segment else {
+                encodeSegments([segment], of: text)
+                continue
+            }
+            var normalized = nfc(String(decoding: UnsafeBufferPointer(rebasing: text[range]), as: UTF8.self))
+            normalized.withUTF8 { encodeSegments(splitter.split($0, passes: .normalized), of: $0) }
         }
         return ids
     }

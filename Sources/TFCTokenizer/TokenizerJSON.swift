@@ -10,10 +10,19 @@ enum TokenizerJSON {
         if let version = root["version"], version != .null, version != .string("1.0") {
             throw top.appending("version").error("unsupported version \(version.serialized()) (supported: \"1.0\")")
         }
-        for key in ["truncation", "padding", "normalizer"] {
+        for key in ["truncation", "padding"] {
             if let value = root[key], value != .null {
                 throw top.appending(key).error("unsupported \(key) \(describe(value)) (supported: null)")
             }
+        }
+        // GPT-NeoX's tokenizer puts text in Unicode NFC; no other normalizer is implemented.
+        var normalizesNFC = false
+        if let value = root["normalizer"], value != .null {
+            guard let object = value.objectValue, object.keys == ["type"], object["type"] == .string("NFC") else {
+                throw top.appending("normalizer").error("unsupported normalizer \(describe(value)) (supported: null,"
+                                                        + " {\"type\": \"NFC\"})")
+            }
+            normalizesNFC = true
         }
 
         let model = try JSONFile.object(root["model"] ?? .null, at: top.appending("model"))
@@ -27,6 +36,7 @@ enum TokenizerJSON {
         _ = try byteLevel(root["decoder"], role: "decoder", at: top.appending("decoder"))
         try checkPostProcessor(root["post_processor"], at: top.appending("post_processor"))
         definition.addedTokens = try addedTokens(root["added_tokens"], at: top.appending("added_tokens"))
+        definition.normalizesNFC = normalizesNFC
         return definition
     }
 

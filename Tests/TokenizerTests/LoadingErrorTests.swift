@@ -138,8 +138,8 @@ struct RefusedEdit: CustomTestStringConvertible, Sendable {
     @Test(arguments: [
         RefusedEdit(name: "model type", path: ["model", "type"], value: "\"WordPiece\"",
                     message: "model.type: unsupported model type \"WordPiece\" (supported: \"BPE\")"),
-        RefusedEdit(name: "normalizer", path: ["normalizer"], value: "{\"type\": \"NFC\"}",
-                    message: "normalizer: unsupported normalizer \"NFC\" (supported: null)"),
+        RefusedEdit(name: "normalizer", path: ["normalizer"], value: "{\"type\": \"NFKC\"}",
+                    message: "normalizer: unsupported normalizer \"NFKC\" (supported: null, {\"type\": \"NFC\"})"),
         RefusedEdit(name: "pre-tokenizer", path: ["pre_tokenizer"], value: "{\"type\": \"Metaspace\", \"replacement\": \"▁\"}",
                     message: "pre_tokenizer: unsupported pre_tokenizer \"Metaspace\" (supported: \"ByteLevel\")"),
         RefusedEdit(name: "pre-tokenizer sequence", path: ["pre_tokenizer"],
