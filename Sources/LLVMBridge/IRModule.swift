@@ -225,6 +225,14 @@ public final class IRModule: @unchecked Sendable {
         return Value(ref: global)
     }
 
+    /// Whether any instruction or constant refers to `value`.
+    public func hasUses(_ value: Value) -> Bool { LLVMGetFirstUse(value.ref) != nil }
+
+    public func replaceAllUses(of old: Value, with new: Value) { LLVMReplaceAllUsesWith(old.ref, new.ref) }
+
+    /// Removes a global variable (with no uses left) from the module.
+    public func deleteGlobal(_ global: Value) { LLVMDeleteGlobal(global.ref) }
+
     /// A private, writable pointer global initialized to NULL (the weights' base address, set
     /// at run time).
     public func addPointerGlobal(_ name: String) -> Value {

@@ -146,14 +146,8 @@ func lowerModel(_ model: Module, weights: Weights, plans: [LoweringPlans], entry
     buildDefaultThreadsEntry(entry, calling: threads, in: ir)
     if options.packedEntry { buildPackedEntry(entry, calling: threads, in: ir) }
     if withExtend { buildExtendEntries(entry, calling: steps, weights: weightsPointer, packed: options.packedEntry, in: ir) }
-    guard let fileStore, let weightsPointer else {
-        if options.weightStore == nil, constants.embeddedBytes > options.maxEmbeddedBytes {
-            throw CodegenError("the weights take \(formatBytes(constants.embeddedBytes)) in the object's layout; an object"
-                               + " embeds at most \(formatBytes(options.maxEmbeddedBytes)) (its code reaches its data with"
-                               + " 32-bit offsets): write them to a file beside the object with --weights-file FILE")
-        }
-        return nil
-    }
+    try constants.place(in: ir, maxEmbeddedBytes: options.maxEmbeddedBytes)
+    guard let fileStore, let weightsPointer else { return nil }
     let info = try fileStore.finish()
     try fileStore.redirect(in: ir, through: weightsPointer)
     buildSetWeights(entry, info: info, pointer: weightsPointer, in: ir)
@@ -161,13 +155,61 @@ func lowerModel(_ model: Module, weights: Weights, plans: [LoweringPlans], entry
 }
 
 /// The weight constants of one module, by name: every CPU's code in an object reads the same
-/// global for the same layout of a weight. With a store, they are its external symbols.
+/// global for the same layout of a weight. While the code is lowered each is a placeholder
+/// symbol with the means to make its bytes; `place` then makes the bytes of those the code uses
+/// (an op's operand list names its weight even where the code reads only the packed panels):
+/// embedded constants, or with a store, its external symbols.
 final class ConstantPool {
-    var globals: [String: Value] = [:]
-    /// The bytes of the embedded constants so far.
-    var embeddedBytes = 0
+    private struct Pending {
+        let name: String
+        let symbol: String
+        let placeholder: Value
+        let makeBytes: () -> [UInt8]
+    }
+
+    private var pending: [Pending] = []
+    private var globals: [String: Value] = [:]
     let store: WeightStore?
     init(store: WeightStore? = nil) { self.store = store }
+
+    /// The symbol the code reads the weight `name` through; `makeBytes` is called by `place`,
+    /// once, if the code uses it.
+    func constant(_ name: String, in ir: IRModule, _ makeBytes: @escaping () -> [UInt8]) -> Value {
+        if let shared = globals[name] { return shared }
+        let symbol = "tfc.weight.\(pending.count)"
+        let placeholder = ir.addExternalConstant(symbol, alignment: WeightsFile.alignment)
+        pending.append(Pending(name: name, symbol: symbol, placeholder: placeholder, makeBytes: makeBytes))
+        globals[name] = placeholder
+        return placeholder
+    }
+
+    /// Makes the bytes of every weight the code uses, in the order the code asked for them, and
+    /// drops the others; the embedded ones become private constants (at most `maxEmbeddedBytes`
+    /// of them, else an error that points at --weights-file), the others go to the store.
+    func place(in ir: IRModule, maxEmbeddedBytes: Int) throws {
+        var embeddedBytes = 0
+        for weight in pending {
+            guard ir.hasUses(weight.placeholder) else {
+                ir.deleteGlobal(weight.placeholder)
+                continue
+            }
+            let bytes = weight.makeBytes()
+            if let store {
+                store.add(bytes, symbol: weight.symbol, global: weight.placeholder)
+                continue
+            }
+            embeddedBytes += bytes.count
+            if embeddedBytes > maxEmbeddedBytes {
+                throw CodegenError("the weights take more than \(formatBytes(maxEmbeddedBytes)) in the object's layout,"
+                                   + " the most an object embeds (its code reaches its data with 32-bit offsets): write"
+                                   + " them to a file beside the object with --weights-file FILE")
+            }
+            let constant = bytes.withUnsafeBytes { ir.addConstantBytes(weight.name, $0) }
+            ir.replaceAllUses(of: weight.placeholder, with: constant)
+            ir.deleteGlobal(weight.placeholder)
+        }
+        pending = []
+    }
 }
 
 /// What one op's lowering is given: the instruction, the addresses and types of its operands, the
@@ -491,15 +533,10 @@ final class FunctionLowering {
 
     /// Weight bytes as an embedded constant (one per name in the module: the code of several CPUs
     /// shares the layouts they have in common), or as an external symbol of the weight store.
-    /// The bytes are made only when the module does not hold `name` yet.
-    func constant(_ name: String, _ makeBytes: @autoclosure () -> [UInt8]) -> Value {
-        if let shared = constants.globals[name] { return shared }
-        let bytes = makeBytes()
-        let global = constants.store.map { $0.add(bytes, in: ir) }
-            ?? bytes.withUnsafeBytes { ir.addConstantBytes(name, $0) }
-        if constants.store == nil { constants.embeddedBytes += bytes.count }
-        constants.globals[name] = global
-        return global
+    /// The bytes are made once the whole module is lowered, only if the code uses them
+    /// (ConstantPool.place).
+    func constant(_ name: String, _ makeBytes: @autoclosure @escaping () -> [UInt8]) -> Value {
+        constants.constant(name, in: ir, makeBytes)
     }
 
     func type(_ operand: Operand) throws -> TensorType {

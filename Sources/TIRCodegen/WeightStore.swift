@@ -82,10 +82,8 @@ public final class WeightStore: @unchecked Sendable {
     /// The bytes of the weights placed so far (the file's size without its header and padding).
     public private(set) var weightBytes = 0
 
-    /// Places `bytes` and declares the external symbol the code reads them through.
-    func add(_ bytes: [UInt8], in ir: IRModule) -> Value {
-        let symbol = "tfc.weight.\(entries.count)"
-        let global = ir.addExternalConstant(symbol, alignment: WeightsFile.alignment)
+    /// Places `bytes`, which the code reads through the external symbol `global` (`symbol`).
+    func add(_ bytes: [UInt8], symbol: String, global: Value) {
         weightBytes += bytes.count
         switch destination {
         case .memory:
@@ -105,7 +103,6 @@ public final class WeightStore: @unchecked Sendable {
             contentEnd = offset + bytes.count
             end = (offset + bytes.count + WeightsFile.alignment - 1) / WeightsFile.alignment * WeightsFile.alignment
         }
-        return global
     }
 
     /// The symbols and addresses of host-memory weights, for `JIT.define`.
