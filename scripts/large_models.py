@@ -45,7 +45,7 @@ C_RUNNER = r"""
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include "NAME.h"
+#include "NAME.ext.h"
 int main(int argc, char **argv) {
     int fd = open(argv[1], O_RDONLY);
     if (fd < 0) { perror(argv[1]); return 1; }

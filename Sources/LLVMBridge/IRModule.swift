@@ -225,6 +225,12 @@ public final class IRModule: @unchecked Sendable {
         return Value(ref: global)
     }
 
+    /// Hidden visibility (which makes it dso_local): a symbol this object defines (or will),
+    /// reached PC-relative and not exported.
+    public func makeHiddenAndLocal(_ global: Value) {
+        LLVMSetVisibility(global.ref, LLVMHiddenVisibility)
+    }
+
     /// Whether any instruction or constant refers to `value`.
     public func hasUses(_ value: Value) -> Bool { LLVMGetFirstUse(value.ref) != nil }
 

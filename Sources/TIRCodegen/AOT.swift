@@ -125,7 +125,18 @@ public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest)
     // Before any code: names that would make a header that does not compile, or one whose
     // parameters or macros collide, are refused with the value's location.
     try CNames.check(model, entry: plans.entry, file: request.sourceFile)
+    // Embedded weights go to a scratch file while the code is lowered, then into a section
+    // appended to the object LLVM wrote (ObjectWeights): LLVM never holds them. In memory, for
+    // another object format, or when the LLVM IR or assembly is asked for too (each a whole
+    // module, which a compiler can turn into the same object), they are LLVM constants.
+    var scratch: ScratchFile?
+    let wantText = request.wantIR || request.wantUnoptimizedIR || request.wantAssembly
+    if request.weightsFile == nil, !wantText, let objectFile = request.objectFile,
+       ObjectWeights.supports(triple: targets[0].triple) {
+        scratch = try ScratchFile(beside: objectFile)
+    }
     let store = request.weightsFile.map { WeightStore(.file(write: $0)) }
+        ?? scratch.map { file in WeightStore(.objectSection(write: { try file.write($0, at: $1) })) }
     var options = CodegenOptions(prefix: request.prefix, weightStore: store, minParallelWork: request.minParallelWork,
                                  extendEntries: true)  // for every model that can have them
     options.maxEmbeddedBytes = request.maxEmbeddedBytes
@@ -137,6 +148,16 @@ public func compileAOT(_ model: Module, weights: Weights, _ request: AOTRequest)
                                      stage: request.stage) { ir in
         try lowerModel(model, weights: weights, plans: perTarget, entry: plans.entry, into: ir, targets: targets,
                        options: options)
+    }
+    if let scratch, let store, let objectFile = request.objectFile {
+        request.stage("adding the weights to the object")
+        do {
+            try ObjectWeights.append(toObject: objectFile, weightBytes: store.finishedBytes, symbols: store.placements) {
+                try scratch.read(into: $0, at: $1)
+            }
+        } catch let failure as ObjectWeights.Failure {
+            throw CodegenError(failure.description)
+        }
     }
     plans.entry.weightsFile = weightsFile
     return AOTArtifacts(entry: plans.entry, target: request.target, object: code.object ?? [],

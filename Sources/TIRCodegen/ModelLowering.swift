@@ -122,7 +122,7 @@ func lowerModel(_ model: Module, weights: Weights, plans: LoweringPlans, into ir
 /// points that run the first CPU's code that this one can (EntryPoint.variants).
 func lowerModel(_ model: Module, weights: Weights, plans: [LoweringPlans], entry: EntryPoint, into ir: IRModule,
                 targets: [TargetSpec], options: CodegenOptions) throws -> WeightsFileInfo? {
-    let constants = ConstantPool(store: options.weightStore)
+    let constants = ConstantPool(store: options.weightStore, symbolPrefix: "tfc.\(entry.prefix).weight.")
     var forwards: [Function] = [], steps: [Function] = []
     let withExtend = options.extendEntries && entry.hasExtend
     for (target, plans) in zip(targets, plans) {
@@ -147,6 +147,7 @@ func lowerModel(_ model: Module, weights: Weights, plans: [LoweringPlans], entry
     if options.packedEntry { buildPackedEntry(entry, calling: threads, in: ir) }
     if withExtend { buildExtendEntries(entry, calling: steps, weights: weightsPointer, packed: options.packedEntry, in: ir) }
     try constants.place(in: ir, maxEmbeddedBytes: options.maxEmbeddedBytes)
+    if let store = options.weightStore, store.isObjectSection { _ = try store.finish() }
     guard let fileStore, let weightsPointer else { return nil }
     let info = try fileStore.finish()
     try fileStore.redirect(in: ir, through: weightsPointer)
@@ -170,14 +171,22 @@ final class ConstantPool {
     private var pending: [Pending] = []
     private var globals: [String: Value] = [:]
     let store: WeightStore?
-    init(store: WeightStore? = nil) { self.store = store }
+    /// The start of every weight's symbol: named after the model, so that the objects of two
+    /// models link into one program.
+    let symbolPrefix: String
+    init(store: WeightStore? = nil, symbolPrefix: String = "tfc.weight.") {
+        self.store = store
+        self.symbolPrefix = symbolPrefix
+    }
 
     /// The symbol the code reads the weight `name` through; `makeBytes` is called by `place`,
     /// once, if the code uses it.
     func constant(_ name: String, in ir: IRModule, _ makeBytes: @escaping () -> [UInt8]) -> Value {
         if let shared = globals[name] { return shared }
-        let symbol = "tfc.weight.\(pending.count)"
+        let symbol = "\(symbolPrefix)\(pending.count)"
         let placeholder = ir.addExternalConstant(symbol, alignment: WeightsFile.alignment)
+        // Defined in the object itself (a section appended to it): reached PC-relative, not exported.
+        if store?.isObjectSection == true { ir.makeHiddenAndLocal(placeholder) }
         pending.append(Pending(name: name, symbol: symbol, placeholder: placeholder, makeBytes: makeBytes))
         globals[name] = placeholder
         return placeholder
@@ -194,7 +203,7 @@ final class ConstantPool {
                 continue
             }
             let bytes = weight.makeBytes()
-            if let store {
+            if let store, !store.isObjectSection {
                 store.add(bytes, symbol: weight.symbol, global: weight.placeholder)
                 continue
             }
@@ -203,6 +212,10 @@ final class ConstantPool {
                 throw CodegenError("the weights take more than \(formatBytes(maxEmbeddedBytes)) in the object's layout,"
                                    + " the most an object embeds (its code reaches its data with 32-bit offsets): write"
                                    + " them to a file beside the object with --weights-file FILE")
+            }
+            if let store {
+                store.add(bytes, symbol: weight.symbol, global: weight.placeholder)
+                continue
             }
             let constant = bytes.withUnsafeBytes { ir.addConstantBytes(weight.name, $0) }
             ir.replaceAllUses(of: weight.placeholder, with: constant)

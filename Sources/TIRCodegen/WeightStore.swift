@@ -45,14 +45,18 @@ public final class WeightStore: @unchecked Sendable {
         case memory
         /// A weights file, through `write(bytes, offset)`: each weight once, then the header.
         case file(write: (UnsafeRawBufferPointer, Int) throws -> Void)
+        /// The same layout, for a section appended to the object (ObjectWeights): the code
+        /// keeps reading each weight through its symbol, which the section then defines.
+        case objectSection(write: (UnsafeRawBufferPointer, Int) throws -> Void)
     }
 
     struct Entry {
         let symbol: String
         let global: Value
-        /// Host memory (.memory) or the offset in the file (.file).
+        /// Host memory (.memory) or the offset in the file (.file, .objectSection).
         let address: UnsafeMutableRawPointer?
         let offset: Int
+        let size: Int
     }
 
     let destination: Destination
@@ -73,10 +77,24 @@ public final class WeightStore: @unchecked Sendable {
         for entry in entries { entry.address?.deallocate() }
     }
 
-    /// Whether the weights go to a file (the code then reads them through a base pointer).
+    /// Whether the weights go to a weights file (the code then reads them through a base pointer).
     var isFile: Bool {
         if case .file = destination { return true }
         return false
+    }
+
+    /// Whether the weights end up in the object (a section appended to it).
+    var isObjectSection: Bool {
+        if case .objectSection = destination { return true }
+        return false
+    }
+
+    /// The file's size once `finish` wrote its header.
+    private(set) var finishedBytes = 0
+
+    /// Where each symbol's bytes are in the file, for ObjectWeights.append.
+    var placements: [String: (offset: Int, size: Int)] {
+        Dictionary(entries.map { ($0.symbol, (offset: $0.offset, size: $0.size)) }, uniquingKeysWith: { a, _ in a })
     }
 
     /// The bytes of the weights placed so far (the file's size without its header and padding).
@@ -90,10 +108,10 @@ public final class WeightStore: @unchecked Sendable {
             let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, WeightsFile.alignment),
                                                      alignment: WeightsFile.alignment)
             bytes.withUnsafeBytes { if let src = $0.baseAddress { p.copyMemory(from: src, byteCount: $0.count) } }
-            entries.append(Entry(symbol: symbol, global: global, address: p, offset: 0))
-        case .file(let write):
+            entries.append(Entry(symbol: symbol, global: global, address: p, offset: 0, size: bytes.count))
+        case .file(let write), .objectSection(let write):
             let offset = end
-            entries.append(Entry(symbol: symbol, global: global, address: nil, offset: offset))
+            entries.append(Entry(symbol: symbol, global: global, address: nil, offset: offset, size: bytes.count))
             hash.mix(UInt64(offset))
             hash.mix(UInt64(bytes.count))
             bytes.withUnsafeBytes { hash.mix($0) }
@@ -113,7 +131,11 @@ public final class WeightStore: @unchecked Sendable {
     /// Writes a file's header once every weight is in (its size padded to the alignment) and
     /// returns what the object checks of it; throws the first write that failed.
     func finish() throws -> WeightsFileInfo {
-        guard case .file(let write) = destination else { preconditionFailure("only a weights file is finished") }
+        let write: (UnsafeRawBufferPointer, Int) throws -> Void
+        switch destination {
+        case .file(let w), .objectSection(let w): write = w
+        case .memory: preconditionFailure("only a weights file is finished")
+        }
         if let failure { throw failure }
         let info = WeightsFileInfo(bytes: end, id: hash.value)
         var header = [UInt8](repeating: 0, count: WeightsFile.headerBytes)
@@ -129,6 +151,7 @@ public final class WeightStore: @unchecked Sendable {
         if end > contentEnd {
             try [UInt8](repeating: 0, count: end - contentEnd).withUnsafeBytes { try write($0, contentEnd) }
         }
+        finishedBytes = info.bytes
         return info
     }
 

@@ -113,3 +113,53 @@ private func link(_ source: String, _ object: String, in dir: String, named name
     let artifacts = try compileAOT(module, weights: weights, request)
     #expect(artifacts.entry.weightsFile != nil)
 }
+
+/// Embedded weights are a section appended to the object LLVM wrote (ObjectWeights), defining
+/// symbols named after the model: two models' objects link into one program, each with its own.
+@Test func embeddedWeightsAreTheObjectsOwnSection() throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    for name in ["first", "second"] {
+        let r = try tfc("compile", examplePath("gpt-tiny.tir"), "-o", "\(dir)/\(name).o", "--name", name)
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name).o"))
+        #expect(object.range(of: Data(".rodata.tfc.weights".utf8)) != nil)
+        #expect(object.range(of: Data("tfc.\(name).weight.0".utf8)) != nil)
+    }
+    // Asking for the IR keeps the weights in it (a whole module): no section then.
+    let withIR = try tfc("compile", examplePath("gpt-tiny.tir"), "-o", "\(dir)/ir.o", "--emit", "obj,header,llvm-ir")
+    #expect(withIR.status == 0, "\(withIR.stderr)")
+    let irObject = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/ir.o"))
+    #expect(irObject.range(of: Data(".rodata.tfc.weights".utf8)) == nil)
+
+    let source = """
+    #include <stdio.h>
+    #include <stdlib.h>
+    #include "first.h"
+    #include "second.h"
+    int main(void) {
+        int32_t tokens[3] = {5, 9, 200};
+        float *a = malloc(sizeof(float) * FIRST_LOGITS_COUNT(3)), *b = malloc(sizeof(float) * SECOND_LOGITS_COUNT(3));
+        void *w = aligned_alloc(64, (FIRST_WORKSPACE_SIZE + SECOND_WORKSPACE_SIZE + 63) / 64 * 64);
+        if (first_forward(tokens, 3, a, w) != FIRST_OK || second_forward(tokens, 3, b, w) != SECOND_OK) return 1;
+        for (size_t i = 0; i < FIRST_LOGITS_COUNT(3); i++) printf("%.9g %.9g\\n", a[i], b[i]);
+        return 0;
+    }
+    """
+    try source.write(toFile: "\(dir)/both.c", atomically: true, encoding: .utf8)
+    let exe = "\(dir)/both"
+    let cc = try run(cCompiler, ["-std=c11", "-O2", "-Wall", "-Werror", "-I", dir, "\(dir)/both.c", "\(dir)/first.o",
+                                 "\(dir)/second.o", "-lm", "-lpthread", "-o", exe])
+    #expect(cc.status == 0, "\(cc.stderr)")
+    let r = try run(exe, [])
+    #expect(r.status == 0, "\(r.stderr)")
+    let rows = r.stdout.split(separator: "\n").map { $0.split(separator: " ").compactMap { Float($0) } }
+    let model = try loadModel(examplePath("gpt-tiny.tir"))
+    let jit = try runModel(model, inputs: ["tokens": HostTensor(shape: [3], i32: [5, 9, 200])], seqLen: nil, engine: .jit)
+    let expected = try #require(jit["logits"]).floats
+    #expect(rows.count == expected.count)
+    let scale = expected.map(abs).max() ?? 1
+    for (row, e) in zip(rows, expected) {
+        #expect(row.count == 2 && abs(row[0] - e) <= 1e-6 * scale && row[0] == row[1], "\(row) vs \(e)")
+    }
+}
