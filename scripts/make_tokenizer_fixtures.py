@@ -604,6 +604,14 @@ def make_variants(tokenizer_json, vocab, merges, hard_texts):
          ["Cafe\u0301 au lait", "n\u0303o\u0303", "\u1100\u1161\u11a8 \uac00", "\u212b and A\u030a and \u00c5",
           "=\u0338=\u0338 x ≠≠", "e\u0301! e\u0301? \u00e9! \u00e9?", "\ufb01le", "a\u0323\u0307 q\u0307\u0323",
           "<tool>e\u0301<tool>\u0301", "\u0301 leading mark", f"x{EOT}\u0301"]),
+        # OPT's tokenizer.json: its bos token before every text.
+        ("template_bos", [{"op": "set", "path": ["post_processor"], "value": {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": EOT, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"SpecialToken": {"id": EOT, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                     {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {EOT: {"id": EOT, "ids": [n - 1], "tokens": [EOT]}}}}],
+         ["Hello", f"{EOT}x", ""]),
         ("ignore_merges", [
             {"op": "set", "path": ["model", "ignore_merges"], "value": True},
             {"op": "set", "path": ["model", "vocab", "Ġzqzq"], "value": n},
@@ -647,6 +655,9 @@ def make_config_variants(hard_texts):
             "tokenizer_class": "GPT2Tokenizer", "add_prefix_space": True, "model_max_length": 1024,
             "added_tokens_decoder": {str(n - 1): entry(EOT), str(n): entry("<pad>")}, "pad_token": "<pad>"}),
         ("role_only", {"pad_token": "<pad>", "bos_token": EOT, "eos_token": {"content": EOT, "__type": "AddedToken"}}),
+        # OPT's: the bos token put before every text.
+        ("add_bos", {"tokenizer_class": "GPT2Tokenizer", "add_bos_token": True, "bos_token": "<pad>", "eos_token": EOT,
+                     "added_tokens_decoder": {str(n - 1): entry(EOT), str(n): entry("<pad>")}}),
     ]
     extra = ["<pad>x<pad>", f"a{EOT}<pad>b", "Hello", " Hello"]
     out = []

@@ -66,6 +66,9 @@ struct TokenizerDefinition {
     var useRegex = true
     /// tokenizer.json's `normalizer`: none, or Unicode NFC (GPT-NeoX's).
     var normalizesNFC = false
+    /// The tokens put before every text (OPT's `</s>`: `add_bos_token`, or a template's
+    /// leading special tokens), by content, with where the file names them.
+    var prefixTokens: [(content: String, place: Place, declaredID: Int32?)] = []
 }
 
 extension BPETokenizer {
@@ -133,6 +136,17 @@ extension BPETokenizer {
         self.addPrefixSpace = definition.addPrefixSpace
         self.splitsWords = definition.useRegex
         self.normalizesNFC = definition.normalizesNFC
+        var prefixIDs: [Int32] = []
+        for (content, place, declaredID) in definition.prefixTokens {
+            guard let id = idByText[Array(content.utf8)] else {
+                throw place.error("the token \(quoted(content)) put before every text is not a token of the tokenizer")
+            }
+            if let declaredID, declaredID != id {
+                throw place.error("the template gives \(quoted(content)) id \(declaredID), but the tokenizer gives it id \(id)")
+            }
+            prefixIDs.append(id)
+        }
+        self.prefixIDs = prefixIDs
     }
 
     /// Merges as ids: both sides and their concatenation must be tokens. A pair listed twice

@@ -60,13 +60,14 @@ extension BPETokenizer {
     /// (nil: none): `add_prefix_space`, the added tokens of `added_tokens_decoder`, and the
     /// special tokens it names (`bos_token`, `eos_token`, `unk_token`, ...; GPT2Tokenizer's
     /// default for the first three is `<|endoftext|>`). A `tokenizer_class` other than
-    /// GPT-2's, or options that add tokens (`add_bos_token`), are refused.
+    /// GPT-2's, or `add_eos_token`, are refused; `add_bos_token` (OPT's) puts the bos token before every text.
     public init(vocabFile: String, mergesFile: String, tokenizerConfigFile: String?) throws(TokenizerError) {
         var definition = try Self.definition(vocabFile: vocabFile, mergesFile: mergesFile)
         if let tokenizerConfigFile {
             let config = try TokenizerConfig(file: tokenizerConfigFile, vocabulary: definition.vocabulary)
             definition.addPrefixSpace = config.addPrefixSpace
             definition.addedTokens = config.addedTokens
+            definition.prefixTokens = config.prefixTokens
         } else {
             definition.addedTokens = [TokenizerDefinition.Added(content: "<|endoftext|>", special: true, place: Place(file: vocabFile))]
         }

@@ -32,6 +32,8 @@ public struct BPETokenizer: Sendable {
     /// Whether text between the added tokens that are not "normalized" is put in Unicode NFC
     /// before anything else (tokenizer.json's `"normalizer": {"type": "NFC"}`, GPT-NeoX's).
     public let normalizesNFC: Bool
+    /// The ids `encode` puts before every text (OPT's `</s>`), as Hugging Face does by default.
+    public let prefixIDs: [Int32]
 
     /// The number of distinct ids (the vocabulary and the added tokens that are not in it).
     public var count: Int { bytesByID.count }
@@ -60,8 +62,8 @@ public struct BPETokenizer: Sendable {
 
     /// The ids of UTF-8 text (which must be valid, as a `String`'s is).
     func encode(utf8 text: UnsafeBufferPointer<UInt8>) -> [Int32] {
-        var ids: [Int32] = []
-        ids.reserveCapacity(text.count / 3)
+        var ids = prefixIDs
+        ids.reserveCapacity(prefixIDs.count + text.count / 3)
         var cache = WordCache()
         func encodeSegments(_ segments: [Segment], of text: UnsafeBufferPointer<UInt8>) {
             for segment in segments {

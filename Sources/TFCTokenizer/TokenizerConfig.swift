@@ -5,6 +5,8 @@ import TIRFormats
 struct TokenizerConfig {
     var addPrefixSpace: Bool
     var addedTokens: [TokenizerDefinition.Added]
+    /// With `add_bos_token` (OPT's), the bos token, put before every text.
+    var prefixTokens: [(content: String, place: Place, declaredID: Int32?)] = []
 
     /// The keys naming special tokens (transformers' SPECIAL_TOKENS_ATTRIBUTES).
     private static let roles = ["bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]
@@ -14,8 +16,8 @@ struct TokenizerConfig {
     ]
     private static let gpt2Classes: Set<String> = ["GPT2Tokenizer", "GPT2TokenizerFast"]
 
-    /// Reads the options that change the ids: the class, `add_prefix_space`, `add_bos_token` and
-    /// `add_eos_token` (refused when true), `added_tokens_decoder` and the special tokens.
+    /// Reads the options that change the ids: the class, `add_prefix_space`, `add_bos_token` (the
+    /// bos token before every text, as OPT's tokenizer has it), `add_eos_token` (refused when true), `added_tokens_decoder` and the special tokens.
     /// Other keys (model_max_length, chat_template, ...) do not change the ids and are ignored.
     init(file: String, vocabulary: [(token: String, id: Int32)]) throws(TokenizerError) {
         let top = Place(file: file)
@@ -24,8 +26,17 @@ struct TokenizerConfig {
             throw top.appending("tokenizer_class")
                 .error("unsupported tokenizer_class \(quoted(tokenizerClass)) (supported: GPT2Tokenizer, GPT2TokenizerFast)")
         }
-        for key in ["add_bos_token", "add_eos_token"] where try JSONFile.bool(config, key, default: false, at: top) {
-            throw top.appending(key).error("unsupported \(key) true (tokens added around the text)")
+        if try JSONFile.bool(config, "add_eos_token", default: false, at: top) {
+            throw top.appending("add_eos_token").error("unsupported add_eos_token true (a token after every text)")
+        }
+        if try JSONFile.bool(config, "add_bos_token", default: false, at: top) {
+            let bos = try config["bos_token"].map { value throws(TokenizerError) in
+                try Self.tokenContent(value, at: top.appending("bos_token"))
+            } ?? Self.defaultRoles["bos_token"]
+            guard let bos = bos ?? nil else {
+                throw top.appending("add_bos_token").error("add_bos_token is true but no bos_token is named")
+            }
+            prefixTokens = [(bos, top.appending("bos_token"), nil)]
         }
         addPrefixSpace = try JSONFile.bool(config, "add_prefix_space", default: false, at: top)
         addedTokens = try Self.decoderTokens(config["added_tokens_decoder"], at: top.appending("added_tokens_decoder"))

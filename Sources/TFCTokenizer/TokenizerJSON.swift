@@ -34,7 +34,7 @@ enum TokenizerJSON {
         definition.addPrefixSpace = try JSONFile.bool(preTokenizer, "add_prefix_space", default: true, at: top.appending("pre_tokenizer"))
         definition.useRegex = try JSONFile.bool(preTokenizer, "use_regex", default: true, at: top.appending("pre_tokenizer"))
         _ = try byteLevel(root["decoder"], role: "decoder", at: top.appending("decoder"))
-        try checkPostProcessor(root["post_processor"], at: top.appending("post_processor"))
+        definition.prefixTokens = try prefixTokens(root["post_processor"], at: top.appending("post_processor"))
         definition.addedTokens = try addedTokens(root["added_tokens"], at: top.appending("added_tokens"))
         definition.normalizesNFC = normalizesNFC
         return definition
@@ -125,21 +125,43 @@ enum TokenizerJSON {
     /// The post-processor must add no tokens to a single text: none, ByteLevel (which only
     /// trims offsets), or a TemplateProcessing whose single-text template is the text alone
     /// (what transformers writes for GPT-2).
-    private static func checkPostProcessor(_ value: JSONValue?, at place: Place) throws(TokenizerError) {
-        guard let value, value != .null else { return }
+    /// The post-processor: none, ByteLevel (which adds nothing to ids), or a template of special
+    /// tokens then the text (OPT's `</s>` first); returns the tokens it puts before the text.
+    private static func prefixTokens(_ value: JSONValue?,
+                                     at place: Place) throws(TokenizerError) -> [(content: String, place: Place, declaredID: Int32?)] {
+        guard let value, value != .null else { return [] }
         let object = try JSONFile.object(value, at: place)
         switch object["type"]?.stringValue {
         case "ByteLevel":
-            return
+            return []
         case "TemplateProcessing":
-            let single = object["single"]?.arrayValue ?? []
-            guard single.count == 1, let piece = single[0].objectValue, piece.keys == ["Sequence"],
-                  piece["Sequence"]?.objectValue?["id"] == .string("A") else {
-                throw place.appending(".single").error("unsupported: the template adds tokens to the text"
-                                                       + " (supported: the text alone, [{\"Sequence\": {\"id\": \"A\", ...}}])")
+            let single = object["single"]?.arrayValue ?? [], singlePlace = place.appending(".single")
+            guard let last = single.last?.objectValue, last.keys == ["Sequence"],
+                  last["Sequence"]?.objectValue?["id"] == .string("A") else {
+                throw singlePlace.error("unsupported: the template does not end with the text (supported: special tokens,"
+                                        + " then [{\"Sequence\": {\"id\": \"A\", ...}}])")
             }
+            var tokens: [(content: String, place: Place, declaredID: Int32?)] = []
+            for (index, item) in single.dropLast().enumerated() {
+                let itemPlace = singlePlace.appending("[\(index)]")
+                guard let piece = item.objectValue, piece.keys == ["SpecialToken"],
+                      let name = piece["SpecialToken"]?.objectValue?["id"]?.stringValue else {
+                    throw itemPlace.error("unsupported: the template puts the text twice (supported: special tokens, then the text)")
+                }
+                let entryPlace = place.appending(".special_tokens[\(quoted(name))]")
+                guard let entry = object["special_tokens"]?.objectValue?[name]?.objectValue,
+                      let contents = entry["tokens"]?.arrayValue, let ids = entry["ids"]?.arrayValue,
+                      contents.count == ids.count, !contents.isEmpty else {
+                    throw entryPlace.error("expected the template's special token with matching \"ids\" and \"tokens\"")
+                }
+                for (content, id) in zip(contents, ids) {
+                    guard let text = content.stringValue else { throw entryPlace.error("expected token strings") }
+                    tokens.append((text, entryPlace, try JSONFile.id(id, at: entryPlace)))
+                }
+            }
+            return tokens
         default:
-            throw place.error("unsupported post_processor \(describe(value)) (supported: null, \"ByteLevel\", \"TemplateProcessing\" adding nothing)")
+            throw place.error("unsupported post_processor \(describe(value)) (supported: null, \"ByteLevel\", \"TemplateProcessing\")")
         }
     }
 
