@@ -123,10 +123,11 @@ def gpt2(name, seed, cls, dtype=None, shard=None, **config):
     save(name, model, "tokens", tokens.numpy().astype(np.int32), expected[0].numpy(), dtype, shard=shard)
 
 
-def opt(name, seed, cls, **config):
-    """An OPT (Pre-LN): logits of OPTForCausalLM, or OPTModel's final hidden states."""
+def decoder(name, seed, cls, cfg):
+    """A decoder-only model of config `cfg` and random weights (non-trivial norms and biases):
+    the logits of a *ForCausalLM class, or the base class's final hidden states, for random
+    tokens filling its context."""
     torch.manual_seed(seed)
-    cfg = OPTConfig(init_std=0.1, **config)
     cfg._attn_implementation = "eager"
     model = cls(cfg).eval()
     randomize_norms_and_biases(model, seed + 1)
@@ -134,8 +135,14 @@ def opt(name, seed, cls, **config):
     tokens = torch.randint(0, cfg.vocab_size, (cfg.max_position_embeddings,), generator=g)
     with torch.no_grad():
         out = model(tokens[None])
-        expected = out.logits if cls is OPTForCausalLM else out.last_hidden_state
+        expected = out.logits if cls.__name__.endswith("ForCausalLM") else out.last_hidden_state
     save(name, model, "tokens", tokens.numpy().astype(np.int32), expected[0].numpy())
+
+
+def opt(name, seed, cls, **config):
+    """An OPT (Pre-LN): logits of OPTForCausalLM, or OPTModel's final hidden states."""
+    torch.manual_seed(seed)
+    decoder(name, seed, cls, OPTConfig(init_std=0.1, **config))
 
 
 def opt_fixtures():
@@ -155,16 +162,7 @@ def opt_fixtures():
 def neox(name, seed, cls, **config):
     """A GPT-NeoX: logits of GPTNeoXForCausalLM, or GPTNeoXModel's final hidden states."""
     torch.manual_seed(seed)
-    cfg = GPTNeoXConfig(initializer_range=0.1, **config)
-    cfg._attn_implementation = "eager"
-    model = cls(cfg).eval()
-    randomize_norms_and_biases(model, seed + 1)
-    g = torch.Generator().manual_seed(seed + 2)
-    tokens = torch.randint(0, cfg.vocab_size, (cfg.max_position_embeddings,), generator=g)
-    with torch.no_grad():
-        out = model(tokens[None])
-        expected = out.logits if cls is GPTNeoXForCausalLM else out.last_hidden_state
-    save(name, model, "tokens", tokens.numpy().astype(np.int32), expected[0].numpy())
+    decoder(name, seed, cls, GPTNeoXConfig(initializer_range=0.1, **config))
 
 
 def neox_fixtures():

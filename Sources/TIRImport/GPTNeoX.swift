@@ -98,10 +98,7 @@ func importGPTNeoX(_ config: Config, _ checkpoint: SafetensorsCheckpoint) throws
         // Parallel: the MLP's norm reads the layer's input, as the attention's does; sequential:
         // it reads the stream after the attention's write.
         let n2 = b.layerNorm("\(h).n2", parallel ? x : x1, ln2, eps: eps, width: d)
-        let hidden = b.linear("\(h).fc1", n2, fc1.w, fc1.b, transposed: true, out: inner)
-        let act = approximation.map { b.gelu("\(h).act", hidden, approximation: $0, width: inner) }
-            ?? b.emit("\(h).act", .relu, [hidden], cols: inner)
-        let mlp = b.linear("\(h).fc2", act, fc2.w, fc2.b, transposed: true, out: d)
+        let mlp = b.mlp(h, n2, fc1: fc1, fc2: fc2, gelu: approximation, inner: inner, width: d)
         x = b.add("\(h).x2", x1, mlp, width: d)
     }
     let lnf = try b.normParams("lnf", tensor: prefix + "final_layer_norm", width: d, why: "[hidden_size]")

@@ -91,6 +91,16 @@ struct ModuleBuilder {
              cols: width)
     }
 
+    /// The MLP of a block over nn.Linear weights (stored [out, in]): `<h>.fc1`, the activation
+    /// `<h>.act` (GELU with this approximation, ReLU when nil), `<h>.fc2`.
+    mutating func mlp(_ h: String, _ x: Operand, fc1: (w: Operand, b: Operand?), fc2: (w: Operand, b: Operand?),
+                      gelu approximation: String?, inner: Int, width: Int) -> Operand {
+        let hidden = linear("\(h).fc1", x, fc1.w, fc1.b, transposed: true, out: inner)
+        let act = approximation.map { gelu("\(h).act", hidden, approximation: $0, width: inner) }
+            ?? emit("\(h).act", .relu, [hidden], cols: inner)
+        return linear("\(h).fc2", act, fc2.w, fc2.b, transposed: true, out: width)
+    }
+
     mutating func gelu(_ result: String, _ x: Operand, approximation: String, width: Int) -> Operand {
         emit(result, .gelu, [x], [(key: "approximation", value: .word(approximation))], cols: width)
     }

@@ -87,10 +87,7 @@ func importOPT(_ config: Config, _ checkpoint: SafetensorsCheckpoint) throws(Dia
         let projected = b.linear("\(h).o", att, o.w, o.b, transposed: true, out: d)
         let x1 = b.add("\(h).x1", x, projected, width: d)
         let n2 = b.layerNorm("\(h).n2", x1, ln2, eps: eps, width: d)
-        let hidden = b.linear("\(h).fc1", n2, fc1.w, fc1.b, transposed: true, out: inner)
-        let act = approximation.map { b.gelu("\(h).act", hidden, approximation: $0, width: inner) }
-            ?? b.emit("\(h).act", .relu, [hidden], cols: inner)
-        let mlp = b.linear("\(h).fc2", act, fc2.w, fc2.b, transposed: true, out: d)
+        let mlp = b.mlp(h, n2, fc1: fc1, fc2: fc2, gelu: approximation, inner: inner, width: d)
         x = b.add("\(h).x2", x1, mlp, width: d)
     }
     let lnf = try b.normParams("lnf", tensor: prefix + "final_layer_norm", width: d, why: "[hidden_size]")
