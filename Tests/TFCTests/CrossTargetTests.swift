@@ -125,6 +125,29 @@ enum CompiledCode {
         return (r.status, r.stdout.split(separator: "\n"))
     }
 
+    /// An aarch64 object that reads its weights from a file (`--weights-file`), mapped by
+    /// Examples/c/gpt_mapped.c under qemu: the host JIT's logits.
+    @Test(.enabled(if: CrossTargetTests.available, "needs aarch64-linux-gnu-gcc and qemu-aarch64: run scripts/setup.sh"))
+    func aarch64ObjectReadsAWeightsFile() throws {
+        let tools = try #require(Self.toolchain)
+        let dir = try makeTempDir()
+        defer { cleanup(dir) }
+        let weights = "\(dir)/gpt_tiny.weights"
+        let object = try CompiledCode.compile(.gptTiny, .preLN, into: dir, ["--target", "aarch64", "--weights-file", weights])
+        let exe = try Self.link(examplePath("c/gpt_mapped.c"), .gptTiny, object: object, in: dir, named: "gpt_mapped", tools)
+        let tokens: [Int32] = [3, 141, 59, 26, 255, 0]
+        let r = try tools.execute(exe, [weights, "--all"] + tokens.map(String.init))
+        #expect(r.status == 0, "\(r.stderr)")
+        let values = r.stdout.split(whereSeparator: \.isWhitespace).compactMap { Float($0) }
+        let model = try loadModel(CompiledCode.Example.gptTiny.tirPath)
+        let expected = try #require(try runModel(model, inputs: ["tokens": HostTensor(shape: [tokens.count], i32: tokens)],
+                                                 seqLen: nil, engine: .jit)["logits"]).floats
+        #expect(values.count == expected.count)
+        let scale = expected.map(abs).max() ?? 1
+        let worst = zip(values, expected).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst / scale <= 1e-5, "aarch64 with a weights file vs host JIT: \(worst / scale)")
+    }
+
     /// For each model and variant, one aarch64 object from `tfc compile --target aarch64`:
     ///  - every output matches the host JIT within 1e-5 (relative to the largest output), and
     ///    _forward_threads with 1, 2 and 3 threads gives the bits of _forward (dump_outputs.c);
