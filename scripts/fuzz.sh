@@ -22,7 +22,7 @@ set -euo pipefail
 declare -A target_files=(
     [tir]="Sources/TIR/Lexer.swift Sources/TIR/Parser.swift Sources/TIR/Verifier.swift Sources/TIR/Printer.swift Sources/TIR/Diagnostics.swift"
     [safetensors]="Sources/TIRFormats/Safetensors.swift Sources/TIRFormats/JSON.swift"
-    [config]="Sources/TIRImport/Config.swift Sources/TIRImport/Import.swift Sources/TIRImport/GPT2.swift Sources/TIRImport/ViT.swift Sources/TIRImport/Builder.swift"
+    [config]="Sources/TIRImport/Config.swift Sources/TIRImport/Import.swift Sources/TIRImport/GPT2.swift Sources/TIRImport/ViT.swift Sources/TIRImport/OPT.swift Sources/TIRImport/GPTNeoX.swift Sources/TIRImport/ModuleBuilder.swift"
     [npy]="Sources/TIRFormats/Npy.swift"
 )
 all_targets=(tir safetensors config npy)
