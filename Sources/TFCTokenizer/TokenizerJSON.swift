@@ -122,9 +122,6 @@ enum TokenizerJSON {
         return object
     }
 
-    /// The post-processor must add no tokens to a single text: none, ByteLevel (which only
-    /// trims offsets), or a TemplateProcessing whose single-text template is the text alone
-    /// (what transformers writes for GPT-2).
     /// The post-processor: none, ByteLevel (which adds nothing to ids), or a template of special
     /// tokens then the text (OPT's `</s>` first); returns the tokens it puts before the text.
     private static func prefixTokens(_ value: JSONValue?,
