@@ -204,7 +204,7 @@ final class ConstantPool {
             }
             let bytes = weight.makeBytes()
             if let store, !store.isObjectSection {
-                store.add(bytes, symbol: weight.symbol, global: weight.placeholder)
+                try store.add(bytes, symbol: weight.symbol, global: weight.placeholder)
                 continue
             }
             embeddedBytes += bytes.count
@@ -214,7 +214,7 @@ final class ConstantPool {
                                    + " them to a file beside the object with --weights-file FILE")
             }
             if let store {
-                store.add(bytes, symbol: weight.symbol, global: weight.placeholder)
+                try store.add(bytes, symbol: weight.symbol, global: weight.placeholder)
                 continue
             }
             let constant = bytes.withUnsafeBytes { ir.addConstantBytes(weight.name, $0) }

@@ -1,7 +1,8 @@
 // Weights kept out of the LLVM module: the generated code reads each one through a symbol, and
-// the bytes go, as the lowering makes them, either to host memory (the JIT's) or to a weights
-// file written beside an object (`tfc compile --weights-file`). Neither path hands LLVM a copy of
-// the weights, so compile memory stays near the size of the weights themselves.
+// the bytes go, once the module is lowered (ConstantPool.place), to host memory (the JIT's), to a
+// weights file written beside an object (`tfc compile --weights-file`), or to a scratch file whose
+// bytes become a section of the object (ObjectWeights). No path hands LLVM a copy of the
+// weights, so compile memory stays near the size of the weights themselves.
 //
 // A weights file: a 64-byte header, then every weight at a 64-byte aligned offset, in the order
 // the code asked for them. The header (little-endian):
@@ -66,8 +67,6 @@ public final class WeightStore: @unchecked Sendable {
     /// The end of the last weight's bytes (`end` is it rounded up to the alignment).
     private var contentEnd = WeightsFile.headerBytes
     private var hash = WeightHash()
-    /// The first write that failed: `add` cannot throw (it runs inside the lowering), `finish` does.
-    private var failure: Error?
 
     public init(_ destination: Destination) {
         self.destination = destination
@@ -97,12 +96,8 @@ public final class WeightStore: @unchecked Sendable {
         Dictionary(entries.map { ($0.symbol, (offset: $0.offset, size: $0.size)) }, uniquingKeysWith: { a, _ in a })
     }
 
-    /// The bytes of the weights placed so far (the file's size without its header and padding).
-    public private(set) var weightBytes = 0
-
     /// Places `bytes`, which the code reads through the external symbol `global` (`symbol`).
-    func add(_ bytes: [UInt8], symbol: String, global: Value) {
-        weightBytes += bytes.count
+    func add(_ bytes: [UInt8], symbol: String, global: Value) throws {
         switch destination {
         case .memory:
             let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes.count, WeightsFile.alignment),
@@ -115,9 +110,7 @@ public final class WeightStore: @unchecked Sendable {
             hash.mix(UInt64(offset))
             hash.mix(UInt64(bytes.count))
             bytes.withUnsafeBytes { hash.mix($0) }
-            if failure == nil {
-                do { try bytes.withUnsafeBytes { try write($0, offset) } } catch { failure = error }
-            }
+            try bytes.withUnsafeBytes { try write($0, offset) }
             contentEnd = offset + bytes.count
             end = (offset + bytes.count + WeightsFile.alignment - 1) / WeightsFile.alignment * WeightsFile.alignment
         }
@@ -129,14 +122,13 @@ public final class WeightStore: @unchecked Sendable {
     }
 
     /// Writes a file's header once every weight is in (its size padded to the alignment) and
-    /// returns what the object checks of it; throws the first write that failed.
+    /// returns what the object checks of it.
     func finish() throws -> WeightsFileInfo {
         let write: (UnsafeRawBufferPointer, Int) throws -> Void
         switch destination {
         case .file(let w), .objectSection(let w): write = w
         case .memory: preconditionFailure("only a weights file is finished")
         }
-        if let failure { throw failure }
         let info = WeightsFileInfo(bytes: end, id: hash.value)
         var header = [UInt8](repeating: 0, count: WeightsFile.headerBytes)
         func put(_ word: UInt64, at offset: Int) {
