@@ -10,7 +10,10 @@ model's float32 weight bytes. With --run (the default for the largest size), als
 weights-file object into a C program that maps the file, runs it on a few tokens, and compares
 its logits with `tfc run` (the JIT) on the same tokens.
 
-  python3 scripts/large_models.py [--tfc .build/release/tfc] [--sizes 124m,410m,1.5b] [--keep DIR]
+  python3 scripts/large_models.py [--tfc .build/release/tfc] [--sizes 124m,410m,1.5b] [--keep DIR] [--time]
+
+--time also times the forward pass on 128 tokens of both objects (embedded weights and weights
+file) of each size that embeds, from C, as interleaved processes.
 
 Run from the repository root with a release tfc (swift build -c release). The 1.5 B model needs
 about 14 GB of memory for the JIT run and 13 GB of disk (its weights file, twice over while the
@@ -67,6 +70,61 @@ int main(int argc, char **argv) {
 }
 """
 
+# Times the forward pass on 128 tokens on one thread, embedded weights or (WITH_FILE) a mapped
+# weights file.
+C_TIMER = r"""
+#define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include HEADER
+static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
+int main(int argc, char **argv) {
+#ifdef WITH_FILE
+    int fd = open(argv[1], O_RDONLY);
+    void *weights = mmap(NULL, PREFIX_WEIGHTS_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    if (fd < 0 || weights == MAP_FAILED || NAME_set_weights(weights, PREFIX_WEIGHTS_SIZE) != PREFIX_OK) return 1;
+#endif
+    (void)argc; (void)argv;
+    enum { N = 128, RUNS = 7 };
+    int32_t tokens[N];
+    for (int i = 0; i < N; i++) tokens[i] = (i * 37 + 5) % 50000;
+    float *logits = malloc(sizeof(float) * PREFIX_LOGITS_COUNT(N));
+    void *workspace = aligned_alloc(64, (PREFIX_WORKSPACE_SIZE + 63) / 64 * 64);
+    double ms[RUNS];
+    for (int r = -2; r < RUNS; r++) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        if (NAME_forward_threads(tokens, N, logits, workspace, 1) != PREFIX_OK) return 1;
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        if (r >= 0) ms[r] = (b.tv_sec - a.tv_sec) * 1e3 + (b.tv_nsec - a.tv_nsec) / 1e6;
+    }
+    qsort(ms, RUNS, sizeof(double), cmp);
+    printf("%.2f\n", ms[RUNS / 2]);
+    return 0;
+}
+"""
+
+
+def time_both(name, work):
+    """Median forward time (128 tokens, one thread) of the embedded object and of the weights-file
+    one: the median of 5 interleaved processes' medians of 7 timed calls; (embedded ms, file ms)."""
+    prefix = name.upper()
+    with open(os.path.join(work, "timer.c"), "w") as f:
+        f.write(C_TIMER.replace("NAME", name).replace("PREFIX", prefix))
+    for exe, header, obj, extra in [("time_embedded", name + ".h", name + ".o", []),
+                                    ("time_file", name + ".ext.h", name + ".ext.o", ["-DWITH_FILE"])]:
+        subprocess.run(["cc", "-O2", "-I", work, f'-DHEADER="{header}"'] + extra
+                       + ["timer.c", obj, "-lm", "-lpthread", "-o", exe], cwd=work, check=True)
+    runs = {"time_embedded": [], "time_file": []}
+    for _ in range(5):
+        for exe in runs:
+            p = subprocess.run(["./" + exe, name + ".weights"], cwd=work, stdout=subprocess.PIPE, text=True, check=True)
+            runs[exe].append(float(p.stdout))
+    return sorted(runs["time_embedded"])[2], sorted(runs["time_file"])[2]
+
 
 def model_text(size):
     d, layers, heads, mlp, vocab, tied = SIZES[size]
@@ -93,6 +151,8 @@ def main():
     parser.add_argument("--sizes", default="124m,410m,1.5b")
     parser.add_argument("--no-run", action="store_true", help="only compile")
     parser.add_argument("--keep", help="a folder to keep the files in (default: a temporary one)")
+    parser.add_argument("--time", action="store_true",
+                        help="also time the forward pass (128 tokens) of both objects of each size that embeds")
     args = parser.parse_args()
     tfc = os.path.abspath(args.tfc)
     if not os.access(tfc, os.X_OK):
@@ -132,6 +192,10 @@ def main():
             print(f"{size:>6} {params / 1e6:7.0f}M {weight_bytes / 1e9:10.2f}GB {mode:>13} {seconds:9.1f} "
                   f"{peak / 1e9:7.2f}GB {peak / weight_bytes:6.2f} {object_bytes / 1e6:7.1f}MB "
                   f"{file_bytes / 1e9:10.2f}GB", flush=True)
+        if args.time and weight_bytes <= 2_000_000_000:
+            embedded_ms, file_ms = time_both(name, work)
+            print(f"{size}: forward on 128 tokens from C, one thread, median: embedded {embedded_ms:.1f} ms, weights file "
+                  f"{file_ms:.1f} ms (file / embedded {file_ms / embedded_ms:.3f})", flush=True)
         if args.no_run or size != sizes[-1]:
             continue
         # The largest model from C, against the JIT.
