@@ -4,6 +4,7 @@
 // a failure is thrown as an error whose description is the rendered message.
 import Foundation
 import TIR
+import TIRCodegen
 import TIRFormats
 
 /// Where a command's text goes: standard output and standard error unless a caller collects it.
@@ -83,8 +84,18 @@ public enum Commands {
                                console: Console = .standard) throws {
         // A bad --target or --cpu fails before the model is read and rewritten.
         try checkTarget(target, cpu: cpu)
-        let loaded = try loadModel(model, variant: variant, precision: precision, remarks: remarks, console: console)
         let kinds = try EmitKinds(list: emit)
+        // So does a model whose weights cannot fit in an object, before gigabytes are read.
+        if weightsFile == nil, kinds.contains(.object) {
+            let (module, _) = try parseAndVerify(model)
+            let bytes = leastEmbeddedBytes(module, precision: precision)
+            if bytes > maxEmbeddedWeightBytes {
+                throw DriverError("error: \(model): the weights take at least \(bytes / 1_000_000) MB, more than an object"
+                                  + " embeds (\(maxEmbeddedWeightBytes >> 20) MiB: its code reaches its data with 32-bit"
+                                  + " offsets); write them to a file beside the object with --weights-file FILE")
+            }
+        }
+        let loaded = try loadModel(model, variant: variant, precision: precision, remarks: remarks, console: console)
         let written = try compileModel(loaded, objectPath: output, headerPath: header, emit: kinds,
                                        weightsFile: weightsFile, target: target,
                                        cpu: cpu, prefix: prefix, minParallelWork: minParallelWork, progress: console.progress)
@@ -279,4 +290,19 @@ public func describeTensor(name: String, _ tensor: HostTensor, full: Bool) -> St
         lines.append(line)
     }
     return lines.joined(separator: "\n")
+}
+
+/// A lower bound on the bytes an object embeds for `module`: every parameter an op reads, once,
+/// at its element size (at most 2 bytes at `--precision bf16`); the code's layouts only add
+/// (panel padding, a tied table both as read and packed).
+func leastEmbeddedBytes(_ module: Module, precision: Precision) -> Int {
+    var read = Set<String>()
+    for inst in module.body {
+        for case .param(let name) in inst.operands { read.insert(name) }
+    }
+    return module.params.filter { read.contains($0.name) }.reduce(0) { total, param in
+        let count = param.type.dims.reduce(1) { $0 * ($1.fixedValue ?? 1) }
+        let size = precision == .bf16 ? min(2, param.type.dtype.byteSize) : param.type.dtype.byteSize
+        return total + count * size
+    }
 }

@@ -163,3 +163,28 @@ private func link(_ source: String, _ object: String, in dir: String, named name
         #expect(row.count == 2 && abs(row[0] - e) <= 1e-6 * scale && row[0] == row[1], "\(row) vs \(e)")
     }
 }
+
+/// A model whose weights cannot fit in an object is refused before its weights are read (these
+/// would take 2.9 GB), with the way out; nothing is written.
+@Test func oversizedEmbeddingIsRefusedBeforeReadingWeights() throws {
+    let dir = try makeTempDir()
+    defer { cleanup(dir) }
+    let model = "\(dir)/big.tir"
+    try """
+    model @big {
+      seq T <= 16
+      weights random(seed = 3, std = 0.5)
+      input %tokens : i32[T]
+      param @emb : f32[50, 24]
+      param @w : f32[24, 30000000] = zeros
+      %tok = embedding(%tokens, @emb) : f32[T, 24]
+      %y = linear(%tok, @w) : f32[T, 30000000]
+      output %y
+    }
+    """.write(toFile: model, atomically: true, encoding: .utf8)
+    let r = try tfc("compile", model, "-o", "\(dir)/big.o")
+    #expect(r.status != 0)
+    #expect(r.stderr.contains("the weights take at least 2880 MB, more than an object embeds"), "\(r.stderr)")
+    #expect(r.stderr.contains("--weights-file FILE"))
+    #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["big.tir"])
+}
