@@ -26,9 +26,11 @@ rotary on 6 of 24 columns per head, untied head embed_out), neox-seq-odd (GPTNeo
 residual, 5 heads of 10 columns with rotary on 6, no attention biases, tanh GELU) and neox-gen
 (below).
 
-neox-gen is a GPTNeoXForCausalLM over the same test tokenizer, laid out as Pythia's checkpoints
-are: tokenizer.json only (no vocab.json, merges.txt), a head tied to the token embeddings, and a
-generation.json like gpt2-gen's.
+neox-gen is a GPTNeoXForCausalLM over the same test tokenizer made Pythia's kind (the NFC
+normalizer, runs of 8, 4, 3 and 2 spaces as normalized added tokens, as Pythia's tokenizer.json
+has runs of 2 to 24), laid out as Pythia's checkpoints are: tokenizer.json only (no vocab.json,
+merges.txt), a head tied to the token embeddings, and a generation.json like gpt2-gen's, with
+two more prompts (a decomposed accent, runs of spaces).
 
 gpt2-gen is a GPT-2 LM whose vocabulary is the tokenizer of Tests/TokenizerTests/Fixtures
 (1,500 byte-level BPE tokens, `<|endoftext|>` = 1499, copied into the checkpoint folder beside
@@ -264,10 +266,10 @@ GENERATION_PROMPTS = [
 ]
 
 
-def greedy_cases(model, tokenizer, eos, context):
+def greedy_cases(model, tokenizer, eos, context, prompts=GENERATION_PROMPTS):
     """What transformers' greedy generate makes of each prompt (see gpt2-gen)."""
     cases = []
-    for prompt in GENERATION_PROMPTS:
+    for prompt in prompts:
         ids = tokenizer(prompt)["input_ids"]
         with torch.no_grad():
             out = model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=context - len(ids),
@@ -282,13 +284,32 @@ def greedy_cases(model, tokenizer, eos, context):
     return cases
 
 
+# What neox-gen adds to the test tokenizer to make it Pythia's kind: the NFC normalizer, and runs
+# of spaces as added tokens that are normalized and not special (Pythia has 2 to 24 spaces).
+NEOX_SPACE_RUNS = [" " * n for n in (8, 4, 3, 2)]
+NEOX_PROMPTS = GENERATION_PROMPTS + ["Cafe\u0301    au  lait", "x = 1\n        y =   2"]
+
+
 def neox_generation():
-    """neox-gen: a GPT-NeoX LM over the test tokenizer, with only tokenizer.json beside it."""
+    """neox-gen: a GPT-NeoX LM over the test tokenizer made Pythia-like (NEOX_SPACE_RUNS), with
+    only tokenizer.json beside it."""
+    import tempfile
     import tokenizers
     from transformers import AutoTokenizer
     assert tokenizers.__version__ == "0.23.3", tokenizers.__version__
-    tokenizer_dir = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures")
+    with open(os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "tokenizer.json")) as f:
+        document = json.load(f)
+    document["normalizer"] = {"type": "NFC"}
+    next_id = max(t["id"] for t in document["added_tokens"]) + 1
+    for run in NEOX_SPACE_RUNS:
+        document["added_tokens"].append({"id": next_id, "content": run, "single_word": False, "lstrip": False,
+                                         "rstrip": False, "normalized": True, "special": False})
+        next_id += 1
+    tokenizer_dir = tempfile.mkdtemp()
+    with open(os.path.join(tokenizer_dir, "tokenizer.json"), "w") as f:
+        json.dump(document, f, ensure_ascii=False)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    assert tokenizer.convert_tokens_to_ids(NEOX_SPACE_RUNS[0]) == next_id - len(NEOX_SPACE_RUNS)
     eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     torch.manual_seed(1300)
     cfg = GPTNeoXConfig(initializer_range=0.3, bos_token_id=eos, eos_token_id=eos, hidden_size=32,
@@ -298,7 +319,8 @@ def neox_generation():
     cfg._attn_implementation = "eager"
     model = GPTNeoXForCausalLM(cfg).eval()
     randomize_norms_and_biases(model, 1301)
-    cases = greedy_cases(model, tokenizer, eos, cfg.max_position_embeddings)
+    cases = greedy_cases(model, tokenizer, eos, cfg.max_position_embeddings, NEOX_PROMPTS)
+    assert any(set(c["ids"]) & set(range(next_id - len(NEOX_SPACE_RUNS), next_id)) for c in cases)
     folder = os.path.join(OUT, "neox-gen")
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
