@@ -22,7 +22,7 @@ extension FunctionLowering {
 
     /// The weights of a linear (or patch_embed) in panel layout, in their own element type (in
     /// pairs of k for bf16 products), as a constant shared by every use with the same layout.
-    private func packedWeights(_ inst: Instruction, k K: Int, n N: Int, precision: GemmPrecision) throws -> (Value, DType) {
+    func packedWeights(_ inst: Instruction, k K: Int, n N: Int, precision: GemmPrecision) throws -> (Value, DType) {
         guard case .param(let name) = inst.operands[1], let tensor = weights[name] else {
             throw CodegenError("%\(inst.result): the weight must be a parameter")
         }
