@@ -360,19 +360,7 @@ def gpt2_generation():
     randomize_norms_and_biases(model, 701)
     with torch.no_grad():
         model.transformer.wpe.weight.mul_(3)
-    cases = []
-    for prompt in GENERATION_PROMPTS:
-        ids = tokenizer(prompt)["input_ids"]
-        with torch.no_grad():
-            out = model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=cfg.n_positions - len(ids),
-                                 eos_token_id=eos, pad_token_id=eos, output_scores=True, return_dict_in_generate=True)
-        new = out.sequences[0, len(ids):].tolist()
-        margins = []
-        for scores in out.scores:
-            top = torch.topk(scores[0].float(), 2).values
-            margins.append(float(top[0] - top[1]))
-        cases.append({"prompt": prompt, "ids": ids, "generated": new, "margins": margins,
-                      "text": tokenizer.decode(new)})
+    cases = greedy_cases(model, tokenizer, eos, cfg.n_positions)
     folder = os.path.join(OUT, "gpt2-gen")
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)

@@ -141,21 +141,20 @@ final class ScratchFile: @unchecked Sendable {
     deinit { close(fd) }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done))
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw CodegenError("cannot write the scratch file: \(String(cString: strerror(errno)))") }
-            done += n
-        }
+        try whole(bytes.count, "write") { done in pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws {
+        try whole(buffer.count, "read") { done in pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done)) }
+    }
+
+    /// Repeats `transfer(bytes done so far)` until `count` bytes are moved (retrying EINTR).
+    private func whole(_ count: Int, _ what: String, _ transfer: (Int) -> Int) throws {
         var done = 0
-        while done < buffer.count {
-            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(offset + done))
+        while done < count {
+            let n = transfer(done)
             if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw CodegenError("cannot read the scratch file: \(String(cString: strerror(errno)))") }
+            guard n > 0 else { throw CodegenError("cannot \(what) the scratch file: \(String(cString: strerror(errno)))") }
             done += n
         }
     }

@@ -31,13 +31,7 @@ func importGPTNeoX(_ config: Config, _ checkpoint: SafetensorsCheckpoint) throws
         throw config.error("unsupported 'head_dim' \(headDim) != 'hidden_size' / 'num_attention_heads' (\(dh))",
                            at: "head_dim")
     }
-    let activation = try config.string("hidden_act", default: "gelu")
-    let relu = activation == "relu"
-    let approximation = relu ? nil : geluApproximation(activation)
-    guard relu || approximation != nil else {
-        throw config.error("unsupported hidden_act '\(activation)' (supported: relu, \(supportedActivations))",
-                           at: "hidden_act")
-    }
+    let approximation = try config.reluOrGELU("hidden_act", default: "gelu")
     let rotary = try rotaryEmbedding(config, headSize: dh)
 
     var b = ModuleBuilder(checkpoint: checkpoint, rows: .seq)

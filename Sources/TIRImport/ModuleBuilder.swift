@@ -145,6 +145,19 @@ func geluApproximation(_ activation: String) -> String? {
     }
 }
 
+extension Config {
+    /// An MLP activation named by `key`: nil for ReLU, else the GELU approximation (what
+    /// ModuleBuilder.mlp takes); any other name is refused at the key.
+    func reluOrGELU(_ key: String, default defaultValue: String) throws(Diagnostic) -> String? {
+        let activation = try string(key, default: defaultValue)
+        if activation == "relu" { return nil }
+        guard let approximation = geluApproximation(activation) else {
+            throw error("unsupported \(key) '\(activation)' (supported: relu, \(supportedActivations))", at: key)
+        }
+        return approximation
+    }
+}
+
 /// The supported activation names, for error messages.
 let supportedActivations =
     "gelu, gelu_python (erf); gelu_new, gelu_pytorch_tanh, gelu_python_tanh, gelu_accurate, gelu_fast (tanh)"

@@ -28,13 +28,7 @@ func importOPT(_ config: Config, _ checkpoint: SafetensorsCheckpoint) throws(Dia
         throw config.error("unsupported option 'layer_norm_elementwise_affine': false", at: "layer_norm_elementwise_affine")
     }
     let biases = try config.bool("enable_bias", default: true)
-    let activation = try config.string("activation_function", default: "relu")
-    let relu = activation == "relu"
-    let approximation = relu ? nil : geluApproximation(activation)
-    guard relu || approximation != nil else {
-        throw config.error("unsupported activation_function '\(activation)' (supported: relu, \(supportedActivations))",
-                           at: "activation_function")
-    }
+    let approximation = try config.reluOrGELU("activation_function", default: "relu")
     let layers = try config.positiveInt("num_hidden_layers")
     let heads = try config.positiveInt("num_attention_heads")
     let vocab = try config.positiveInt("vocab_size")
